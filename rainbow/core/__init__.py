@@ -1,0 +1,82 @@
+"""Rainbow's scheduling core: pure-Python models, matching, accounting and selection."""
+
+from rainbow.core.capacity import (
+    InsufficientCapacity,
+    free_cpu_after,
+    free_fraction,
+    merge_groups,
+    reserve,
+    total_cpu,
+    total_gpus,
+    total_memory,
+    total_nodes,
+)
+from rainbow.core.codec import (
+    capacity_from_dict,
+    capacity_to_dict,
+    from_dict,
+    node_group_from_dict,
+    node_group_to_dict,
+    request_from_dict,
+    request_to_dict,
+    to_dict,
+)
+from rainbow.core.jobspec import JobSpec, jobspec_to_dict, parse_jobspec
+from rainbow.core.match import Fit, count_fitting_nodes, describe_request, explain
+from rainbow.core.models import (
+    COST_PER_NODE_HOUR,
+    ETA_SECONDS,
+    ClusterCapacity,
+    ClusterView,
+    JobRequest,
+    NodeGroup,
+    Resources,
+    SpecError,
+    validate_capacity,
+)
+from rainbow.core.quantity import format_cpu, format_memory, parse_cpu, parse_memory
+from rainbow.core.select import DEFAULT_POLICY, POLICIES, select, validate_policy
+
+__all__ = [
+    "COST_PER_NODE_HOUR",
+    "DEFAULT_POLICY",
+    "ETA_SECONDS",
+    "POLICIES",
+    "ClusterCapacity",
+    "ClusterView",
+    "Fit",
+    "InsufficientCapacity",
+    "JobRequest",
+    "JobSpec",
+    "NodeGroup",
+    "Resources",
+    "SpecError",
+    "capacity_from_dict",
+    "capacity_to_dict",
+    "count_fitting_nodes",
+    "describe_request",
+    "explain",
+    "format_cpu",
+    "format_memory",
+    "free_cpu_after",
+    "free_fraction",
+    "from_dict",
+    "jobspec_to_dict",
+    "merge_groups",
+    "node_group_from_dict",
+    "node_group_to_dict",
+    "parse_cpu",
+    "parse_jobspec",
+    "parse_memory",
+    "request_from_dict",
+    "request_to_dict",
+    "reserve",
+    "select",
+    "to_dict",
+    "total_cpu",
+    "total_gpus",
+    "total_memory",
+    "total_nodes",
+    "validate_capacity",
+    "validate_policy",
+]

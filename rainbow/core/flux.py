@@ -1,0 +1,189 @@
+"""Flux jobspec version 1 (RFC 25, with RFC 14 extras) converted to Rainbow's simple form."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from rainbow.core._fields import check_keys, get_str, mapping, path, str_list, str_map, type_name
+from rainbow.core.models import SpecError
+from rainbow.core.quantity import format_cpu, format_memory, parse_memory
+
+PASSTHROUGH = ("name", "image", "clusters", "policy", "nodeSelector")
+_TOP = {"version", "resources", "tasks", "task", "attributes", *PASSTHROUGH}
+_VERTEX = {"type", "count", "unit", "with", "label", "exclusive", "id", "requires"}
+_GROUPING = {"slot", "socket"}
+_MEMORY_UNITS = {"": "Gi", "B": "", "KB": "Ki", "MB": "Mi", "GB": "Gi", "TB": "Ti", "PB": "Pi"}
+MAX_FLUX_BYTES = 1 << 20
+
+
+@dataclass
+class _Amount:
+    cpu_millis: int = 0
+    memory_bytes: int = 0
+    gpus: int = 0
+
+    def add(self, other: _Amount, times: int) -> None:
+        self.cpu_millis += other.cpu_millis * times
+        self.memory_bytes += other.memory_bytes * times
+        self.gpus += other.gpus * times
+
+
+def _count(vertex: Mapping[str, object], where: str) -> int:
+    value = vertex.get("count")
+    if isinstance(value, Mapping) and "min" in value:
+        value = value["min"]  # RFC 14 range: plan for the minimum
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SpecError(f"{path(where, 'count')}: expected a positive integer, got {value!r}")
+    return value
+
+
+def _children(vertex: Mapping[str, object], where: str) -> list[Mapping[str, object]]:
+    kids = vertex.get("with", [])
+    if not isinstance(kids, list):
+        raise SpecError(f"{path(where, 'with')}: expected a list, got {type_name(kids)}")
+    return [mapping(k, path(path(where, "with"), i)) for i, k in enumerate(kids)]
+
+
+def _amount(vertex: Mapping[str, object], where: str, labels: set[str]) -> _Amount:
+    """Resources of ``count`` copies of ``vertex`` (a vertex below node level)."""
+    check_keys(vertex, where, _VERTEX, ("type", "count"))
+    kind = get_str(vertex, "type", where)
+    count = _count(vertex, where)
+    result = _Amount()
+    if kind in _GROUPING:
+        if kind == "slot" and "label" in vertex:
+            labels.add(get_str(vertex, "label", where))
+        for i, child in enumerate(_children(vertex, where)):
+            result.add(_amount(child, path(path(where, "with"), i), labels), count)
+        return result
+    if vertex.get("with"):
+        raise SpecError(f"{path(where, 'with')}: a {kind} resource cannot contain other resources")
+    if kind == "core":
+        result.cpu_millis = 1000 * count
+    elif kind == "gpu":
+        result.gpus = count
+    elif kind == "memory":
+        unit = get_str(vertex, "unit", where)
+        suffix = _MEMORY_UNITS.get(unit, unit)
+        result.memory_bytes = parse_memory(f"{count}{suffix}", path(where, "unit"))
+    elif kind == "node":
+        raise SpecError(f"{path(where, 'type')}: 'node' may only be the outermost resource")
+    else:
+        raise SpecError(
+            f"{path(where, 'type')}: unsupported resource type {kind!r} (use node, slot, core, gpu, memory)"
+        )
+    return result
+
+
+def _resources(doc: Mapping[str, object]) -> tuple[int, _Amount, set[str]]:
+    res = doc["resources"]
+    if not isinstance(res, list) or len(res) != 1:
+        raise SpecError("resources: expected a list with exactly one node or slot resource")
+    top = mapping(res[0], "resources[0]")
+    labels: set[str] = set()
+    if top.get("type") == "node":
+        check_keys(top, "resources[0]", _VERTEX, ("type", "count", "with"))
+        nodes = _count(top, "resources[0]")
+        per_node = _Amount()
+        for i, child in enumerate(_children(top, "resources[0]")):
+            per_node.add(_amount(child, f"resources[0].with[{i}]", labels), 1)
+    else:
+        nodes, per_node = 1, _amount(top, "resources[0]", labels)
+    if per_node.cpu_millis == 0:
+        raise SpecError("resources: no core resource requested (Flux jobspec needs at least one core)")
+    return nodes, per_node, labels
+
+
+def _task(doc: Mapping[str, object], labels: set[str]) -> tuple[str, ...]:
+    if "tasks" in doc:
+        tasks = doc["tasks"]
+        if not isinstance(tasks, list) or len(tasks) != 1:
+            raise SpecError("tasks: expected a list with exactly one task")
+        where, task = "tasks[0]", mapping(tasks[0], "tasks[0]")
+    elif "task" in doc:
+        where, task = "task", mapping(doc["task"], "task")
+    else:
+        raise SpecError("tasks: required field is missing")
+    check_keys(task, where, {"command", "slot", "count", "attributes", "resources"}, ("command",))
+    slot = get_str(task, "slot", where)
+    if slot and labels and slot not in labels:
+        raise SpecError(
+            f"{where}.slot: {slot!r} does not name a slot (slot labels: {', '.join(sorted(labels))})"
+        )
+    if "count" in task:
+        count = mapping(task["count"], f"{where}.count")
+        check_keys(count, f"{where}.count", {"per_slot", "total"})
+        values = list(count.values())
+        if len(values) != 1 or isinstance(values[0], bool) or not isinstance(values[0], int) or values[0] < 1:
+            raise SpecError(f"{where}.count: expected exactly one of per_slot or total, a positive integer")
+    command = task["command"]
+    if isinstance(command, str):
+        try:
+            return tuple(shlex.split(command))
+        except ValueError as exc:
+            raise SpecError(f"{where}.command: cannot split {command!r}: {exc}") from exc
+    return str_list(command, f"{where}.command")
+
+
+def _job_name(raw: str) -> str:
+    name = re.sub(r"[^a-z0-9-]+", "-", raw.lower()).strip("-")[:63].strip("-")
+    return name or "job"
+
+
+def _attributes(doc: Mapping[str, object]) -> tuple[str, dict[str, str]]:
+    attrs = doc.get("attributes") or {}
+    attrs = mapping(attrs, "attributes")
+    check_keys(attrs, "attributes", {"system", "user", "parameter"})
+    system = mapping(attrs.get("system") or {}, "attributes.system")
+    duration = system.get("duration", 0)
+    if isinstance(duration, bool) or not isinstance(duration, int | float) or not duration >= 0:
+        raise SpecError(f"attributes.system.duration: expected a non-negative number, got {duration!r}")
+    env = str_map(system.get("environment") or {}, "attributes.system.environment", numbers_ok=True)
+    job = mapping(system.get("job") or {}, "attributes.system.job")
+    return _job_name(get_str(job, "name", "attributes.system.job", "job")), env
+
+
+def check_flux_document(doc: Mapping[str, object], where: str = "flux") -> dict[str, object]:
+    """A deep, JSON-safe copy of ``doc``; SpecError if not JSON-serializable or over 1 MiB."""
+    try:
+        size = len(json.dumps(doc, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"{where}: cannot be stored as JSON: {exc}") from exc
+    if size > MAX_FLUX_BYTES:
+        raise SpecError(f"{where}: document is {size} bytes, over the limit of {MAX_FLUX_BYTES}")
+    return dict(copy.deepcopy(doc))
+
+
+def flux_to_simple(doc: Mapping[str, object]) -> dict[str, object]:
+    """Convert a Flux jobspec v1 document into a simple-form document (keeping the original as ``flux``).
+
+    nodes = node count (1 without a node level); per-node cpu/gpus = cores/gpus per slot x slots
+    per node; memory from a ``memory`` resource whose ``unit`` is B/KB/MB/GB/TB (binary) or a
+    Kubernetes suffix (default GB).
+    """
+    check_keys(doc, "", _TOP, ("version", "resources"))
+    version = doc["version"]
+    if version != 1 or isinstance(version, bool):
+        raise SpecError(f"version: only Flux jobspec version 1 is supported, got {version!r}")
+    nodes, per_node, labels = _resources(doc)
+    command = _task(doc, labels)
+    name, env = _attributes(doc)
+    simple: dict[str, object] = {
+        "name": name,
+        "nodes": nodes,
+        "resources": {
+            "cpu": format_cpu(per_node.cpu_millis),
+            "memory": format_memory(per_node.memory_bytes),
+            "gpus": per_node.gpus,
+        },
+        "command": list(command),
+        "env": env,
+    }
+    simple.update({k: doc[k] for k in PASSTHROUGH if k in doc})
+    simple["flux"] = check_flux_document(doc)
+    return simple

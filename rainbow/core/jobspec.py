@@ -1,0 +1,180 @@
+"""Job specifications: the simple Rainbow form and Flux jobspec v1, parsed into JobSpec."""
+
+from __future__ import annotations
+
+import copy
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from rainbow.core._fields import check_keys, get_int, get_str, mapping, str_list, str_map, type_name
+from rainbow.core.flux import check_flux_document, flux_to_simple
+from rainbow.core.models import JobRequest, Resources, SpecError
+from rainbow.core.quantity import format_cpu, format_memory, parse_cpu, parse_memory
+from rainbow.core.select import validate_policy
+
+MAX_COMMAND_ENV_BYTES = 64 * 1024
+MAX_IMAGE = 1024
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_ENV_KEY = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
+_CLUSTER = re.compile(r"[A-Za-z0-9]([-._A-Za-z0-9]*[A-Za-z0-9])?")
+_SIMPLE_KEYS = (
+    "name",
+    "nodes",
+    "resources",
+    "nodeSelector",
+    "command",
+    "image",
+    "env",
+    "clusters",
+    "policy",
+    "flux",
+)
+_RESOURCE_KEYS = ("cpu", "memory", "gpus", "gpuType")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A parsed job: its name, resource request, and how to run it.
+
+    ``clusters`` is an optional allow-list, ``policy`` an optional selection override
+    and ``flux`` the original Flux jobspec when the job was submitted in that form.
+    """
+
+    name: str
+    request: JobRequest
+    command: tuple[str, ...] = ()
+    image: str = ""
+    env: Mapping[str, str] = field(default_factory=dict)
+    clusters: tuple[str, ...] = ()
+    policy: str = ""
+    flux: Mapping[str, object] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "command", tuple(self.command))
+        object.__setattr__(self, "env", dict(self.env))
+        object.__setattr__(self, "clusters", tuple(self.clusters))
+        if self.flux is not None:
+            object.__setattr__(self, "flux", dict(self.flux))
+
+
+def parse_jobspec(doc: Mapping[str, object]) -> JobSpec:
+    """Parse a simple-form or Flux v1 (has ``version``) document; raises SpecError naming the field."""
+    doc = mapping(doc, "")
+    if "version" in doc:
+        doc = flux_to_simple(doc)
+    return _parse_simple(doc)
+
+
+def _name(doc: Mapping[str, object]) -> str:
+    if "name" not in doc:
+        raise SpecError("name: required field is missing")
+    name = get_str(doc, "name", "")
+    if len(name) > 63 or not _NAME.fullmatch(name):
+        raise SpecError(
+            f"name: {name[:80]!r} must be 1-63 lowercase letters, digits or '-', "
+            "starting and ending with a letter or digit"
+        )
+    return name
+
+
+def _request(doc: Mapping[str, object]) -> JobRequest:
+    res = mapping(doc.get("resources", {}), "resources")
+    check_keys(res, "resources", _RESOURCE_KEYS)
+    cpu = res.get("cpu", "1")
+    memory = res.get("memory", 0)
+    if not isinstance(cpu, str | int | float):
+        raise SpecError(f"resources.cpu: expected a quantity, got {type_name(cpu)}")
+    if not isinstance(memory, str | int | float):
+        raise SpecError(f"resources.memory: expected a quantity, got {type_name(memory)}")
+    request = JobRequest(
+        nodes=get_int(doc, "nodes", "", 1),
+        per_node=Resources(
+            cpu_millis=parse_cpu(cpu, "resources.cpu"),
+            memory_bytes=parse_memory(memory, "resources.memory"),
+            gpus=get_int(res, "gpus", "resources", 0),
+        ),
+        gpu_type=get_str(res, "gpuType", "resources"),
+        node_selector=str_map(doc.get("nodeSelector", {}), "nodeSelector"),
+    )
+    request.validate()
+    return request
+
+
+def _command(doc: Mapping[str, object]) -> tuple[str, ...]:
+    command = doc.get("command", [])
+    if isinstance(command, str):
+        if len(command) > MAX_COMMAND_ENV_BYTES:
+            raise SpecError(
+                f"command: {len(command)} characters exceeds the limit of {MAX_COMMAND_ENV_BYTES}"
+            )
+        try:
+            return tuple(shlex.split(command))
+        except ValueError as exc:
+            raise SpecError(f"command: cannot split {command[:80]!r}: {exc}") from exc
+    return str_list(command, "command")
+
+
+def _env(doc: Mapping[str, object]) -> dict[str, str]:
+    env = str_map(doc.get("env", {}), "env", numbers_ok=True)
+    for key in env:
+        if not _ENV_KEY.fullmatch(key):
+            raise SpecError(f"env: {key[:80]!r} is not a valid environment variable name")
+    return env
+
+
+def _clusters(doc: Mapping[str, object]) -> tuple[str, ...]:
+    value = doc.get("clusters", [])
+    clusters = (value,) if isinstance(value, str) else str_list(value, "clusters")
+    for i, name in enumerate(clusters):
+        if len(name) > 253 or not _CLUSTER.fullmatch(name):
+            raise SpecError(f"clusters[{i}]: {name[:80]!r} is not a valid cluster name")
+        if name in clusters[:i]:
+            raise SpecError(f"clusters[{i}]: {name!r} is listed twice")
+    return clusters
+
+
+def _parse_simple(doc: Mapping[str, object]) -> JobSpec:
+    check_keys(doc, "", _SIMPLE_KEYS, ("name",))
+    name = _name(doc)
+    request = _request(doc)
+    command, env = _command(doc), _env(doc)
+    size = sum(len(a.encode()) + 1 for a in command)
+    size += sum(len(k.encode()) + len(v.encode()) + 2 for k, v in env.items())
+    if size > MAX_COMMAND_ENV_BYTES:
+        raise SpecError(f"command/env: {size} bytes in total exceeds the limit of {MAX_COMMAND_ENV_BYTES}")
+    image = get_str(doc, "image", "")
+    if len(image) > MAX_IMAGE or any(c.isspace() for c in image):
+        raise SpecError(f"image: {image[:80]!r} is not a valid image reference")
+    policy = get_str(doc, "policy", "")
+    if policy:
+        policy = validate_policy(policy)
+    flux = doc.get("flux")
+    if flux is not None:
+        flux = check_flux_document(mapping(flux, "flux"))
+    return JobSpec(name, request, command, image, env, _clusters(doc), policy, flux)
+
+
+def jobspec_to_dict(spec: JobSpec) -> dict[str, object]:
+    """Canonical simple form of ``spec``; ``parse_jobspec`` of the result equals ``spec``."""
+    req = spec.request
+    doc: dict[str, object] = {
+        "name": spec.name,
+        "nodes": req.nodes,
+        "resources": {
+            "cpu": format_cpu(req.per_node.cpu_millis),
+            "memory": format_memory(req.per_node.memory_bytes),
+            "gpus": req.per_node.gpus,
+            "gpuType": req.gpu_type,
+        },
+        "nodeSelector": dict(req.node_selector),
+        "command": list(spec.command),
+        "image": spec.image,
+        "env": dict(spec.env),
+        "clusters": list(spec.clusters),
+        "policy": spec.policy,
+    }
+    if spec.flux is not None:
+        doc["flux"] = copy.deepcopy(dict(spec.flux))
+    return doc

@@ -1,0 +1,93 @@
+"""Kubernetes resource quantities: parse to integers, format back exactly."""
+
+from __future__ import annotations
+
+import math
+import re
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+
+from rainbow.core.models import SpecError
+
+_BINARY = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
+_DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+_QUANTITY = re.compile(
+    r"(?P<sign>[+-]?)(?P<num>\d+(?:\.\d*)?|\.\d+)"
+    r"(?:(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])|[eE](?P<exp>[+-]?\d{1,3}))?"
+)
+_MAX_TEXT = 64
+_MAX_EXPONENT = 40
+
+
+def _bad(field: str, value: object, why: str) -> SpecError:
+    return SpecError(f"{field}: {value!r} {why}")
+
+
+def parse_quantity(value: str | int | float, field: str = "quantity") -> Fraction:
+    """Parse a Kubernetes quantity into an exact non-negative Fraction."""
+    if isinstance(value, bool):
+        raise _bad(field, value, "is not a quantity")
+    if isinstance(value, int):
+        amount = Fraction(value)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise _bad(field, value, "is not a finite number")
+        amount = Fraction(Decimal(repr(value)))
+    elif isinstance(value, str):
+        amount = _parse_text(value.strip(), value, field)
+    else:
+        raise _bad(field, value, f"has unsupported type {type(value).__name__}")
+    if amount < 0:
+        raise _bad(field, value, "is negative")
+    return amount
+
+
+def _parse_text(text: str, original: str, field: str) -> Fraction:
+    if len(text) > _MAX_TEXT:
+        raise SpecError(f"{field}: {original[:20]!r}... is too long to be a quantity")
+    match = _QUANTITY.fullmatch(text)
+    if match is None:
+        if text.lower().lstrip("+-") in {"nan", "inf", "infinity"}:
+            raise _bad(field, original, "is not a finite number")
+        raise _bad(field, original, "is not a valid quantity (examples: 500m, 2, 1.5, 8Gi, 512Mi, 1e3)")
+    try:
+        amount = Fraction(Decimal(match["num"]))
+    except InvalidOperation as exc:  # pragma: no cover - regex guarantees a decimal
+        raise _bad(field, original, "is not a valid number") from exc
+    suffix = match["suffix"] or ""
+    if suffix in _BINARY:
+        amount *= 1024 ** _BINARY[suffix]
+    else:
+        exponent = int(match["exp"]) if match["exp"] else _DECIMAL[suffix]
+        if abs(exponent) > _MAX_EXPONENT:
+            raise _bad(field, original, "has an absurd exponent")
+        amount *= Fraction(10) ** exponent
+    return -amount if match["sign"] == "-" else amount
+
+
+def parse_cpu(value: str | int | float, field: str = "cpu") -> int:
+    """Parse a CPU quantity ("500m", "2", "2.5", 2, 0.5) into millicores, rounding up."""
+    return math.ceil(parse_quantity(value, field) * 1000)
+
+
+def parse_memory(value: str | int | float, field: str = "memory") -> int:
+    """Parse a memory quantity ("8Gi", "512M", "1e3", 1024) into bytes, rounding up."""
+    return math.ceil(parse_quantity(value, field))
+
+
+def format_cpu(millis: int) -> str:
+    """Format millicores as "4" when whole cores, else "500m"."""
+    if millis % 1000 == 0:
+        return str(millis // 1000)
+    return f"{millis}m"
+
+
+def format_memory(n: int) -> str:
+    """Format bytes exactly, using the largest binary suffix that divides evenly ("16Gi", "1000")."""
+    if n == 0:
+        return "0"
+    for suffix, power in sorted(_BINARY.items(), key=lambda kv: -kv[1]):
+        unit = 1024**power
+        if n % unit == 0:
+            return f"{n // unit}{suffix}"
+    return str(n)
