@@ -1,0 +1,1 @@
+"""The Rainbow gRPC server."""

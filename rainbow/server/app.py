@@ -1,0 +1,126 @@
+"""Assemble and run the server: gRPC (with health and reflection), metrics, lease expiry."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
+
+from rainbow.server.auth import AuthConfig, load_auth
+from rainbow.server.config import ServerConfig
+from rainbow.server.metrics import SchedulerMetrics
+from rainbow.server.scheduler import Scheduler, SchedulerSettings
+from rainbow.server.servicer import SchedulerServicer
+from rainbow.store import Store, open_store
+from rainbow.v1 import scheduler_pb2, scheduler_pb2_grpc
+
+log = logging.getLogger("rainbow.server")
+
+SERVICE_NAME = scheduler_pb2.DESCRIPTOR.services_by_name["Scheduler"].full_name
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+LEASE_SWEEP_SECONDS = 1.0
+
+
+def _split_address(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+class RainbowServer:
+    """A running Rainbow server; ``port`` and ``metrics_port`` are known after ``start``."""
+
+    def __init__(self, config: ServerConfig, auth: AuthConfig | None = None, store: Store | None = None) -> None:
+        self.config = config
+        self.store = store or open_store(config.database)
+        if auth is None:
+            if config.auth_file is None:
+                raise ValueError("the server needs an auth file (authFile in the config)")
+            auth = load_auth(config.auth_file)
+        self.metrics = SchedulerMetrics()
+        settings = SchedulerSettings(default_policy=config.default_policy, lease_seconds=config.lease_seconds)
+        self.scheduler = Scheduler(self.store, auth, settings, metrics=self.metrics)
+        self.metrics.watch_store(self.store.count_jobs_by_state, lambda: len(self.store.list_clusters()))
+        self.port = 0
+        self.metrics_port = 0
+        self._server: grpc.aio.Server | None = None
+        self._metrics_server: object | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.so_reuseport", 0),
+            ]
+        )
+        scheduler_pb2_grpc.add_SchedulerServicer_to_server(SchedulerServicer(self.scheduler), server)
+        health_servicer = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+        if self.config.tls is not None:
+            tls = self.config.tls
+            credentials = grpc.ssl_server_credentials(
+                [(tls.key.read_bytes(), tls.cert.read_bytes())],
+                root_certificates=tls.client_ca.read_bytes() if tls.client_ca else None,
+                require_client_auth=tls.client_ca is not None,
+            )
+            self.port = server.add_secure_port(self.config.address, credentials)
+        else:
+            self.port = server.add_insecure_port(self.config.address)
+        if self.port == 0:
+            raise OSError(f"cannot listen on {self.config.address}")
+        await server.start()
+        await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+        await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+        self._server = server
+        if self.config.metrics_address:
+            host, port = _split_address(self.config.metrics_address)
+            httpd, _thread = start_http_server(port, host, registry=self.metrics.registry)
+            self._metrics_server = httpd
+            self.metrics_port = httpd.server_port
+        self._sweeper = asyncio.create_task(self._sweep_leases())
+        log.info("rainbow server listening on %s (port %d), metrics port %d", self.config.address, self.port,
+                 self.metrics_port)
+
+    async def _sweep_leases(self) -> None:
+        while True:
+            await asyncio.sleep(LEASE_SWEEP_SECONDS)
+            try:
+                self.scheduler.expire_leases()
+            except Exception:  # keep sweeping; the error is logged
+                log.exception("lease sweep failed")
+
+    async def wait(self) -> None:
+        assert self._server is not None
+        await self._server.wait_for_termination()
+
+    async def stop(self, grace: float | None = 1.0) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        if self._server is not None:
+            await self._server.stop(grace)
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()  # type: ignore[attr-defined]
+            self._metrics_server.server_close()  # type: ignore[attr-defined]
+        self.store.close()
+
+
+async def run(config: ServerConfig, ready: Sequence[asyncio.Event] = ()) -> None:
+    """Run until cancelled or interrupted."""
+    server = RainbowServer(config)
+    await server.start()
+    for event in ready:
+        event.set()
+    try:
+        await server.wait()
+    finally:
+        await server.stop()

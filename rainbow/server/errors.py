@@ -1,0 +1,37 @@
+"""Errors the scheduler raises; the gRPC layer maps each to its status code."""
+
+from __future__ import annotations
+
+
+class RainbowError(Exception):
+    """An error with a human message, reported to the caller with ``code``."""
+
+    code = "INTERNAL"
+
+
+class InvalidArgument(RainbowError):
+    code = "INVALID_ARGUMENT"
+
+
+class NotFound(RainbowError):
+    code = "NOT_FOUND"
+
+
+class AlreadyExists(RainbowError):
+    code = "ALREADY_EXISTS"
+
+
+class Unauthenticated(RainbowError):
+    code = "UNAUTHENTICATED"
+
+
+class PermissionDenied(RainbowError):
+    code = "PERMISSION_DENIED"
+
+
+class FailedPrecondition(RainbowError):
+    code = "FAILED_PRECONDITION"
+
+
+class ResourceExhausted(RainbowError):
+    code = "RESOURCE_EXHAUSTED"

@@ -1,0 +1,61 @@
+"""In-process fan-out of job changes to watchers and long-polling clusters."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from rainbow.store.records import JobRecord
+
+WATCH_QUEUE_LIMIT = 10_000
+
+
+class Subscription:
+    """One watcher's queue of job changes; ``overflowed`` is set when it fell too far behind."""
+
+    def __init__(self, accepts: Callable[[JobRecord], bool]) -> None:
+        self.accepts = accepts
+        self.queue: asyncio.Queue[JobRecord] = asyncio.Queue(WATCH_QUEUE_LIMIT)
+        self.overflowed = False
+
+
+class EventBus:
+    """Publishes committed job changes; wakes clusters that have new work."""
+
+    def __init__(self) -> None:
+        self._subscriptions: set[Subscription] = set()
+        self._work: dict[str, asyncio.Event] = {}
+
+    def subscribe(self, accepts: Callable[[JobRecord], bool]) -> Subscription:
+        subscription = Subscription(accepts)
+        self._subscriptions.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self._subscriptions.discard(subscription)
+
+    def publish(self, job: JobRecord) -> None:
+        """Deliver a committed change; call from the event loop's thread."""
+        for subscription in self._subscriptions:
+            if subscription.overflowed or not subscription.accepts(job):
+                continue
+            try:
+                subscription.queue.put_nowait(job)
+            except asyncio.QueueFull:
+                subscription.overflowed = True
+        if job.cluster:
+            self.notify_cluster(job.cluster)
+
+    def notify_cluster(self, cluster: str) -> None:
+        event = self._work.get(cluster)
+        if event is not None:
+            event.set()
+
+    async def wait_for_work(self, cluster: str, timeout: float) -> None:
+        """Wait until a job for ``cluster`` changes, or ``timeout`` seconds pass."""
+        event = self._work.setdefault(cluster, asyncio.Event())
+        event.clear()
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            pass

@@ -1,0 +1,89 @@
+"""Prometheus metrics of the scheduler, on a registry of their own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from rainbow.store.records import ALL_STATES
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class _StoreCollector(Collector):
+    """Reads job and cluster counts from the store at scrape time, so they are never stale."""
+
+    def __init__(
+        self, count_jobs: Callable[[], dict[tuple[str, str], int]], count_clusters: Callable[[], int]
+    ) -> None:
+        self._count_jobs = count_jobs
+        self._count_clusters = count_clusters
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        jobs = GaugeMetricFamily("rainbow_jobs", "Jobs by state and cluster.", labels=["state", "cluster"])
+        counts = self._count_jobs()
+        by_state = dict.fromkeys(ALL_STATES, 0)
+        for (cluster, state), count in sorted(counts.items()):
+            jobs.add_metric([state, cluster], count)
+            by_state[state] = by_state.get(state, 0) + count
+        yield jobs
+        depth = GaugeMetricFamily("rainbow_queue_depth", "Jobs in each state, over all clusters.", labels=["state"])
+        for state, count in by_state.items():
+            depth.add_metric([state], count)
+        yield depth
+        yield GaugeMetricFamily("rainbow_clusters", "Registered clusters.", value=self._count_clusters())
+
+
+class SchedulerMetrics:
+    """Counters and histograms the scheduler and its gRPC layer update."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self._submissions = Counter(
+            "rainbow_job_submissions", "Jobs submitted, by the state they entered.", ["state"],
+            registry=self.registry,
+        )
+        self._assignments = Counter(
+            "rainbow_job_assignments", "Jobs assigned to a cluster.", ["cluster"], registry=self.registry
+        )
+        self._finished = Counter(
+            "rainbow_jobs_finished", "Jobs reported finished, by cluster and final state.", ["cluster", "state"],
+            registry=self.registry,
+        )
+        self._lease_expiries = Counter(
+            "rainbow_lease_expiries", "Leases that expired before the cluster accepted the job.",
+            registry=self.registry,
+        )
+        self._scheduling = Histogram(
+            "rainbow_scheduling_duration_seconds", "Time to match and select clusters for one job.",
+            buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+        self.rpc_duration = Histogram(
+            "rainbow_rpc_duration_seconds", "gRPC call latency by method and status code.", ["method", "code"],
+            buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+
+    def watch_store(
+        self, count_jobs: Callable[[], dict[tuple[str, str], int]], count_clusters: Callable[[], int]
+    ) -> None:
+        """Export job counts per state (queue depth) and the number of clusters."""
+        self.registry.register(_StoreCollector(count_jobs, count_clusters))
+
+    def submitted(self, state: str) -> None:
+        self._submissions.labels(state).inc()
+
+    def assigned(self, cluster: str) -> None:
+        self._assignments.labels(cluster).inc()
+
+    def finished(self, cluster: str, state: str) -> None:
+        self._finished.labels(cluster, state).inc()
+
+    def leases_expired(self, count: int) -> None:
+        self._lease_expiries.inc(count)
+
+    def time_matching(self) -> AbstractContextManager[None]:
+        return self._scheduling.time()  # type: ignore[return-value]

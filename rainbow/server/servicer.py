@@ -1,0 +1,288 @@
+"""The thin grpc.aio servicer: authenticate, convert, call the scheduler, map errors."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from rainbow.core import JobSpec, SpecError, parse_jobspec
+from rainbow.core.models import ClusterCapacity
+from rainbow.server import convert
+from rainbow.server.auth import Principal
+from rainbow.server.clusterviews import groups_from_dicts
+from rainbow.server.errors import InvalidArgument, RainbowError, ResourceExhausted
+from rainbow.server.scheduler import Scheduler
+from rainbow.store import JobRecord
+from rainbow.v1 import scheduler_pb2 as api
+from rainbow.v1 import scheduler_pb2_grpc
+from rainbow.v1 import types_pb2 as pb
+
+Request = TypeVar("Request")
+Response = TypeVar("Response")
+Handler = Callable[[Any, Request, grpc.aio.ServicerContext], Awaitable[Response]]
+
+MAX_LONG_POLL_SECONDS = 30.0
+CLUSTER_SECRET_HEADER = "rainbow-cluster-secret"
+
+
+def bearer_token(context: grpc.aio.ServicerContext) -> str:
+    """The token in the call's ``authorization: Bearer ...`` metadata ('' when absent)."""
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization" and isinstance(value, str):
+            scheme, _, token = value.partition(" ")
+            return token.strip() if scheme.lower() == "bearer" else ""
+    return ""
+
+
+def metadata_value(context: grpc.aio.ServicerContext, name: str) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == name and isinstance(value, str):
+            return value
+    return ""
+
+
+def unary(method: Handler[Request, Response]) -> Handler[Request, Response]:
+    """Map scheduler errors to status codes and record latency by method and code."""
+
+    @functools.wraps(method)
+    async def wrapper(self: SchedulerServicer, request: Request, context: grpc.aio.ServicerContext) -> Response:
+        started = time.perf_counter()
+        code = "OK"
+        try:
+            return await method(self, request, context)
+        except SpecError as error:
+            code = "INVALID_ARGUMENT"
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        except RainbowError as error:
+            code = error.code
+            await context.abort(grpc.StatusCode[error.code], str(error))
+        except Exception:
+            code = "INTERNAL"
+            raise
+        finally:
+            self.scheduler.metrics.rpc_duration.labels(method.__name__, code).observe(
+                time.perf_counter() - started
+            )
+        raise AssertionError("unreachable")  # context.abort always raises
+
+    return wrapper
+
+
+class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
+    """rainbow.v1.Scheduler over grpc.aio."""
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self.scheduler = scheduler
+
+    def _user(self, context: grpc.aio.ServicerContext) -> Principal:
+        return self.scheduler.authenticate_user(bearer_token(context))
+
+    # Clusters
+    @unary
+    async def RegisterCluster(
+        self, request: api.RegisterClusterRequest, context: grpc.aio.ServicerContext
+    ) -> api.RegisterClusterResponse:
+        capacity = ClusterCapacity(
+            total=convert.groups_from_proto(request.capacity.total),
+            free=convert.groups_from_proto(request.capacity.free),
+        )
+        result = self.scheduler.register_cluster(
+            request.name,
+            capacity,
+            dict(request.attributes),
+            registration_secret=bearer_token(context),
+            current_secret=metadata_value(context, CLUSTER_SECRET_HEADER),
+            rotate=request.rotate_secret,
+        )
+        return api.RegisterClusterResponse(
+            name=result.name, secret=result.secret, submit_token=result.submit_token, created=result.created
+        )
+
+    @unary
+    async def DeleteCluster(
+        self, request: api.DeleteClusterRequest, context: grpc.aio.ServicerContext
+    ) -> api.DeleteClusterResponse:
+        requeued = self.scheduler.delete_cluster(request.name, bearer_token(context))
+        return api.DeleteClusterResponse(requeued_jobs=requeued)
+
+    @unary
+    async def UpdateClusterState(
+        self, request: api.UpdateClusterStateRequest, context: grpc.aio.ServicerContext
+    ) -> api.UpdateClusterStateResponse:
+        assigned = self.scheduler.update_state(
+            request.name,
+            bearer_token(context),
+            convert.groups_from_proto(request.free),
+            convert.groups_from_proto(request.total),
+            dict(request.attributes),
+        )
+        return api.UpdateClusterStateResponse(assigned_jobs=assigned)
+
+    @unary
+    async def ListClusters(
+        self, request: api.ListClustersRequest, context: grpc.aio.ServicerContext
+    ) -> api.ListClustersResponse:
+        self._user(context)
+        counts = self.scheduler.store.count_jobs_by_state()
+        clusters = []
+        for record, view in self.scheduler.list_clusters():
+            clusters.append(
+                pb.ClusterInfo(
+                    name=record.name,
+                    capacity=pb.Capacity(
+                        total=[convert.group_to_proto(g) for g in view.capacity.total],
+                        free=[convert.group_to_proto(g) for g in groups_from_dicts(record.reported_free)],
+                    ),
+                    effective_free=[convert.group_to_proto(g) for g in view.capacity.free],
+                    attributes=record.attributes,
+                    registered_at=record.registered_at,
+                    state_reported_at=record.state_reported_at,
+                    jobs_by_state={s: n for (c, s), n in counts.items() if c == record.name},
+                )
+            )
+        return api.ListClustersResponse(clusters=clusters)
+
+    # Jobs
+    @staticmethod
+    def _spec(spec: pb.JobSpec, where: str = "") -> JobSpec:
+        try:
+            return parse_jobspec(convert.spec_document(spec))
+        except SpecError as error:
+            raise InvalidArgument(f"{where}{error}") from None
+
+    @unary
+    async def SubmitJob(self, request: api.SubmitJobRequest, context: grpc.aio.ServicerContext) -> api.SubmitJobResponse:
+        principal = self._user(context)
+        ((job, created),) = self.scheduler.submit(principal, [(self._spec(request.spec), request.idempotency_key)])
+        return api.SubmitJobResponse(job=convert.job_to_proto(job), created=created)
+
+    @unary
+    async def SubmitJobs(
+        self, request: api.SubmitJobsRequest, context: grpc.aio.ServicerContext
+    ) -> api.SubmitJobsResponse:
+        principal = self._user(context)
+        if len(request.jobs) > self.scheduler.settings.max_batch:
+            raise ResourceExhausted(
+                f"{len(request.jobs)} jobs in one call; the limit is {self.scheduler.settings.max_batch}"
+            )
+        items = [(self._spec(item.spec, f"jobs[{i}]: "), item.idempotency_key) for i, item in enumerate(request.jobs)]
+        results = self.scheduler.submit(principal, items)
+        return api.SubmitJobsResponse(
+            results=[api.SubmitJobResponse(job=convert.job_to_proto(job), created=created) for job, created in results]
+        )
+
+    @unary
+    async def GetJob(self, request: api.GetJobRequest, context: grpc.aio.ServicerContext) -> pb.Job:
+        return convert.job_to_proto(self.scheduler.get_job(self._user(context), request.id))
+
+    @unary
+    async def ListJobs(self, request: api.ListJobsRequest, context: grpc.aio.ServicerContext) -> api.ListJobsResponse:
+        states = [pb.JobState.Name(state) for state in request.states]
+        if request.limit < 0:
+            raise InvalidArgument("limit must not be negative")
+        jobs = self.scheduler.list_jobs(self._user(context), states, request.cluster, request.after_id, request.limit)
+        return api.ListJobsResponse(jobs=[convert.job_to_proto(job) for job in jobs])
+
+    @unary
+    async def CancelJob(self, request: api.CancelJobRequest, context: grpc.aio.ServicerContext) -> pb.Job:
+        return convert.job_to_proto(self.scheduler.cancel(self._user(context), request.id, request.reason))
+
+    @unary
+    async def Explain(self, request: api.ExplainRequest, context: grpc.aio.ServicerContext) -> api.ExplainResponse:
+        fits, selected, policy = self.scheduler.explain(self._user(context), self._spec(request.spec))
+        return api.ExplainResponse(fits=[convert.fit_to_proto(f) for f in fits], selected=selected, policy=policy)
+
+    async def WatchJobs(
+        self, request: api.WatchJobsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.JobEvent]:
+        try:
+            principal = self._user(context)
+        except RainbowError as error:
+            await context.abort(grpc.StatusCode[error.code], str(error))
+
+        def accepts(job: JobRecord) -> bool:
+            return (
+                self.scheduler.may_see(principal, job)
+                and (not request.job_id or job.id == request.job_id)
+                and (not request.cluster or job.cluster == request.cluster)
+            )
+
+        store, bus = self.scheduler.store, self.scheduler.bus
+        subscription = bus.subscribe(accepts)
+        try:
+            seen = request.since_revision
+            if seen > 0:
+                while True:
+                    batch = list(store.events_since(seen, 1000))
+                    if not batch:
+                        break
+                    for job in batch:
+                        seen = job.revision
+                        if accepts(job):
+                            yield pb.JobEvent(revision=job.revision, job=convert.job_to_proto(job))
+            else:
+                seen = store.last_revision()
+                if request.job_id:
+                    current = [job for job in [store.get_job(request.job_id)] if job is not None]
+                else:
+                    current = store.list_jobs(cluster=request.cluster)
+                for job in [job for job in current if accepts(job)]:
+                    yield pb.JobEvent(revision=job.revision, job=convert.job_to_proto(job), initial=True)
+            while True:
+                job = await subscription.queue.get()
+                if subscription.overflowed:
+                    await context.abort(
+                        grpc.StatusCode.RESOURCE_EXHAUSTED,
+                        f"watch fell behind; resume with since_revision={seen}",
+                    )
+                if job.revision <= seen:
+                    continue
+                seen = job.revision
+                yield pb.JobEvent(revision=job.revision, job=convert.job_to_proto(job))
+        finally:
+            bus.unsubscribe(subscription)
+
+    # The cluster side
+    @unary
+    async def ReceiveJobs(
+        self, request: api.ReceiveJobsRequest, context: grpc.aio.ServicerContext
+    ) -> api.ReceiveJobsResponse:
+        if not 0 <= request.wait_seconds <= MAX_LONG_POLL_SECONDS:
+            raise InvalidArgument(f"wait_seconds must be between 0 and {MAX_LONG_POLL_SECONDS:.0f}")
+        secret = bearer_token(context)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + request.wait_seconds
+        while True:
+            jobs, cancelled = self.scheduler.receive(
+                request.cluster, secret, request.max_jobs or 1, request.lease_seconds
+            )
+            remaining = deadline - loop.time()
+            if jobs or cancelled or remaining <= 0:
+                return api.ReceiveJobsResponse(jobs=[convert.job_to_proto(j) for j in jobs], cancelled=cancelled)
+            await self.scheduler.bus.wait_for_work(request.cluster, remaining)
+
+    @unary
+    async def AcceptJobs(
+        self, request: api.AcceptJobsRequest, context: grpc.aio.ServicerContext
+    ) -> api.AcceptJobsResponse:
+        jobs = self.scheduler.accept(request.cluster, bearer_token(context), list(request.ids))
+        return api.AcceptJobsResponse(jobs=[convert.job_to_proto(job) for job in jobs])
+
+    @unary
+    async def ReportJobStatus(
+        self, request: api.ReportJobStatusRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Job:
+        job = self.scheduler.report(
+            request.cluster,
+            bearer_token(context),
+            request.id,
+            pb.JobState.Name(request.state),
+            request.message,
+            request.exit_code,
+        )
+        return convert.job_to_proto(job)

@@ -1,0 +1,59 @@
+"""The store interface: what the server needs from a database, and nothing more."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from rainbow.store.records import ClusterRecord, JobRecord
+
+
+class StoreError(Exception):
+    """The database rejected an operation (e.g. a broken invariant)."""
+
+
+class Store(Protocol):
+    """Durable state of the scheduler.
+
+    Every write happens inside ``with store.transaction():``, which is all-or-nothing.
+    Reads may happen anywhere. Job writes append an event whose revision the store
+    assigns to ``JobRecord.revision``; events are replayed by watches.
+    """
+
+    def transaction(self) -> AbstractContextManager[None]: ...
+
+    def close(self) -> None: ...
+
+    # Clusters
+    def get_cluster(self, name: str) -> ClusterRecord | None: ...
+
+    def list_clusters(self) -> list[ClusterRecord]: ...
+
+    def save_cluster(self, cluster: ClusterRecord) -> ClusterRecord: ...
+
+    def delete_cluster(self, name: str) -> None: ...
+
+    # Jobs
+    def add_job(self, job: JobRecord) -> JobRecord: ...
+
+    def save_job(self, job: JobRecord) -> JobRecord: ...
+
+    def get_job(self, job_id: int) -> JobRecord | None: ...
+
+    def find_job(self, submitter: str, idempotency_key: str) -> JobRecord | None: ...
+
+    def list_jobs(
+        self,
+        states: Sequence[str] = (),
+        cluster: str = "",
+        after_id: int = 0,
+        limit: int = 0,
+    ) -> list[JobRecord]: ...
+
+    def count_jobs_by_state(self) -> dict[tuple[str, str], int]: ...
+
+    # Events
+    def last_revision(self) -> int: ...
+
+    def events_since(self, revision: int, limit: int = 1000) -> Iterator[JobRecord]: ...

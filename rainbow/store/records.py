@@ -1,0 +1,69 @@
+"""Plain records the store persists: registered clusters and jobs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Job states, as stored and as named in the API.
+QUEUED = "QUEUED"
+UNSCHEDULABLE = "UNSCHEDULABLE"
+ASSIGNED = "ASSIGNED"
+LEASED = "LEASED"
+ACCEPTED = "ACCEPTED"
+RUNNING = "RUNNING"
+SUCCEEDED = "SUCCEEDED"
+FAILED = "FAILED"
+CANCELLED = "CANCELLED"
+
+PENDING_STATES = (QUEUED, UNSCHEDULABLE)
+TERMINAL_STATES = (SUCCEEDED, FAILED, CANCELLED)
+ALL_STATES = (QUEUED, UNSCHEDULABLE, ASSIGNED, LEASED, ACCEPTED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
+
+
+@dataclass
+class ClusterRecord:
+    """A registered cluster. Capacity is stored as plain dicts (see rainbow.core.models)."""
+
+    name: str
+    secret_hash: str
+    submit_token_hash: str
+    total: list[dict[str, Any]]
+    reported_free: list[dict[str, Any]]
+    attributes: dict[str, float] = field(default_factory=dict)
+    registered_at: float = 0.0
+    state_reported_at: float = 0.0
+    # Event revision at the last state report: reservations made after it still count.
+    state_revision: int = 0
+    # Registration order, assigned by the store.
+    order: int = 0
+
+
+@dataclass
+class JobRecord:
+    """A submitted job and where it is in its lifecycle."""
+
+    spec: dict[str, Any]
+    spec_hash: str
+    submitter: str
+    idempotency_key: str = ""
+    id: int = 0
+    state: str = QUEUED
+    cluster: str = ""
+    message: str = ""
+    exit_code: int = 0
+    reasons: list[dict[str, Any]] = field(default_factory=list)
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    lease_deadline: float = 0.0
+    deliveries: int = 0
+    # Revision of the event that assigned / accepted the job on its cluster.
+    assign_revision: int = 0
+    accept_revision: int = 0
+    cancel_acked: bool = False
+    # Revision of the last event that changed this job, set by the store.
+    revision: int = 0
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state in TERMINAL_STATES

@@ -1,0 +1,231 @@
+"""The embedded SQLite store (WAL, parameterised SQL, versioned schema)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from rainbow.store.base import StoreError
+from rainbow.store.records import ClusterRecord, JobRecord
+
+# Each entry migrates the schema from version i to i + 1. Never edit a released entry: append.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE clusters (
+        position INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE,
+        data TEXT NOT NULL
+    );
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        submitter TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL,
+        state TEXT NOT NULL,
+        cluster TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX jobs_idempotency ON jobs (submitter, idempotency_key) WHERE idempotency_key != '';
+    CREATE INDEX jobs_state_cluster ON jobs (state, cluster);
+    CREATE INDEX jobs_cluster ON jobs (cluster);
+    CREATE TABLE events (
+        revision INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id INTEGER NOT NULL,
+        at REAL NOT NULL,
+        data TEXT NOT NULL
+    );
+    """,
+)
+
+_JOB_FIELDS = frozenset(JobRecord.__dataclass_fields__)
+_CLUSTER_FIELDS = frozenset(ClusterRecord.__dataclass_fields__)
+
+
+def _job_from_json(text: str) -> JobRecord:
+    data = json.loads(text)
+    return JobRecord(**{k: v for k, v in data.items() if k in _JOB_FIELDS})
+
+
+def _cluster_from_row(position: int, text: str) -> ClusterRecord:
+    data = json.loads(text)
+    data["order"] = position
+    return ClusterRecord(**{k: v for k, v in data.items() if k in _CLUSTER_FIELDS})
+
+
+class SQLiteStore:
+    """A Store on one SQLite file (or ":memory:")."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA busy_timeout=5000")
+        self._lock = threading.RLock()
+        self._in_transaction = False
+        self.migrate()
+
+    # Schema
+    def schema_version(self) -> int:
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def migrate(self) -> None:
+        """Bring the schema up to date; refuses a database from a newer release."""
+        version = self.schema_version()
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"database {self.path} has schema version {version}, newer than this release "
+                f"({len(MIGRATIONS)})"
+            )
+        for index in range(version, len(MIGRATIONS)):
+            with self.transaction():
+                for statement in MIGRATIONS[index].split(";"):
+                    if statement.strip():
+                        self._conn.execute(statement)
+                self._conn.execute(f"PRAGMA user_version = {index + 1}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All writes inside happen atomically, or not at all."""
+        with self._lock:
+            if self._in_transaction:
+                raise StoreError("nested transactions are not supported")
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._in_transaction = True
+            try:
+                yield
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            else:
+                self._conn.execute("COMMIT")
+            finally:
+                self._in_transaction = False
+
+    def _require_transaction(self) -> None:
+        if not self._in_transaction:
+            raise StoreError("writes must happen inside store.transaction()")
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # Clusters
+    def get_cluster(self, name: str) -> ClusterRecord | None:
+        row = self._conn.execute("SELECT position, data FROM clusters WHERE name = ?", (name,)).fetchone()
+        return _cluster_from_row(*row) if row else None
+
+    def list_clusters(self) -> list[ClusterRecord]:
+        rows = self._conn.execute("SELECT position, data FROM clusters ORDER BY position").fetchall()
+        return [_cluster_from_row(*row) for row in rows]
+
+    def save_cluster(self, cluster: ClusterRecord) -> ClusterRecord:
+        self._require_transaction()
+        data = asdict(cluster)
+        data.pop("order")
+        text = json.dumps(data, sort_keys=True)
+        self._conn.execute(
+            "INSERT INTO clusters (name, data) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET data = excluded.data",
+            (cluster.name, text),
+        )
+        saved = self.get_cluster(cluster.name)
+        assert saved is not None
+        return saved
+
+    def delete_cluster(self, name: str) -> None:
+        self._require_transaction()
+        self._conn.execute("DELETE FROM clusters WHERE name = ?", (name,))
+
+    # Jobs
+    def _append_event(self, job: JobRecord) -> int:
+        cursor = self._conn.execute(
+            "INSERT INTO events (job_id, at, data) VALUES (?, ?, '')", (job.id, job.updated_at)
+        )
+        revision = cursor.lastrowid
+        assert revision is not None
+        job.revision = revision
+        return revision
+
+    def add_job(self, job: JobRecord) -> JobRecord:
+        self._require_transaction()
+        cursor = self._conn.execute(
+            "INSERT INTO jobs (submitter, idempotency_key, state, cluster, revision, data) "
+            "VALUES (?, ?, ?, ?, 0, '')",
+            (job.submitter, job.idempotency_key, job.state, job.cluster),
+        )
+        assert cursor.lastrowid is not None
+        job.id = cursor.lastrowid
+        return self._write_job(job)
+
+    def save_job(self, job: JobRecord) -> JobRecord:
+        self._require_transaction()
+        if job.id <= 0:
+            raise StoreError("save_job needs a job that was added")
+        return self._write_job(job)
+
+    def _write_job(self, job: JobRecord) -> JobRecord:
+        revision = self._append_event(job)
+        text = json.dumps(asdict(job), sort_keys=True)
+        self._conn.execute("UPDATE events SET data = ? WHERE revision = ?", (text, revision))
+        cursor = self._conn.execute(
+            "UPDATE jobs SET state = ?, cluster = ?, revision = ?, data = ? WHERE id = ?",
+            (job.state, job.cluster, revision, text, job.id),
+        )
+        if cursor.rowcount != 1:
+            raise StoreError(f"job {job.id} does not exist")
+        return job
+
+    def get_job(self, job_id: int) -> JobRecord | None:
+        row = self._conn.execute("SELECT data FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return _job_from_json(row[0]) if row else None
+
+    def find_job(self, submitter: str, idempotency_key: str) -> JobRecord | None:
+        row = self._conn.execute(
+            "SELECT data FROM jobs WHERE submitter = ? AND idempotency_key = ? AND idempotency_key != ''",
+            (submitter, idempotency_key),
+        ).fetchone()
+        return _job_from_json(row[0]) if row else None
+
+    def list_jobs(
+        self,
+        states: Sequence[str] = (),
+        cluster: str = "",
+        after_id: int = 0,
+        limit: int = 0,
+    ) -> list[JobRecord]:
+        clauses = ["id > ?"]
+        params: list[Any] = [after_id]
+        if states:
+            clauses.append(f"state IN ({', '.join('?' for _ in states)})")
+            params.extend(states)
+        if cluster:
+            clauses.append("cluster = ?")
+            params.append(cluster)
+        sql = f"SELECT data FROM jobs WHERE {' AND '.join(clauses)} ORDER BY id"
+        if limit > 0:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [_job_from_json(row[0]) for row in self._conn.execute(sql, params)]
+
+    def count_jobs_by_state(self) -> dict[tuple[str, str], int]:
+        rows = self._conn.execute("SELECT cluster, state, COUNT(*) FROM jobs GROUP BY cluster, state")
+        return {(cluster, state): count for cluster, state, count in rows}
+
+    # Events
+    def last_revision(self) -> int:
+        row = self._conn.execute("SELECT MAX(revision) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def events_since(self, revision: int, limit: int = 1000) -> Iterator[JobRecord]:
+        rows = self._conn.execute(
+            "SELECT data FROM events WHERE revision > ? ORDER BY revision LIMIT ?", (revision, limit)
+        ).fetchall()
+        for (text,) in rows:
+            yield _job_from_json(text)
