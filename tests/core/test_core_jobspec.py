@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+from core_strategies import jobspecs
+from hypothesis import given, settings
+
+from rainbow.core import JobRequest, JobSpec, Resources, SpecError, jobspec_to_dict, parse_jobspec
+
+GIB = 1 << 30
+
+LAMMPS: dict[str, Any] = {
+    "name": "lammps",
+    "nodes": 2,
+    "resources": {"cpu": "4", "memory": "8Gi", "gpus": 1, "gpuType": "nvidia-a100"},
+    "nodeSelector": {"kubernetes.io/arch": "arm64"},
+    "command": ["lmp", "-in", "in.reaxc"],
+    "image": "ghcr.io/x/lammps:1",
+    "env": {"OMP_NUM_THREADS": "4"},
+    "clusters": ["gpu-pool"],
+    "policy": "cost",
+}
+
+
+def test_simple_form_full() -> None:
+    spec = parse_jobspec(LAMMPS)
+    assert spec == JobSpec(
+        name="lammps",
+        request=JobRequest(2, Resources(4000, 8 * GIB, 1), "nvidia-a100", {"kubernetes.io/arch": "arm64"}),
+        command=("lmp", "-in", "in.reaxc"),
+        image="ghcr.io/x/lammps:1",
+        env={"OMP_NUM_THREADS": "4"},
+        clusters=("gpu-pool",),
+        policy="cost",
+    )
+
+
+def test_simple_form_defaults() -> None:
+    spec = parse_jobspec({"name": "hello"})
+    assert spec.request == JobRequest(1, Resources(1000, 0, 0))
+    assert (spec.command, spec.image, spec.env, spec.clusters, spec.policy, spec.flux) == (
+        (),
+        "",
+        {},
+        (),
+        "",
+        None,
+    )
+
+
+def test_simple_form_conveniences() -> None:
+    spec = parse_jobspec(
+        {
+            "name": "sim",
+            "command": "python -c 'print(1)'",
+            "env": {"OMP_NUM_THREADS": 4},
+            "clusters": "cpu-a",
+            "policy": "Least_Loaded",
+            "resources": {"cpu": 0.5},
+        }
+    )
+    assert spec.command == ("python", "-c", "print(1)")
+    assert spec.env == {"OMP_NUM_THREADS": "4"}
+    assert spec.clusters == ("cpu-a",)
+    assert spec.policy == "least-loaded"
+    assert spec.request.per_node.cpu_millis == 500
+
+
+def _with(**changes: Any) -> dict[str, Any]:
+    doc = copy.deepcopy(LAMMPS)
+    for key, value in changes.items():
+        if "." in key:
+            outer, inner = key.split(".")
+            doc[outer][inner] = value
+        elif value is None:
+            del doc[key]
+        else:
+            doc[key] = value
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        (_with(name=None), "name: required field is missing"),
+        (_with(name="LAMMPS"), "name: 'LAMMPS' must be 1-63 lowercase"),
+        (_with(name="x" * 64), "name: 'xxxx"),
+        (_with(name=5), "name: expected a string, got integer 5"),
+        (_with(nodes=0), "nodes: 0 is below the minimum of 1"),
+        (_with(nodes=10_001), "nodes: 10001 exceeds the maximum of 10000"),
+        (_with(nodes="2"), "nodes: expected an integer, got string '2'"),
+        (_with(nodes=True), "nodes: expected an integer, got boolean True"),
+        (_with(**{"resources.cpu": "-3"}), "resources.cpu: '-3' is negative"),
+        (_with(**{"resources.cpu": "0"}), "resources.cpu: 0 millicores is below the minimum of 1"),
+        (_with(**{"resources.cpu": "2000000"}), "resources.cpu: 2000000000 millicores exceeds the maximum"),
+        (_with(**{"resources.cpu": [1]}), "resources.cpu: expected a quantity, got list"),
+        (_with(**{"resources.memory": "8GB"}), "resources.memory: '8GB' is not a valid quantity"),
+        (
+            _with(**{"resources.memory": "2Pi"}),
+            "resources.memory: 2251799813685248 bytes exceeds the maximum",
+        ),
+        (_with(**{"resources.gpus": 2000}), "resources.gpus: 2000 exceeds the maximum of 1024"),
+        (_with(**{"resources.gpus": 0}), "resources.gpuType: 'nvidia-a100' is set but resources.gpus is 0"),
+        (_with(**{"resources.cores": 2}), "resources.cores: unknown field"),
+        (_with(resources=[]), "resources: expected a mapping, got list"),
+        (_with(nodeSelector={"": "x"}), "nodeSelector: invalid label key ''"),
+        (_with(nodeSelector={"a": "v" * 64}), "nodeSelector.a: 'vvvv"),
+        (_with(nodeSelector={"a": 1}), "nodeSelector.a: expected a string, got integer 1"),
+        (_with(command=["ok", 3]), "command[1]: expected a string, got integer 3"),
+        (_with(command="echo 'unterminated"), "command: cannot split"),
+        (_with(env={"1BAD": "x"}), "env: '1BAD' is not a valid environment variable name"),
+        (_with(env={"A": ["x"]}), "env.A: expected a string, got list"),
+        (_with(clusters=["a", "a"]), "clusters[1]: 'a' is listed twice"),
+        (_with(clusters=["bad name"]), "clusters[0]: 'bad name' is not a valid cluster name"),
+        (_with(policy="fastest"), "policy: unknown policy 'fastest'; valid policies: first-fit, random"),
+        (_with(image="has space"), "image: 'has space' is not a valid image reference"),
+        (_with(replicas=3), "replicas: unknown field"),
+        (_with(flux=[1]), "flux: expected a mapping, got list"),
+        (_with(flux={"x": float("nan")}), "flux: cannot be stored as JSON"),
+        (
+            _with(command=["x" * 70_000], env={}),
+            "command/env: 70001 bytes in total exceeds the limit of 65536",
+        ),
+        (_with(env={f"V{i}": "x" * 1000 for i in range(70)}), "command/env:"),
+    ],
+)
+def test_simple_form_errors(doc: dict[str, Any], message: str) -> None:
+    with pytest.raises(SpecError) as info:
+        parse_jobspec(doc)
+    assert str(info.value).startswith(message), str(info.value)
+
+
+def test_not_a_mapping() -> None:
+    with pytest.raises(SpecError, match="document: expected a mapping, got list"):
+        parse_jobspec([])  # type: ignore[arg-type]
+
+
+def test_to_dict_is_canonical_simple_form() -> None:
+    doc = jobspec_to_dict(parse_jobspec(LAMMPS))
+    assert doc == {**LAMMPS, "resources": {"cpu": "4", "memory": "8Gi", "gpus": 1, "gpuType": "nvidia-a100"}}
+    assert json.loads(json.dumps(doc)) == doc
+
+
+@settings(max_examples=60)
+@given(jobspecs())
+def test_round_trip(spec: JobSpec) -> None:
+    doc = jobspec_to_dict(spec)
+    assert parse_jobspec(doc) == spec
+    assert parse_jobspec(json.loads(json.dumps(doc))) == spec
