@@ -12,6 +12,7 @@ import grpc
 
 from rainbow.core import JobSpec, SpecError, parse_jobspec
 from rainbow.core.models import ClusterCapacity
+from rainbow import wire
 from rainbow.server import convert
 from rainbow.server.auth import Principal
 from rainbow.server.clusterviews import groups_from_dicts
@@ -88,8 +89,8 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         self, request: api.RegisterClusterRequest, context: grpc.aio.ServicerContext
     ) -> api.RegisterClusterResponse:
         capacity = ClusterCapacity(
-            total=convert.groups_from_proto(request.capacity.total),
-            free=convert.groups_from_proto(request.capacity.free),
+            total=wire.groups_from_proto(request.capacity.total),
+            free=wire.groups_from_proto(request.capacity.free),
         )
         result = self.scheduler.register_cluster(
             request.name,
@@ -117,8 +118,8 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         assigned = self.scheduler.update_state(
             request.name,
             bearer_token(context),
-            convert.groups_from_proto(request.free),
-            convert.groups_from_proto(request.total),
+            wire.groups_from_proto(request.free),
+            wire.groups_from_proto(request.total),
             dict(request.attributes),
         )
         return api.UpdateClusterStateResponse(assigned_jobs=assigned)
@@ -135,10 +136,10 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
                 pb.ClusterInfo(
                     name=record.name,
                     capacity=pb.Capacity(
-                        total=[convert.group_to_proto(g) for g in view.capacity.total],
-                        free=[convert.group_to_proto(g) for g in groups_from_dicts(record.reported_free)],
+                        total=[wire.group_to_proto(g) for g in view.capacity.total],
+                        free=[wire.group_to_proto(g) for g in groups_from_dicts(record.reported_free)],
                     ),
-                    effective_free=[convert.group_to_proto(g) for g in view.capacity.free],
+                    effective_free=[wire.group_to_proto(g) for g in view.capacity.free],
                     attributes=record.attributes,
                     registered_at=record.registered_at,
                     state_reported_at=record.state_reported_at,
@@ -151,7 +152,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     @staticmethod
     def _spec(spec: pb.JobSpec, where: str = "") -> JobSpec:
         try:
-            return parse_jobspec(convert.spec_document(spec))
+            return parse_jobspec(wire.spec_document(spec))
         except SpecError as error:
             raise InvalidArgument(f"{where}{error}") from None
 
@@ -195,7 +196,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     @unary
     async def Explain(self, request: api.ExplainRequest, context: grpc.aio.ServicerContext) -> api.ExplainResponse:
         fits, selected, policy = self.scheduler.explain(self._user(context), self._spec(request.spec))
-        return api.ExplainResponse(fits=[convert.fit_to_proto(f) for f in fits], selected=selected, policy=policy)
+        return api.ExplainResponse(fits=[wire.fit_to_proto(f) for f in fits], selected=selected, policy=policy)
 
     async def WatchJobs(
         self, request: api.WatchJobsRequest, context: grpc.aio.ServicerContext

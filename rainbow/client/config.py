@@ -1,0 +1,79 @@
+"""Client settings: where the server is and how to authenticate, from a YAML file or flags.
+
+    address: 127.0.0.1:50051
+    token: rbu_...             # a user token (or a cluster's submit token)
+    tls:                       # optional
+      ca: ca.crt               # trust this CA for the server's certificate
+      cert: client.crt         # optional client certificate (mutual TLS)
+      key: client.key
+      serverName: rainbow      # optional: expected name in the server certificate
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import yaml
+
+DEFAULT_CONFIG = Path("~/.config/rainbow/client.yaml")
+
+
+@dataclass
+class ClientTLS:
+    ca: Path
+    cert: Path | None = None
+    key: Path | None = None
+    server_name: str = ""
+
+
+@dataclass
+class ClientConfig:
+    address: str = "127.0.0.1:50051"
+    token: str = ""
+    tls: ClientTLS | None = None
+
+    def channel(self, options: list[tuple[str, object]] | None = None) -> grpc.Channel:
+        """A synchronous channel to the server."""
+        options = list(options or [])
+        if self.tls is None:
+            return grpc.insecure_channel(self.address, options=options)
+        if self.tls.server_name:
+            options.append(("grpc.ssl_target_name_override", self.tls.server_name))
+        return grpc.secure_channel(self.address, self.credentials(), options=options)
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        assert self.tls is not None
+        tls = self.tls
+        return grpc.ssl_channel_credentials(
+            root_certificates=tls.ca.read_bytes(),
+            private_key=tls.key.read_bytes() if tls.key else None,
+            certificate_chain=tls.cert.read_bytes() if tls.cert else None,
+        )
+
+
+def load_client_config(path: str | Path | None = None) -> ClientConfig:
+    """Read client settings from ``path``, $RAINBOW_CONFIG or ~/.config/rainbow/client.yaml (if present)."""
+    candidate = Path(path or os.environ.get("RAINBOW_CONFIG") or DEFAULT_CONFIG).expanduser()
+    if not candidate.exists():
+        if path:
+            raise FileNotFoundError(f"client config {candidate} does not exist")
+        return ClientConfig()
+    doc = yaml.safe_load(candidate.read_text(encoding="utf-8")) or {}
+    if not isinstance(doc, dict):
+        raise ValueError(f"{candidate}: expected a mapping")
+    base = candidate.parent
+    config = ClientConfig(address=str(doc.get("address", ClientConfig.address)), token=str(doc.get("token", "")))
+    tls = doc.get("tls")
+    if isinstance(tls, dict) and tls.get("ca"):
+
+        def resolve(name: str) -> Path | None:
+            value = tls.get(name)
+            return (base / Path(value).expanduser()) if value else None
+
+        ca = resolve("ca")
+        assert ca is not None
+        config.tls = ClientTLS(ca, resolve("cert"), resolve("key"), str(tls.get("serverName", "")))
+    return config

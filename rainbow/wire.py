@@ -1,0 +1,110 @@
+"""Conversions between rainbow.v1 messages and core values, shared by server and client."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import yaml
+
+from rainbow.core import Fit, JobSpec, NodeGroup, Resources, SpecError
+from rainbow.v1 import types_pb2 as pb
+
+MAX_FLUX_TEXT = 256 * 1024
+
+
+def groups_from_proto(groups: Iterable[pb.NodeGroup]) -> tuple[NodeGroup, ...]:
+    return tuple(
+        NodeGroup(
+            Resources(g.resources.cpu_millis, g.resources.memory_bytes, g.resources.gpus),
+            g.count,
+            dict(g.labels),
+            g.gpu_type,
+        )
+        for g in groups
+    )
+
+
+def group_to_proto(group: NodeGroup) -> pb.NodeGroup:
+    return pb.NodeGroup(
+        resources=pb.Resources(
+            cpu_millis=group.resources.cpu_millis,
+            memory_bytes=group.resources.memory_bytes,
+            gpus=group.resources.gpus,
+        ),
+        count=group.count,
+        labels=dict(group.labels),
+        gpu_type=group.gpu_type,
+    )
+
+
+def _flux_document(text: str) -> dict[str, Any]:
+    if len(text) > MAX_FLUX_TEXT:
+        raise SpecError(f"flux_jobspec is {len(text)} bytes; the limit is {MAX_FLUX_TEXT}")
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise SpecError(f"flux_jobspec is not valid JSON or YAML: {error}") from None
+    if not isinstance(doc, dict):
+        raise SpecError("flux_jobspec must be a mapping")
+    return doc
+
+
+def spec_document(spec: pb.JobSpec) -> dict[str, Any]:
+    """The simple-form document for a JobSpec message (unset fields take their defaults)."""
+    if spec.flux_jobspec:
+        doc = _flux_document(spec.flux_jobspec)
+        doc.setdefault("name", spec.name or "job")
+    else:
+        doc = {"name": spec.name, "command": list(spec.command)}
+        if spec.nodes:
+            doc["nodes"] = spec.nodes
+        resources: dict[str, Any] = {}
+        if spec.resources.cpu_millis:
+            resources["cpu"] = f"{spec.resources.cpu_millis}m"
+        if spec.resources.memory_bytes:
+            resources["memory"] = spec.resources.memory_bytes
+        if spec.resources.gpus:
+            resources["gpus"] = spec.resources.gpus
+        if spec.gpu_type:
+            resources["gpuType"] = spec.gpu_type
+        doc["resources"] = resources
+        doc["nodeSelector"] = dict(spec.node_selector)
+    for key, value in (("image", spec.image), ("policy", spec.policy)):
+        if value:
+            doc[key] = value
+    if spec.env:
+        doc["env"] = dict(spec.env)
+    if spec.clusters:
+        doc["clusters"] = list(spec.clusters)
+    return doc
+
+
+def spec_to_proto(spec: JobSpec) -> pb.JobSpec:
+    request = spec.request
+    return pb.JobSpec(
+        name=spec.name,
+        nodes=request.nodes,
+        resources=pb.Resources(
+            cpu_millis=request.per_node.cpu_millis,
+            memory_bytes=request.per_node.memory_bytes,
+            gpus=request.per_node.gpus,
+        ),
+        gpu_type=request.gpu_type,
+        node_selector=dict(request.node_selector),
+        command=list(spec.command),
+        image=spec.image,
+        env=dict(spec.env),
+        clusters=list(spec.clusters),
+        policy=spec.policy,
+        flux_jobspec=json.dumps(spec.flux, sort_keys=True) if spec.flux is not None else "",
+    )
+
+
+def fit_to_proto(fit: Fit | Mapping[str, Any]) -> pb.ClusterFit:
+    if isinstance(fit, Fit):
+        return pb.ClusterFit(
+            cluster=fit.cluster, fits_total=fit.fits_total, fits_free=fit.fits_free, reason=fit.reason
+        )
+    return pb.ClusterFit(**fit)
