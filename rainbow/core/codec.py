@@ -13,6 +13,7 @@ from rainbow.core.models import (
     SpecError,
     validate_capacity,
     validate_labels,
+    validate_node_group,
 )
 
 T = TypeVar("T", NodeGroup, ClusterCapacity, JobRequest)
@@ -51,9 +52,9 @@ def request_to_dict(req: JobRequest) -> dict[str, object]:
 
 
 def _obj(data: object, where: str, required: set[str], optional: set[str]) -> Mapping[str, object]:
-    if not isinstance(data, Mapping):
-        raise SpecError(f"{where}: expected a mapping, got {type(data).__name__}")
     label = where or "value"
+    if not isinstance(data, Mapping):
+        raise SpecError(f"{label}: expected a mapping, got {type(data).__name__}")
     unknown = [k for k in data if k not in required | optional]
     if unknown:
         raise SpecError(f"{label}: unknown field {unknown[0]!r}")
@@ -101,7 +102,7 @@ def node_group_from_dict(data: object, where: str = "") -> NodeGroup:
         labels=_labels(d, "labels", p),
         gpu_type=_str(d, "gpu_type", p),
     )
-    validate_capacity(ClusterCapacity((group,), ()))
+    validate_node_group(group, where)
     return group
 
 

@@ -14,7 +14,7 @@ from rainbow.core.models import SpecError
 from rainbow.core.quantity import format_cpu, format_memory, parse_memory
 
 PASSTHROUGH = ("name", "image", "clusters", "policy", "nodeSelector")
-_TOP = {"version", "resources", "tasks", "task", "attributes", *PASSTHROUGH}
+_TOP = {"version", "resources", "tasks", "task", "attributes", "env", *PASSTHROUGH}
 _VERTEX = {"type", "count", "unit", "with", "label", "exclusive", "id", "requires"}
 _GROUPING = {"slot", "socket"}
 _MEMORY_UNITS = {"": "Gi", "B": "", "KB": "Ki", "MB": "Mi", "GB": "Gi", "TB": "Ti", "PB": "Pi"}
@@ -162,6 +162,9 @@ def check_flux_document(doc: Mapping[str, object], where: str = "flux") -> dict[
 def flux_to_simple(doc: Mapping[str, object]) -> dict[str, object]:
     """Convert a Flux jobspec v1 document into a simple-form document (keeping the original as ``flux``).
 
+    Top-level ``name``, ``image``, ``clusters``, ``policy``, ``nodeSelector`` and ``env`` (merged over
+    ``attributes.system.environment``) are Rainbow extras and are taken as in the simple form.
+
     nodes = node count (1 without a node level); per-node cpu/gpus = cores/gpus per slot x slots
     per node; memory from a ``memory`` resource whose ``unit`` is B/KB/MB/GB/TB (binary) or a
     Kubernetes suffix (default GB).
@@ -173,6 +176,7 @@ def flux_to_simple(doc: Mapping[str, object]) -> dict[str, object]:
     nodes, per_node, labels = _resources(doc)
     command = _task(doc, labels)
     name, env = _attributes(doc)
+    env.update(str_map(doc.get("env") or {}, "env", numbers_ok=True))  # explicit env wins
     simple: dict[str, object] = {
         "name": name,
         "nodes": nodes,

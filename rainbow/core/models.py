@@ -144,17 +144,18 @@ def validate_labels(labels: Mapping[str, str], where: str) -> None:
         _check_str(value, f"{where}.{key}", MAX_LABEL_VALUE)
 
 
-def validate_node_group(group: NodeGroup, where: str) -> None:
+def validate_node_group(group: NodeGroup, where: str = "") -> None:
     """Raise SpecError for negative or absurd node group values."""
+    p = f"{where}." if where else ""
     if not isinstance(group, NodeGroup):
-        raise SpecError(f"{where}: expected a NodeGroup, got {type(group).__name__}")
-    _check_int(group.count, f"{where}.count", 0, MAX_GROUP_COUNT)
+        raise SpecError(f"{where or 'node group'}: expected a NodeGroup, got {type(group).__name__}")
+    _check_int(group.count, f"{p}count", 0, MAX_GROUP_COUNT)
     res = group.resources
-    _check_int(res.cpu_millis, f"{where}.resources.cpu_millis", 0, MAX_CPU_MILLIS)
-    _check_int(res.memory_bytes, f"{where}.resources.memory_bytes", 0, MAX_MEMORY_BYTES)
-    _check_int(res.gpus, f"{where}.resources.gpus", 0, MAX_GPUS)
-    _check_str(group.gpu_type, f"{where}.gpu_type", MAX_LABEL_VALUE)
-    validate_labels(group.labels, f"{where}.labels")
+    _check_int(res.cpu_millis, f"{p}resources.cpu_millis", 0, MAX_CPU_MILLIS)
+    _check_int(res.memory_bytes, f"{p}resources.memory_bytes", 0, MAX_MEMORY_BYTES)
+    _check_int(res.gpus, f"{p}resources.gpus", 0, MAX_GPUS)
+    _check_str(group.gpu_type, f"{p}gpu_type", MAX_LABEL_VALUE)
+    validate_labels(group.labels, f"{p}labels")
 
 
 def validate_capacity(cap: ClusterCapacity) -> None:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-from core_strategies import GIB, group_lists, requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +18,7 @@ from rainbow.core import (
     total_memory,
     total_nodes,
 )
+from tests.core.core_strategies import GIB, group_lists, requests
 
 SMALL = NodeGroup(Resources(4000, 8 * GIB), 2)
 LARGE = NodeGroup(Resources(64_000, 256 * GIB), 2)

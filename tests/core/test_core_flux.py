@@ -106,8 +106,11 @@ def test_upstream_rainbow_shape_with_task_key_and_extras() -> None:
         "clusters": ["cpu-a"],
         "policy": "eta",
         "nodeSelector": {"kubernetes.io/arch": "amd64"},
+        "env": {"IOR_HINT": "1"},
+        "attributes": {"system": {"duration": 60, "environment": {"IOR_HINT": "0", "HOME": "/root"}}},
     }
     spec = parse_jobspec(doc)
+    assert spec.env == {"IOR_HINT": "1", "HOME": "/root"}
     assert spec.name == "ior-bench"
     assert spec.request == JobRequest(2, Resources(2000, 0, 0), node_selector={"kubernetes.io/arch": "amd64"})
     assert (spec.command, spec.clusters, spec.policy) == (("ior",), ("cpu-a",), "eta")

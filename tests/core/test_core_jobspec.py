@@ -5,10 +5,10 @@ import json
 from typing import Any
 
 import pytest
-from core_strategies import jobspecs
 from hypothesis import given, settings
 
 from rainbow.core import JobRequest, JobSpec, Resources, SpecError, jobspec_to_dict, parse_jobspec
+from tests.core.core_strategies import jobspecs
 
 GIB = 1 << 30
 

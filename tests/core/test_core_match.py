@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from core_strategies import GIB, cluster_views, requests
 from hypothesis import given, settings
 
 from rainbow.core import (
@@ -13,6 +12,7 @@ from rainbow.core import (
     count_fitting_nodes,
     explain,
 )
+from tests.core.core_strategies import GIB, cluster_views, requests
 
 ARM = {"kubernetes.io/arch": "arm64"}
 BIG_GPU = NodeGroup(Resources(8000, 16 * GIB, 1), 2, ARM, "nvidia-a100")
