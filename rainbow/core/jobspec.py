@@ -46,10 +46,10 @@ class JobSpec:
     request: JobRequest
     command: tuple[str, ...] = ()
     image: str = ""
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict, hash=False)
     clusters: tuple[str, ...] = ()
     policy: str = ""
-    flux: Mapping[str, object] | None = None
+    flux: Mapping[str, object] | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "command", tuple(self.command))

@@ -1,7 +1,8 @@
 """Value types shared by matching, accounting and selection.
 
 All types are frozen dataclasses.  Mapping fields are copied into plain dicts on
-construction and sequence fields into tuples, so equal inputs give equal values.
+construction and sequence fields into tuples, so equal inputs give equal values; mapping
+fields are left out of hashes so the values stay hashable.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class NodeGroup:
 
     resources: Resources
     count: int
-    labels: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict, hash=False)
     gpu_type: str = ""
 
     def __post_init__(self) -> None:
@@ -82,7 +83,7 @@ class JobRequest:
     nodes: int
     per_node: Resources
     gpu_type: str = ""
-    node_selector: Mapping[str, str] = field(default_factory=dict)
+    node_selector: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "node_selector", dict(self.node_selector))
@@ -106,7 +107,7 @@ class ClusterView:
 
     name: str
     capacity: ClusterCapacity
-    attributes: Mapping[str, float] = field(default_factory=dict)
+    attributes: Mapping[str, float] = field(default_factory=dict, hash=False)
     order: int = 0
 
     def __post_init__(self) -> None:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rainbow.core import (
@@ -72,7 +72,7 @@ def _assert_non_negative(groups: tuple[NodeGroup, ...]) -> None:
         assert min(g.resources.cpu_millis, g.resources.memory_bytes, g.resources.gpus) >= 0
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(group_lists(), requests())
 def test_reserve_accounts_exactly(free: list[NodeGroup], request: JobRequest) -> None:
     if count_fitting_nodes(request, free) < request.nodes:
@@ -88,7 +88,7 @@ def test_reserve_accounts_exactly(free: list[NodeGroup], request: JobRequest) ->
     assert total_gpus(new) == total_gpus(free) - n * res.gpus
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(group_lists(), st.lists(requests(max_nodes=4), min_size=1, max_size=30))
 def test_reserving_until_full_never_oversubscribes(free: list[NodeGroup], jobs: list[JobRequest]) -> None:
     current = tuple(free)

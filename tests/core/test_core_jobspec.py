@@ -38,6 +38,10 @@ def test_simple_form_full() -> None:
     )
 
 
+def test_jobspec_is_hashable() -> None:
+    assert hash(parse_jobspec(LAMMPS)) == hash(parse_jobspec(copy.deepcopy(LAMMPS)))
+
+
 def test_simple_form_defaults() -> None:
     spec = parse_jobspec({"name": "hello"})
     assert spec.request == JobRequest(1, Resources(1000, 0, 0))
@@ -144,7 +148,7 @@ def test_to_dict_is_canonical_simple_form() -> None:
     assert json.loads(json.dumps(doc)) == doc
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)
 @given(jobspecs())
 def test_round_trip(spec: JobSpec) -> None:
     doc = jobspec_to_dict(spec)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 
 from rainbow.core import (
     ClusterCapacity,
@@ -79,7 +79,7 @@ def test_explain_keeps_input_order() -> None:
     assert [f.cluster for f in explain(JOB, clusters)] == ["b", "a", "c"]
 
 
-@settings(max_examples=80)
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(requests(), cluster_views())
 def test_explain_agrees_with_match(request: JobRequest, clusters: list[ClusterView]) -> None:
     fits = explain(request, clusters)

@@ -36,6 +36,8 @@ def test_values_are_frozen_and_copy_their_inputs() -> None:
         group.count = 2  # type: ignore[misc]
     cap = ClusterCapacity([group], [])  # type: ignore[arg-type]
     assert cap.total == (group,)
+    assert len({GROUP, NodeGroup(GROUP.resources, 3, dict(GROUP.labels), "nvidia-a100"), group}) == 2
+    assert hash(cap) == hash(ClusterCapacity((group,), ()))
 
 
 @pytest.mark.parametrize(
@@ -156,7 +158,7 @@ def test_capacity_and_request_from_dict_errors() -> None:
         request_from_dict({"nodes": 0, "per_node": {"cpu_millis": 1, "memory_bytes": 0}})
 
 
-@settings(max_examples=50)
+@settings(max_examples=50, deadline=None)
 @given(node_groups(), capacities(), requests())
 def test_dict_round_trips_through_json(group: NodeGroup, cap: ClusterCapacity, req: JobRequest) -> None:
     assert node_group_from_dict(json.loads(json.dumps(node_group_to_dict(group)))) == group

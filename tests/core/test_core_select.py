@@ -3,7 +3,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rainbow.core import (
@@ -123,7 +123,7 @@ def test_unknown_policy_lists_valid_ones() -> None:
     assert validate_policy(" Best_Fit ") == "best-fit"
 
 
-@settings(max_examples=80)
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(requests(), cluster_views(), st.sampled_from(POLICIES), st.integers(0, 2**32))
 def test_select_only_returns_clusters_that_fit_free(
     request: JobRequest, clusters: list[ClusterView], policy: str, seed: int
