@@ -135,16 +135,21 @@ def _job_name(raw: str) -> str:
     return name or "job"
 
 
+def _or_empty(doc: Mapping[str, object], key: str) -> object:
+    """The value at ``key``; a missing key or YAML null reads as an empty mapping."""
+    value = doc.get(key)
+    return {} if value is None else value
+
+
 def _attributes(doc: Mapping[str, object]) -> tuple[str, dict[str, str]]:
-    attrs = doc.get("attributes") or {}
-    attrs = mapping(attrs, "attributes")
+    attrs = mapping(_or_empty(doc, "attributes"), "attributes")
     check_keys(attrs, "attributes", {"system", "user", "parameter"})
-    system = mapping(attrs.get("system") or {}, "attributes.system")
+    system = mapping(_or_empty(attrs, "system"), "attributes.system")
     duration = system.get("duration", 0)
     if isinstance(duration, bool) or not isinstance(duration, int | float) or not duration >= 0:
         raise SpecError(f"attributes.system.duration: expected a non-negative number, got {duration!r}")
-    env = str_map(system.get("environment") or {}, "attributes.system.environment", numbers_ok=True)
-    job = mapping(system.get("job") or {}, "attributes.system.job")
+    env = str_map(_or_empty(system, "environment"), "attributes.system.environment", numbers_ok=True)
+    job = mapping(_or_empty(system, "job"), "attributes.system.job")
     return _job_name(get_str(job, "name", "attributes.system.job", "job")), env
 
 
@@ -176,7 +181,7 @@ def flux_to_simple(doc: Mapping[str, object]) -> dict[str, object]:
     nodes, per_node, labels = _resources(doc)
     command = _task(doc, labels)
     name, env = _attributes(doc)
-    env.update(str_map(doc.get("env") or {}, "env", numbers_ok=True))  # explicit env wins
+    env.update(str_map(_or_empty(doc, "env"), "env", numbers_ok=True))  # explicit env wins
     simple: dict[str, object] = {
         "name": name,
         "nodes": nodes,

@@ -126,6 +126,13 @@ def test_memory_resource(unit: dict[str, str], size: int) -> None:
     assert parse_jobspec(doc).request.per_node == Resources(4000, 2 * size, 0)
 
 
+def test_null_attributes_are_empty() -> None:
+    doc = {**RFC25_EXAMPLE, "attributes": None}
+    assert parse_jobspec(doc).request.nodes == 4
+    doc = {**RFC25_EXAMPLE, "attributes": {"system": {"environment": None, "job": None}}}
+    assert parse_jobspec(doc).env == {}
+
+
 def test_command_string_and_range_count() -> None:
     doc = copy.deepcopy(RFC25_EXAMPLE)
     doc["tasks"][0]["command"] = "hostname -s"
@@ -202,6 +209,8 @@ def _broken(path: str, value: Any) -> dict[str, Any]:
             "attributes.system.environment.A: expected a string",
         ),
         (_broken("attributes/extra", {}), "attributes.extra: unknown field"),
+        (_broken("attributes", []), "attributes: expected a mapping, got list"),
+        (_broken("attributes/system/job", "x"), "attributes.system.job: expected a mapping, got string"),
         (_broken("name", "Bad Name"), "name: 'Bad Name' must be 1-63 lowercase"),
         (_broken("image", 3), "image: expected a string, got integer 3"),
         (_broken("surprise", 1), "surprise: unknown field"),
