@@ -98,7 +98,10 @@ def targets() -> list[Target]:
             "kubernetes",
             "k8s.io/kubernetes",
             versions.KUBERNETES,
-            {b: f"k8s.io/kubernetes/cmd/{b}" for b in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")},
+            {
+                b: f"k8s.io/kubernetes/cmd/{b}"
+                for b in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+            },
             _kube_ldflags(),
             _staging_replaces,
         ),
@@ -165,7 +168,11 @@ def _build_target(t: Target, tdir: Path, bdir: Path) -> None:
     if t.replaces is not None:
         info = subprocess.run(
             [go, "mod", "download", "-json", f"{t.module}@{t.version}"],
-            cwd=src, env=_go_env(), capture_output=True, text=True, check=False,
+            cwd=src,
+            env=_go_env(),
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if info.returncode != 0:
             raise BuildError(f"go mod download {t.module}@{t.version} failed:\n{info.stdout}{info.stderr}")

@@ -21,18 +21,25 @@ def _cmd_build(args: argparse.Namespace) -> int:
     start = time.monotonic()
     bindir = build.build(force=args.force)
     print(bindir)
-    print(f"[localk8s] toolchain {versions.version_key()} ready ({time.monotonic() - start:.1f}s)", file=sys.stderr)
+    print(
+        f"[localk8s] toolchain {versions.version_key()} ready ({time.monotonic() - start:.1f}s)",
+        file=sys.stderr,
+    )
     return 0
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
-    specs = load_specs(Path(args.file)) if args.file else [ClusterSpec(name=n) for n in (args.name or ["hub"])]
+    specs = (
+        load_specs(Path(args.file)) if args.file else [ClusterSpec(name=n) for n in (args.name or ["hub"])]
+    )
     workdir = Path(args.workdir) if args.workdir else default_workdir()
     cs = start_clusters(specs, workdir, detach=True, timeout=args.timeout)
     for c in cs:
         print(f"{c.name}\t{c.server}\t{c.kubeconfig}")
-    print(f"[localk8s] all contexts: {workdir / 'kubeconfig'}; stop with: python -m rainbow.localk8s down",
-          file=sys.stderr)
+    print(
+        f"[localk8s] all contexts: {workdir / 'kubeconfig'}; stop with: python -m rainbow.localk8s down",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -52,7 +59,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print("no clusters running")
     for s in found:
         alive = list(procs.iter_alive(s))
-        owner = "detached" if s.detached else f"owner pid {s.owner_pid} {'alive' if s.owner_alive() else 'DEAD'}"
+        owner = (
+            "detached" if s.detached else f"owner pid {s.owner_pid} {'alive' if s.owner_alive() else 'DEAD'}"
+        )
         print(f"session {s.id} ({owner}) {len(alive)}/{len(s.procs)} processes running, workdir {s.workdir}")
         for name, info in s.clusters.items():
             print(f"  {name}\t{info['server']}\t{info['kubeconfig']}")
@@ -67,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--force", action="store_true", help="rebuild even if cached")
     b.set_defaults(func=_cmd_build)
     u = sub.add_parser("up", help="start clusters (kept running after this command exits)")
-    u.add_argument("--name", action="append", help="cluster with the default 3 nodes of 4 CPU/16Gi (repeatable)")
+    u.add_argument(
+        "--name", action="append", help="cluster with the default 3 nodes of 4 CPU/16Gi (repeatable)"
+    )
     u.add_argument("-f", "--file", help="YAML file describing clusters and node groups")
     u.add_argument("--workdir", help=f"state directory (default {default_workdir()})")
     u.add_argument("--timeout", type=float, default=180.0)

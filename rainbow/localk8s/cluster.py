@@ -88,7 +88,9 @@ class ClusterSet(list[LocalCluster]):
     def __enter__(self) -> ClusterSet:
         return self
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 
@@ -183,42 +185,63 @@ def start_clusters(
     workdir.mkdir(parents=True, exist_ok=True)
     pki = ensure_pki(workdir / "pki")
     session = procs.Session(
-        id=f"{int(time.time())}-{os.getpid()}-{secrets.token_hex(3)}", workdir=str(workdir),
-        owner_pid=os.getpid(), owner_start_time=procs.self_start_time(), detached=detach,
+        id=f"{int(time.time())}-{os.getpid()}-{secrets.token_hex(3)}",
+        workdir=str(workdir),
+        owner_pid=os.getpid(),
+        owner_start_time=procs.self_start_time(),
+        detached=detach,
     )
     session.save()
     started = time.monotonic()
     try:
         ports = components.free_ports(2 + 3 * len(specs))
         etcd_url = f"http://{LOOPBACK}:{ports[0]}"
-        procs.spawn(session, "etcd", components.etcd_argv(bindir, workdir / "etcd", ports[0], ports[1]),
-                    workdir / "logs" / "etcd.log")
+        procs.spawn(
+            session,
+            "etcd",
+            components.etcd_argv(bindir, workdir / "etcd", ports[0], ports[1]),
+            workdir / "logs" / "etcd.log",
+        )
         clusters: list[LocalCluster] = []
         paths: list[ClusterPaths] = []
         for i, spec in enumerate(specs):
-            p = ClusterPaths(workdir / spec.name, *ports[2 + 3 * i: 5 + 3 * i])
+            p = ClusterPaths(workdir / spec.name, *ports[2 + 3 * i : 5 + 3 * i])
             p.dir.mkdir(parents=True)
             token = new_token()
             p.tokens.write_text(f'{token},admin,admin,"system:masters"\n')
             server = f"https://{LOOPBACK}:{p.api_port}"
             kubeconfig.write(p.kubeconfig, [(spec.name, server, token)], pki.ca_cert)
             p.stages.write_text(stages_yaml())
-            clusters.append(LocalCluster(spec.name, p.kubeconfig, server, token, pki.ca_cert, p.dir, spec, session))
+            clusters.append(
+                LocalCluster(spec.name, p.kubeconfig, server, token, pki.ca_cert, p.dir, spec, session)
+            )
             paths.append(p)
             session.clusters[spec.name] = {"kubeconfig": str(p.kubeconfig), "server": server}
         kubeconfig.write(workdir / "kubeconfig", [(c.name, c.server, c.token) for c in clusters], pki.ca_cert)
         wait_for("etcd", _guarded(session, lambda: _healthy(f"{etcd_url}/health")), timeout)
         for c, p in zip(clusters, paths, strict=True):
-            procs.spawn(session, f"{c.name}/kube-apiserver",
-                        components.apiserver_argv(bindir, p, pki, etcd_url, c.name), p.log("kube-apiserver"))
+            procs.spawn(
+                session,
+                f"{c.name}/kube-apiserver",
+                components.apiserver_argv(bindir, p, pki, etcd_url, c.name),
+                p.log("kube-apiserver"),
+            )
         for c in clusters:
             _wait_apiserver(c, timeout)
         _log(f"API servers ready after {time.monotonic() - started:.1f}s")
         for c, p in zip(clusters, paths, strict=True):
-            procs.spawn(session, f"{c.name}/kube-controller-manager",
-                        components.controller_manager_argv(bindir, p, pki), p.log("kube-controller-manager"))
-            procs.spawn(session, f"{c.name}/kube-scheduler", components.scheduler_argv(bindir, p),
-                        p.log("kube-scheduler"))
+            procs.spawn(
+                session,
+                f"{c.name}/kube-controller-manager",
+                components.controller_manager_argv(bindir, p, pki),
+                p.log("kube-controller-manager"),
+            )
+            procs.spawn(
+                session,
+                f"{c.name}/kube-scheduler",
+                components.scheduler_argv(bindir, p),
+                p.log("kube-scheduler"),
+            )
             procs.spawn(session, f"{c.name}/kwok", components.kwok_argv(bindir, p), p.log("kwok"))
             for group in c.spec.nodes:
                 for node in group.manifests():
@@ -234,7 +257,9 @@ def start_clusters(
 
 
 @contextmanager
-def local_clusters(specs: Sequence[ClusterSpec], workdir: Path, timeout: float = 180.0) -> Iterator[ClusterSet]:
+def local_clusters(
+    specs: Sequence[ClusterSpec], workdir: Path, timeout: float = 180.0
+) -> Iterator[ClusterSet]:
     """``with local_clusters(specs, tmp) as cs:`` — start, yield, always stop."""
     cs = start_clusters(specs, workdir, timeout=timeout)
     try:

@@ -29,7 +29,9 @@ class KubeApi:
     def __init__(self, server: str, token: str, ca_file: Path | None = None) -> None:
         self.server = server.rstrip("/")
         self.token = token
-        self._ctx = ssl.create_default_context(cafile=str(ca_file)) if ca_file else ssl._create_unverified_context()
+        self._ctx = (
+            ssl.create_default_context(cafile=str(ca_file)) if ca_file else ssl._create_unverified_context()
+        )
 
     def request(self, method: str, path: str, body: Json | None = None, timeout: float = 10.0) -> Json:
         """Send one request; return the decoded JSON body (or ``{}``)."""

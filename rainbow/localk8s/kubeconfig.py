@@ -16,10 +16,13 @@ def render(entries: Sequence[tuple[str, str, str]], ca_cert: Path) -> dict[str, 
     return {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": n, "cluster": {"server": s, "certificate-authority-data": ca}} for n, s, _ in entries],
+        "clusters": [
+            {"name": n, "cluster": {"server": s, "certificate-authority-data": ca}} for n, s, _ in entries
+        ],
         "users": [{"name": f"{n}-admin", "user": {"token": t}} for n, _, t in entries],
         "contexts": [
-            {"name": n, "context": {"cluster": n, "user": f"{n}-admin", "namespace": "default"}} for n, _, _ in entries
+            {"name": n, "context": {"cluster": n, "user": f"{n}-admin", "namespace": "default"}}
+            for n, _, _ in entries
         ],
         "current-context": entries[0][0],
         "preferences": {},

@@ -111,8 +111,13 @@ def spawn(session: Session, name: str, argv: list[str], log: Path) -> subprocess
     preexec: Callable[[], None] | None = None if session.detached else _die_with_parent
     with log.open("ab") as fh:
         proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=preexec, close_fds=True,
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=preexec,
+            close_fds=True,
         )
     start = proc_start_time(proc.pid)
     session.procs.append(ProcRecord(name, proc.pid, start if start is not None else -1, str(log)))

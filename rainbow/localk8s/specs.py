@@ -67,21 +67,23 @@ class NodeGroup:
         out = []
         for i in range(self.count):
             name = f"{self.name}-{i}"
-            out.append({
-                "apiVersion": "v1",
-                "kind": "Node",
-                "metadata": {
-                    "name": name,
-                    "labels": self.node_labels(name),
-                    "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
-                },
-                "spec": {"taints": list(self.taints)} if self.taints else {},
-                "status": {
-                    "allocatable": dict(resources),
-                    "capacity": dict(resources),
-                    "nodeInfo": {"architecture": self.arch, "operatingSystem": "linux"},
-                },
-            })
+            out.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Node",
+                    "metadata": {
+                        "name": name,
+                        "labels": self.node_labels(name),
+                        "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                    },
+                    "spec": {"taints": list(self.taints)} if self.taints else {},
+                    "status": {
+                        "allocatable": dict(resources),
+                        "capacity": dict(resources),
+                        "nodeInfo": {"architecture": self.arch, "operatingSystem": "linux"},
+                    },
+                }
+            )
         return out
 
 

@@ -151,7 +151,8 @@ spec:
         ready: true
         restartCount: 0
         state:
-          terminated: {exitCode: 0, reason: Completed, startedAt: {{ $now | Quote }}, finishedAt: {{ $now | Quote }}}
+          terminated:
+            {exitCode: 0, reason: Completed, startedAt: {{ $now | Quote }}, finishedAt: {{ $now | Quote }}}
       {{ end }}
       {{ with NodeIPWith .spec.nodeName }}
       hostIP: {{ . | Quote }}
@@ -174,7 +175,11 @@ def _pod_finish(name: str, fail: bool) -> str:
     """Stage ending a running Job pod: Succeeded, or Failed for pods labelled to fail."""
     phase, op = ("Failed", "In") if fail else ("Succeeded", "NotIn")
     reason = "Error" if fail else "Completed"
-    code = f'{{{{ or ( index ( or .metadata.annotations dict ) "{EXIT_CODE_ANNOTATION}" ) "1" }}}}' if fail else "0"
+    code = (
+        f'{{{{ or ( index ( or .metadata.annotations dict ) "{EXIT_CODE_ANNOTATION}" ) "1" }}}}'
+        if fail
+        else "0"
+    )
     return f"""\
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
@@ -206,7 +211,10 @@ spec:
       conditions:
       - {{lastTransitionTime: {{{{ $now | Quote }}}}, status: "True", type: Initialized}}
       - {{lastTransitionTime: {{{{ $now | Quote }}}}, status: "False", type: Ready, reason: PodCompleted}}
-      - {{lastTransitionTime: {{{{ $now | Quote }}}}, status: "False", type: ContainersReady, reason: PodCompleted}}
+      - type: ContainersReady
+        status: "False"
+        reason: PodCompleted
+        lastTransitionTime: {{{{ $now | Quote }}}}
       containerStatuses:
       {{{{ range .spec.containers }}}}
       - image: {{{{ .image | Quote }}}}
@@ -245,5 +253,11 @@ spec:
 
 def stages_yaml() -> str:
     """The full multi-document kwok ``--config`` file."""
-    docs = [_NODE_STAGES, _POD_READY, _pod_finish("pod-complete", False), _pod_finish("pod-fail", True), _POD_DELETE]
+    docs = [
+        _NODE_STAGES,
+        _POD_READY,
+        _pod_finish("pod-complete", False),
+        _pod_finish("pod-fail", True),
+        _POD_DELETE,
+    ]
     return "---\n".join(docs)
