@@ -1,0 +1,147 @@
+"""``rainbow jobs list|get|watch|cancel``."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from rainbow.cli import output
+from rainbow.cli.common import FAILURE, OK, USAGE, CliError, connect
+from rainbow.v1 import types_pb2 as pb
+
+TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED"}
+STATES = [pb.JobState.Name(v) for v in pb.JobState.values() if v]
+
+
+def _state_arg(value: str) -> str:
+    name = value.upper()
+    if name not in STATES:
+        raise argparse.ArgumentTypeError(f"unknown state {value!r} (one of {', '.join(STATES)})")
+    return name
+
+
+def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
+    jobs = sub.add_parser("jobs", help="list, inspect, watch and cancel jobs")
+    jsub = jobs.add_subparsers(dest="jobs_command", required=True, metavar="COMMAND")
+
+    listing = jsub.add_parser("list", parents=[parent], help="list jobs")
+    listing.add_argument(
+        "--state", action="append", type=_state_arg, metavar="S", help="only this state (repeatable)"
+    )
+    listing.add_argument("--cluster", default="", help="only jobs on this cluster")
+    listing.add_argument("--limit", type=int, default=0, metavar="N", help="at most N jobs")
+    listing.set_defaults(run=list_jobs)
+
+    get = jsub.add_parser("get", parents=[parent], help="show one job with the reasons for its placement")
+    get.add_argument("id", type=int)
+    get.set_defaults(run=get_job)
+
+    watch = jsub.add_parser("watch", parents=[parent], help="print a line for every job change")
+    watch.add_argument("id", type=int, nargs="?", default=0, help="only this job")
+    watch.add_argument("--cluster", default="", help="only jobs on this cluster")
+    watch.add_argument(
+        "--until-done",
+        action="store_true",
+        help="exit when the job ends: 0 if SUCCEEDED, 1 if FAILED/CANCELLED",
+    )
+    watch.set_defaults(run=watch_jobs)
+
+    cancel = jsub.add_parser("cancel", parents=[parent], help="cancel a job")
+    cancel.add_argument("id", type=int)
+    cancel.add_argument("--reason", default="", help="recorded as the job's message")
+    cancel.set_defaults(run=cancel_job)
+
+
+def job_row(job: pb.Job, now: float) -> list[object]:
+    return [
+        job.id,
+        job.spec.name,
+        output.state(job.state),
+        job.cluster,
+        output.request(job.spec),
+        job.submitter,
+        output.age(job.created_at, now),
+        job.message,
+    ]
+
+
+def list_jobs(args: argparse.Namespace) -> int:
+    with connect(args) as client:
+        jobs = client.list_jobs(args.state or (), args.cluster, args.limit)
+    headers = ["ID", "NAME", "STATE", "CLUSTER", "REQUEST", "SUBMITTER", "AGE", "MESSAGE"]
+    now = time.time()
+    text = output.table(headers, [job_row(j, now) for j in jobs]) if jobs else "no jobs"
+    output.emit(args.output, {"jobs": jobs}, text)
+    return OK
+
+
+def describe(job: pb.Job) -> str:
+    """A job's details as ``key: value`` lines and its per-cluster reasons."""
+    spec = job.spec
+    fields = [
+        ("id", job.id),
+        ("name", spec.name),
+        ("state", output.state(job.state)),
+        ("cluster", job.cluster or "-"),
+        ("message", job.message or "-"),
+        ("request", output.request(spec)),
+        ("command", " ".join(spec.command) or "-"),
+        ("image", spec.image or "-"),
+        ("clusters", ", ".join(spec.clusters) or "any"),
+        ("policy", spec.policy or "default"),
+        ("submitter", job.submitter),
+        ("created", f"{output.age(job.created_at)} ago"),
+        ("updated", f"{output.age(job.updated_at)} ago"),
+        ("deliveries", job.deliveries),
+    ]
+    if output.state(job.state) in TERMINAL - {"CANCELLED"}:
+        fields.append(("exit code", job.exit_code))
+    lines = [f"{key + ':':<12}{value}" for key, value in fields]
+    if job.reasons:
+        lines += ["", output.fits_table(job.reasons, job.cluster)]
+    return "\n".join(lines)
+
+
+def get_job(args: argparse.Namespace) -> int:
+    with connect(args) as client:
+        job = client.get_job(args.id)
+    output.emit(args.output, job, describe(job))
+    return OK
+
+
+def cancel_job(args: argparse.Namespace) -> int:
+    with connect(args) as client:
+        job = client.cancel(args.id, args.reason)
+    output.emit(args.output, job, f"job {job.id} ({job.spec.name}) is {output.state(job.state)}")
+    return OK
+
+
+def event_line(event: pb.JobEvent) -> str:
+    job = event.job
+    stamp = time.strftime("%H:%M:%S", time.localtime(job.updated_at or time.time()))
+    parts = [stamp, f"job {job.id}", job.spec.name, output.state(job.state)]
+    if job.cluster:
+        parts.append(f"on {job.cluster}")
+    if job.message:
+        parts.append(f"- {job.message}")
+    return " ".join(parts)
+
+
+def watch_jobs(args: argparse.Namespace) -> int:
+    """Stream job events; with --until-done, the job's final state decides the exit code."""
+    if args.until_done and not args.id:
+        raise CliError("--until-done needs a job id", USAGE)
+    with connect(args) as client:
+        if args.id:
+            client.get_job(args.id)  # fail fast (NOT_FOUND) rather than wait forever
+        for event in client.watch(args.id, args.cluster):
+            if args.output == "table":
+                print(event_line(event), flush=True)
+            else:
+                prefix = "---\n" if args.output == "yaml" else ""
+                print(prefix + output.dump(event, args.output, compact=True), flush=True)
+            final = output.state(event.job.state)
+            if args.until_done and event.job.id == args.id and final in TERMINAL:
+                return OK if final == "SUCCEEDED" else FAILURE
+    return OK

@@ -1,0 +1,106 @@
+"""Rendering: aligned tables for people, protobuf messages as JSON or YAML for scripts."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import yaml
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
+
+from rainbow.core import format_cpu, format_memory
+from rainbow.v1 import types_pb2 as pb
+
+
+def as_dict(message: Message) -> dict[str, Any]:
+    """A message as a plain dict (proto field names, every field present)."""
+    return MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+
+
+def dump(data: Any, fmt: str, compact: bool = False) -> str:
+    """``data`` (a message, or plain data holding messages) as JSON (one line if ``compact``) or YAML."""
+    plain = _plain(data)
+    if fmt == "json":
+        return json.dumps(plain, indent=None if compact else 2)
+    return yaml.safe_dump(plain, sort_keys=False, default_flow_style=False).rstrip("\n")
+
+
+def _plain(data: Any) -> Any:
+    if isinstance(data, Message):
+        return as_dict(data)
+    if isinstance(data, Mapping):
+        return {str(k): _plain(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_plain(v) for v in data]
+    return data
+
+
+def emit(fmt: str, data: Any, text: str | None = None) -> None:
+    """Print ``text`` for the table format, else ``data`` as JSON or YAML."""
+    if fmt == "table":
+        if text:
+            print(text)
+    else:
+        print(dump(data, fmt))
+    sys.stdout.flush()
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """Columns aligned with two spaces; empty cells shown as ``-``."""
+    cells = [list(headers)] + [[str(c) if c not in ("", None) else "-" for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def age(timestamp: float, now: float | None = None) -> str:
+    """How long ago ``timestamp`` was, as ``45s``, ``12m``, ``3h`` or ``2d``."""
+    if not timestamp:
+        return "-"
+    seconds = max(0, int((now if now is not None else time.time()) - timestamp))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def state(value: int) -> str:
+    return pb.JobState.Name(value)  # type: ignore[arg-type]
+
+
+def request(spec: pb.JobSpec) -> str:
+    """A job's request in brief: ``2x cpu=4 mem=8Gi gpu=1 (nvidia-a100) arch=arm64``."""
+    res = spec.resources
+    parts = [f"{spec.nodes or 1}x", f"cpu={format_cpu(res.cpu_millis)}"]
+    if res.memory_bytes:
+        parts.append(f"mem={format_memory(res.memory_bytes)}")
+    if res.gpus:
+        parts.append(f"gpu={res.gpus}" + (f"({spec.gpu_type})" if spec.gpu_type else ""))
+    parts += [f"{short_key(k)}={v}" for k, v in sorted(spec.node_selector.items())]
+    return " ".join(parts)
+
+
+def short_key(key: str) -> str:
+    """A label key without its domain prefix (``kubernetes.io/arch`` -> ``arch``)."""
+    return key.rsplit("/", 1)[-1]
+
+
+def number(value: float) -> str:
+    return f"{value:g}"
+
+
+def fits_table(fits: Iterable[pb.ClusterFit], selected: str = "") -> str:
+    rows = [
+        [
+            ("*" if f.cluster == selected and selected else " ") + f.cluster,
+            "yes" if f.fits_total else "no",
+            "yes" if f.fits_free else "no",
+            f.reason or ("fits" if f.fits_free else ""),
+        ]
+        for f in fits
+    ]
+    return table([" CLUSTER", "FITS-TOTAL", "FITS-NOW", "REASON"], rows)
