@@ -106,11 +106,19 @@ def read_text(path: str) -> str:
         raise CliError(f"cannot read {path}: {error.strerror or error}", USAGE) from None
 
 
+def yaml_error(where: str, error: yaml.YAMLError) -> CliError:
+    """A one-line usage error for bad YAML, naming the line and column."""
+    mark = getattr(error, "problem_mark", None)
+    at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    return CliError(f"{where} is not valid YAML{at}: {problem}", USAGE)
+
+
 def load_yaml(text: str, where: str) -> Any:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise CliError(f"{where} is not valid YAML: {error}", USAGE) from None
+        raise yaml_error(where, error) from None
 
 
 def write_private(path: Path, text: str) -> None:

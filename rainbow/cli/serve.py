@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from rainbow.cli.common import CONFLICT, OK, UNAVAILABLE, USAGE, CliError, connect, write_private
+from rainbow.cli.common import CONFLICT, OK, UNAVAILABLE, USAGE, CliError, connect, write_private, yaml_error
 from rainbow.client import RainbowClientError
 from rainbow.server import app
 from rainbow.server.auth import hash_token, new_token
@@ -71,7 +71,9 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
         config = load_config(path)
     except OSError as error:
         raise CliError(f"cannot read {path}: {error.strerror or error}", USAGE) from None
-    except (RainbowError, yaml.YAMLError) as error:
+    except yaml.YAMLError as error:
+        raise yaml_error(str(path), error) from None
+    except RainbowError as error:
         raise CliError(str(error), USAGE) from None
     if args.db:
         config.database = args.db

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from rainbow.cli.common import USAGE, CliError, load_yaml, read_text
+from rainbow.cli.common import USAGE, CliError, load_yaml, read_text, yaml_error
 from rainbow.client import spec_message
 from rainbow.core import NodeGroup, Resources, SpecError, parse_cpu, parse_memory
 from rainbow.v1 import types_pb2 as pb
@@ -179,7 +179,7 @@ def job_documents(args: argparse.Namespace) -> list[dict[str, Any]]:
     try:
         docs = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as error:
-        raise CliError(f"{args.file} is not valid YAML: {error}", USAGE) from None
+        raise yaml_error(args.file, error) from None
     if len(docs) == 1 and isinstance(docs[0], list):
         docs = docs[0]
     if not docs or not all(isinstance(d, dict) for d in docs):
