@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import signal
 import threading
@@ -16,11 +15,12 @@ import yaml
 
 from rainbow.cli.common import CONFLICT, OK, UNAVAILABLE, USAGE, CliError, connect, write_private, yaml_error
 from rainbow.client import RainbowClientError
-from rainbow.server import app
+from rainbow.server.app import RainbowServer
 from rainbow.server.auth import hash_token, new_token
 from rainbow.server.config import ServerConfig, load_config
 from rainbow.server.errors import RainbowError
 
+log = logging.getLogger("rainbow.server")
 DEFAULT_SERVER_CONFIGS = (Path("rainbow.yaml"), Path(".rainbow/rainbow.yaml"))
 
 
@@ -92,14 +92,26 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
 
 
 async def _serve(config: ServerConfig) -> None:
-    task = asyncio.ensure_future(app.run(config))
-    loop = asyncio.get_running_loop()
+    """Start the server, then run until SIGTERM/SIGINT (or until it terminates); always stop it."""
+    server = RainbowServer(config)
+    stopping = asyncio.Event()
     if threading.current_thread() is threading.main_thread():
+        loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    logging.getLogger("rainbow.server").info("rainbow server stopped")
+            loop.add_signal_handler(sig, stopping.set)
+    waiter: asyncio.Task[None] | None = None
+    try:
+        await server.start()
+        waiter = asyncio.create_task(server.wait())
+        stopper = asyncio.create_task(stopping.wait())
+        await asyncio.wait([waiter, stopper], return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        log.info("rainbow server stopping")
+    finally:
+        await server.stop()  # ends the waiter too; cancelling it instead would upset grpc's shutdown
+        if waiter is not None:
+            await waiter
+    log.info("rainbow server stopped")
 
 
 def run_server(args: argparse.Namespace) -> int:
@@ -110,8 +122,9 @@ def run_server(args: argparse.Namespace) -> int:
         asyncio.run(_serve(config))
     except RainbowError as error:
         raise CliError(str(error), USAGE) from None
-    except OSError as error:
-        raise CliError(f"cannot start the server on {config.address}: {error}") from None
+    except (OSError, RuntimeError) as error:
+        where = config.address + (f" (metrics {config.metrics_address})" if config.metrics_address else "")
+        raise CliError(f"cannot start the server on {where}: {error}") from None
     return OK
 
 

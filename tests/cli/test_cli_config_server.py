@@ -132,3 +132,15 @@ def test_demo_script_runs_unattended(tmp_path: Path) -> None:
     final = done.stdout.split("== final state", 1)[1]
     assert final.count("SUCCEEDED") == 9 and "UNSCHEDULABLE" in final
     assert "QUEUED" not in final and "ASSIGNED" not in final
+
+
+def test_server_reports_a_busy_port_as_one_error(rainbow: Run) -> None:
+    rainbow("config", "init").ok()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = rainbow("server", "--port", str(port), "--metrics-port", "-1")
+    assert result.code == 1
+    assert f"error: cannot start the server on 127.0.0.1:{port}" in result.err
+    assert "Traceback" not in result.err
