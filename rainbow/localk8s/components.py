@@ -106,6 +106,8 @@ def apiserver_argv(bindir: Path, p: ClusterPaths, pki: Pki, etcd_url: str, name:
         f"--service-account-signing-key-file={pki.sa_key}",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
         "--allow-privileged=true",
+        # No node-lifecycle controller runs, so nothing would lift the not-ready taint.
+        "--disable-admission-plugins=TaintNodesByCondition",
         "--profiling=false",
         "--enable-priority-and-fairness=false",
         "--v=1",
@@ -117,8 +119,6 @@ def controller_manager_argv(bindir: Path, p: ClusterPaths, pki: Pki) -> list[str
     return [
         str(bindir / "kube-controller-manager"),
         f"--kubeconfig={p.kubeconfig}",
-        f"--authentication-kubeconfig={p.kubeconfig}",
-        f"--authorization-kubeconfig={p.kubeconfig}",
         f"--controllers={','.join(CONTROLLERS)}",
         f"--service-account-private-key-file={pki.sa_key}",
         f"--root-ca-file={pki.ca_cert}",
@@ -137,8 +137,6 @@ def scheduler_argv(bindir: Path, p: ClusterPaths) -> list[str]:
     return [
         str(bindir / "kube-scheduler"),
         f"--kubeconfig={p.kubeconfig}",
-        f"--authentication-kubeconfig={p.kubeconfig}",
-        f"--authorization-kubeconfig={p.kubeconfig}",
         f"--bind-address={LOOPBACK}",
         f"--secure-port={p.sched_port}",
         f"--cert-dir={p.dir / 'certs'}",

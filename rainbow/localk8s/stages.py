@@ -48,7 +48,7 @@ spec:
       addresses:
       - address: {{{{ NodeIP | Quote }}}}
         type: InternalIP
-      - address: {{{{ NodeName | Quote }}}}
+      - address: {{{{ .metadata.name | Quote }}}}
         type: Hostname
       allocatable:
       {{{{ with .status.allocatable }}}}
@@ -175,11 +175,7 @@ def _pod_finish(name: str, fail: bool) -> str:
     """Stage ending a running Job pod: Succeeded, or Failed for pods labelled to fail."""
     phase, op = ("Failed", "In") if fail else ("Succeeded", "NotIn")
     reason = "Error" if fail else "Completed"
-    code = (
-        f'{{{{ or ( index ( or .metadata.annotations dict ) "{EXIT_CODE_ANNOTATION}" ) "1" }}}}'
-        if fail
-        else "0"
-    )
+    code = f'( or ( index ( or .metadata.annotations dict ) "{EXIT_CODE_ANNOTATION}" ) "1" )' if fail else "0"
     return f"""\
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
@@ -208,6 +204,7 @@ spec:
     statusTemplate: |
       {{{{ $now := Now }}}}
       {{{{ $start := or .status.startTime $now }}}}
+      {{{{ $code := {code} }}}}
       conditions:
       - {{lastTransitionTime: {{{{ $now | Quote }}}}, status: "True", type: Initialized}}
       - {{lastTransitionTime: {{{{ $now | Quote }}}}, status: "False", type: Ready, reason: PodCompleted}}
@@ -224,7 +221,7 @@ spec:
         restartCount: 0
         state:
           terminated:
-            exitCode: {code}
+            exitCode: {{{{ $code }}}}
             reason: {reason}
             startedAt: {{{{ $start | Quote }}}}
             finishedAt: {{{{ $now | Quote }}}}

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from rainbow.localk8s import DURATION_ANNOTATION, EXIT_CODE_ANNOTATION, FAIL_LABEL, GPU_RESOURCE
+from rainbow.localk8s.kubeapi import ApiError, KubeApi
 from tests.k8s.conftest import Kube, poll
 
 pytestmark = pytest.mark.k8s
@@ -129,10 +130,10 @@ def test_clusters_are_isolated(alpha: Kube, beta: Kube) -> None:
 
 
 def test_token_of_one_cluster_is_rejected_by_another(alpha: Kube, beta: Kube) -> None:
-    with pytest.raises(Exception, match="401"):
-        type(alpha.cluster.api())(beta.cluster.server, alpha.cluster.token, beta.cluster.ca_file).get(
-            "/api/v1/nodes"
-        )
+    foreign = KubeApi(beta.cluster.server, alpha.cluster.token, beta.cluster.ca_file)
+    with pytest.raises(ApiError) as err:
+        foreign.get("/api/v1/nodes")
+    assert err.value.status == 401
 
 
 def test_job_with_failing_pods_ends_failed(alpha: Kube, namespace: str) -> None:
