@@ -116,8 +116,27 @@ def is_built() -> bool:
 
 def _go_env() -> dict[str, str]:
     env = dict(os.environ)
-    env.update(CGO_ENABLED="0", GOFLAGS="-mod=mod -buildvcs=false", GOWORK="off")
+    flags = env.get("GOFLAGS", "")
+    env.update(
+        CGO_ENABLED="0",
+        GOFLAGS=f"{flags} -mod=mod -buildvcs=false".strip(),
+        GOWORK="off",
+        GOTOOLCHAIN="local",
+    )
     return env
+
+
+def _check_go() -> str:
+    """Path of ``go``; BuildError unless it is at least ``versions.GO_LANGUAGE``."""
+    go = shutil.which("go")
+    if go is None:
+        raise BuildError("the Go toolchain (go) is not on PATH")
+    out = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, check=False).stdout.strip()
+    have = tuple(int(x) for x in re.findall(r"\d+", out)[:2])
+    need = tuple(int(x) for x in versions.GO_LANGUAGE.split(".")[:2])
+    if have < need:
+        raise BuildError(f"need Go >= {versions.GO_LANGUAGE}, found {out or 'unknown'} at {go}")
+    return go
 
 
 def _run_logged(cmd: list[str], cwd: Path, log: Path, label: str) -> None:
@@ -161,9 +180,7 @@ def _build_target(t: Target, tdir: Path, bdir: Path) -> None:
     src.mkdir(parents=True, exist_ok=True)
     log = tdir / "logs" / f"{t.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    go = shutil.which("go")
-    if go is None:
-        raise BuildError("the Go toolchain (go) is not on PATH")
+    go = _check_go()
     replaces: list[str] = []
     if t.replaces is not None:
         info = subprocess.run(
@@ -177,7 +194,14 @@ def _build_target(t: Target, tdir: Path, bdir: Path) -> None:
         if info.returncode != 0:
             raise BuildError(f"go mod download {t.module}@{t.version} failed:\n{info.stdout}{info.stderr}")
         replaces = t.replaces(Path(json.loads(info.stdout)["GoMod"]))
-    gomod = [f"module rainbowbuild/{t.name}", "", "go 1.26.0", "", f"require {t.module} {t.version}", ""]
+    gomod = [
+        f"module rainbowbuild/{t.name}",
+        "",
+        f"go {versions.GO_LANGUAGE}",
+        "",
+        f"require {t.module} {t.version}",
+        "",
+    ]
     if replaces:
         gomod += ["replace (", *(f"\t{r}" for r in replaces), ")", ""]
     (src / "go.mod").write_text("\n".join(gomod))

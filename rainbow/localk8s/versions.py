@@ -11,6 +11,8 @@ KUBERNETES = "v1.37.2"
 ETCD = "v3.7.3"  # the etcd line Kubernetes 1.37 is tested against
 KWOK = "v0.8.0"
 HELM = "v3.22.0"
+#: Go language version of the generated wrapper modules (the minimum ``go``).
+GO_LANGUAGE = "1.26.0"
 #: Bump when the build recipe (flags, layout) changes.
 RECIPE = 1
 
@@ -30,11 +32,12 @@ def version_key() -> str:
 
 
 def cache_root() -> Path:
-    """Root of the toolchain cache (``$RAINBOW_K8S_CACHE`` or ~/.cache/rainbow/k8s)."""
+    """Toolchain cache root: ``$RAINBOW_K8S_CACHE``, else ``${XDG_CACHE_HOME:-~/.cache}/rainbow/k8s``."""
     env = os.environ.get("RAINBOW_K8S_CACHE")
     if env:
         return Path(env).expanduser()
-    return Path.home() / ".cache" / "rainbow" / "k8s"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "rainbow" / "k8s"
 
 
 def toolchain_dir() -> Path:
