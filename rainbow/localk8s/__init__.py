@@ -11,13 +11,13 @@ Build once with ``python -m rainbow.localk8s build``; then::
 
 from rainbow.localk8s.cluster import (
     ClusterSet,
-    ComponentDied,
     LocalCluster,
     ToolchainMissing,
     local_clusters,
     require_toolchain,
     start_clusters,
 )
+from rainbow.localk8s.readiness import ComponentDied
 from rainbow.localk8s.specs import GPU_RESOURCE, ClusterSpec, NodeGroup, load_specs, parse_specs
 from rainbow.localk8s.stages import DURATION_ANNOTATION, EXIT_CODE_ANNOTATION, FAIL_LABEL
 

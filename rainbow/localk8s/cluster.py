@@ -10,34 +10,27 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import ssl
 import sys
 import time
-import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
 
 from rainbow.localk8s import build, components, kubeconfig, procs, versions
 from rainbow.localk8s.components import LOOPBACK, ClusterPaths
 from rainbow.localk8s.kubeapi import KubeApi, wait_for
 from rainbow.localk8s.pki import ensure_pki, new_token
+from rainbow.localk8s.readiness import guarded, healthy, nodes_ready
 from rainbow.localk8s.specs import ClusterSpec
 from rainbow.localk8s.stages import stages_yaml
 
-T = TypeVar("T")
 BUILD_HINT = "run `python -m rainbow.localk8s build` first"
 
 
 class ToolchainMissing(RuntimeError):
     """The control-plane binaries have not been built."""
-
-
-class ComponentDied(RuntimeError):
-    """A control-plane process exited during start-up."""
 
 
 @dataclass
@@ -101,59 +94,21 @@ def require_toolchain() -> Path:
     return versions.bin_dir()
 
 
-def _tail(path: str, lines: int = 15) -> str:
-    try:
-        return "".join(Path(path).read_text(errors="replace").splitlines(keepends=True)[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def _check_alive(session: procs.Session) -> None:
-    for r in session.procs:
-        if not r.alive():
-            raise ComponentDied(f"{r.name} (pid {r.pid}) exited; log {r.log}:\n{_tail(r.log)}")
-
-
-def _guarded(session: procs.Session, check: Callable[[], T]) -> Callable[[], T]:
-    """``check`` that first fails fast (ComponentDied) if a component exited."""
-
-    def run() -> T:
-        _check_alive(session)
-        return check()
-
-    return run
-
-
-def _healthy(url: str) -> bool:
-    ctx = ssl._create_unverified_context()
-    with urllib.request.urlopen(url, context=ctx, timeout=5) as resp:
-        return bool(resp.status == 200)
-
-
-def _nodes_ready(api: KubeApi, want: int) -> bool:
-    items = api.get("/api/v1/nodes")["items"]
-    ready = 0
-    for node in items:
-        conds = node.get("status", {}).get("conditions") or []
-        ready += any(c["type"] == "Ready" and c["status"] == "True" for c in conds)
-    return ready >= want
-
-
 def _wait_apiserver(c: LocalCluster, timeout: float) -> None:
     api = c.api()
-    wait_for(f"{c.name} apiserver /readyz", _guarded(c.session, lambda: api.get("/readyz")), timeout)
+    wait_for(f"{c.name} apiserver /readyz", guarded(c.session, lambda: api.get("/readyz")), timeout)
 
 
 def _wait_usable(c: LocalCluster, p: ClusterPaths, timeout: float) -> None:
     """Nodes Ready, default service account present, controllers healthy."""
     api = c.api()
     want = sum(g.count for g in c.spec.nodes)
-    wait_for(f"{c.name}: {want} nodes Ready", _guarded(c.session, lambda: _nodes_ready(api, want)), timeout)
+    wait_for(f"{c.name}: {want} nodes Ready", guarded(c.session, lambda: nodes_ready(api, want)), timeout)
     sa = "/api/v1/namespaces/default/serviceaccounts/default"
-    wait_for(f"{c.name}: default service account", _guarded(c.session, lambda: api.exists(sa)), timeout)
+    wait_for(f"{c.name}: default service account", guarded(c.session, lambda: api.exists(sa)), timeout)
     for port in (p.cm_port, p.sched_port):
         url = f"https://{LOOPBACK}:{port}/healthz"
-        wait_for(f"{c.name}: {url}", _guarded(c.session, lambda: _healthy(url)), timeout)  # noqa: B023
+        wait_for(f"{c.name}: {url}", guarded(c.session, lambda: healthy(url)), timeout)  # noqa: B023
 
 
 def _log(msg: str) -> None:
@@ -218,7 +173,7 @@ def start_clusters(
             paths.append(p)
             session.clusters[spec.name] = {"kubeconfig": str(p.kubeconfig), "server": server}
         kubeconfig.write(workdir / "kubeconfig", [(c.name, c.server, c.token) for c in clusters], pki.ca_cert)
-        wait_for("etcd", _guarded(session, lambda: _healthy(f"{etcd_url}/health")), timeout)
+        wait_for("etcd", guarded(session, lambda: healthy(f"{etcd_url}/health")), timeout)
         for c, p in zip(clusters, paths, strict=True):
             procs.spawn(
                 session,

@@ -12,9 +12,10 @@ import pytest
 import yaml
 
 from rainbow.localk8s import GPU_RESOURCE, ClusterSpec, NodeGroup, parse_specs, procs, stages
-from rainbow.localk8s.build import _go_binary_name, _staging_replaces
+from rainbow.localk8s.build import _go_binary_name
 from rainbow.localk8s.kubeconfig import render
 from rainbow.localk8s.pki import ensure_pki
+from rainbow.localk8s.targets import staging_replaces
 
 
 def test_parse_specs_from_yaml() -> None:
@@ -84,7 +85,7 @@ def test_staging_replaces_are_read_from_go_mod(tmp_path: Path) -> None:
     from rainbow.localk8s import versions
 
     minor, patch = versions.KUBERNETES.lstrip("v").split(".")[1:]
-    assert _staging_replaces(gomod) == [
+    assert staging_replaces(gomod) == [
         f"k8s.io/api => k8s.io/api v0.{minor}.{patch}",
         f"k8s.io/client-go => k8s.io/client-go v0.{minor}.{patch}",
     ]
