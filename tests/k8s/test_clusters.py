@@ -11,7 +11,7 @@ import pytest
 
 from rainbow.localk8s import DURATION_ANNOTATION, EXIT_CODE_ANNOTATION, FAIL_LABEL, GPU_RESOURCE
 from rainbow.localk8s.kubeapi import ApiError, KubeApi
-from tests.k8s.conftest import Kube, poll
+from tests.k8s.helpers import Kube, poll
 
 pytestmark = pytest.mark.k8s
 
@@ -76,19 +76,21 @@ def test_nodes_have_requested_shapes(alpha: Kube, beta: Kube) -> None:
 
 def test_parallel_job_runs_on_kwok_nodes_and_completes(alpha: Kube, namespace: str) -> None:
     # 3 CPUs per pod on 4-CPU nodes: the scheduler must spread the pods over all three nodes.
-    alpha.apply(job("par", 3, "3", annotations={DURATION_ANNOTATION: "2s"}), namespace)
+    alpha.apply(job("par", 3, "3", annotations={DURATION_ANNOTATION: "4s"}), namespace)
 
-    def running() -> list[dict[str, Any]] | None:
+    def started() -> list[dict[str, Any]] | None:
         pods = alpha.get("pods", "-n", namespace, "-l", "job-name=par")["items"]
-        return pods if len(pods) == 3 and all(p["status"].get("phase") == "Running" for p in pods) else None
+        ok = len(pods) == 3 and all(p["status"].get("phase") in ("Running", "Succeeded") for p in pods)
+        return pods if ok else None
 
-    pods = poll("3 running pods", running)
+    pods = poll("3 started pods", started)
     assert sorted(p["spec"]["nodeName"] for p in pods) == ["cpu-0", "cpu-1", "cpu-2"]
     assert poll("job to finish", lambda: job_condition(alpha, namespace, "par")) == "Complete"
-    status = alpha.get("job", "par", "-n", namespace)["status"]
-    assert status["succeeded"] == 3
-    phases = [p["status"]["phase"] for p in alpha.get("pods", "-n", namespace, "-l", "job-name=par")["items"]]
-    assert phases == ["Succeeded"] * 3
+    assert alpha.get("job", "par", "-n", namespace)["status"]["succeeded"] == 3
+    for pod in alpha.get("pods", "-n", namespace, "-l", "job-name=par")["items"]:
+        assert pod["status"]["phase"] == "Succeeded"
+        term = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+        assert (term["exitCode"], term["reason"]) == (0, "Completed")
 
 
 def test_pod_larger_than_any_node_stays_unschedulable(alpha: Kube, namespace: str) -> None:
