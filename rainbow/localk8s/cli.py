@@ -1,4 +1,4 @@
-"""``python -m rainbow.localk8s build|up|down|status``."""
+"""Local Kubernetes control planes for tests and the demo: build, up, down, status."""
 
 from __future__ import annotations
 

@@ -124,7 +124,9 @@ def start_clusters(
 
     Usable means: API server ready, every fake node Ready, the ``default``
     service account exists, controller-manager and scheduler healthy.  With
-    ``detach=False`` the components are killed when this Python process dies.
+    ``detach=False`` the components are killed when this Python process dies
+    (PR_SET_PDEATHSIG: strictly, when the *thread* that started them exits, so
+    call this from a long-lived thread such as the main thread).
     """
     bindir = require_toolchain()
     names = [s.name for s in specs]
