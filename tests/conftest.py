@@ -35,7 +35,9 @@ def auth_document() -> dict[str, object]:
 
 
 def cpu_nodes(count: int, cpu: int = 8, memory_gib: int = 32, **labels: str) -> NodeGroup:
-    return NodeGroup(Resources(cpu * 1000, memory_gib * GiB, 0), count, labels or {"kubernetes.io/arch": "amd64"})
+    return NodeGroup(
+        Resources(cpu * 1000, memory_gib * GiB, 0), count, labels or {"kubernetes.io/arch": "amd64"}
+    )
 
 
 def gpu_nodes(count: int, gpus: int = 4, gpu_type: str = "nvidia-a100", arch: str = "arm64") -> NodeGroup:
@@ -95,7 +97,9 @@ class ServerThread:
 
 
 def make_config(path: Path, **overrides: object) -> ServerConfig:
-    config = ServerConfig(address="127.0.0.1:0", metrics_address="127.0.0.1:0", database=str(path / "rainbow.db"))
+    config = ServerConfig(
+        address="127.0.0.1:0", metrics_address="127.0.0.1:0", database=str(path / "rainbow.db")
+    )
     for key, value in overrides.items():
         setattr(config, key, value)
     return config

@@ -49,12 +49,14 @@ class RainbowClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _metadata(self, token: str | None = None, **extra: str) -> list[tuple[str, str]]:
+    def _metadata(self, token: str | None = None, **extra: str) -> tuple[tuple[str, str], ...]:
         metadata = [("authorization", f"Bearer {token if token is not None else self.config.token}")]
         metadata += [(key.replace("_", "-"), value) for key, value in extra.items() if value]
-        return metadata
+        return tuple(metadata)
 
-    def _call(self, method: Any, request: Any, token: str | None = None, timeout: float | None = None, **extra: str) -> Any:
+    def _call(
+        self, method: Any, request: Any, token: str | None = None, timeout: float | None = None, **extra: str
+    ) -> Any:
         try:
             return method(request, metadata=self._metadata(token, **extra), timeout=timeout or self.timeout)
         except grpc.RpcError as error:
@@ -67,7 +69,7 @@ class RainbowClient:
             response = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=self.timeout)
         except grpc.RpcError as error:
             raise RainbowClientError.from_rpc_error(error) from None
-        return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
 
     # Clusters
     def register_cluster(
@@ -83,7 +85,9 @@ class RainbowClient:
     ) -> api.RegisterClusterResponse:
         request = api.RegisterClusterRequest(
             name=name,
-            capacity=pb.Capacity(total=[group_to_proto(g) for g in total], free=[group_to_proto(g) for g in free]),
+            capacity=pb.Capacity(
+                total=[group_to_proto(g) for g in total], free=[group_to_proto(g) for g in free]
+            ),
             attributes=dict(attributes or {}),
             rotate_secret=rotate,
         )
@@ -141,21 +145,39 @@ class RainbowClient:
     def explain(self, spec: JobSpecInput) -> api.ExplainResponse:
         return self._call(self._stub.Explain, api.ExplainRequest(spec=spec_message(spec)))  # type: ignore[no-any-return]
 
-    def watch(self, job_id: int = 0, cluster: str = "", since_revision: int = 0) -> Iterator[pb.JobEvent]:
-        """Stream job changes (current state first, unless resuming from ``since_revision``)."""
-        request = api.WatchJobsRequest(job_id=job_id, cluster=cluster, since_revision=since_revision)
-        stream = self._stub.WatchJobs(request, metadata=self._metadata())
+    def watch(
+        self,
+        job_id: int = 0,
+        cluster: str = "",
+        since_revision: int = 0,
+        *,
+        from_start: bool = False,
+        timeout: float | None = None,
+    ) -> Iterator[pb.JobEvent]:
+        """Stream job changes: current state first, or history after ``since_revision`` / ``from_start``.
+
+        The stream ends after ``timeout`` seconds when one is given (DEADLINE_EXCEEDED is raised).
+        """
+        request = api.WatchJobsRequest(
+            job_id=job_id, cluster=cluster, since_revision=since_revision, from_start=from_start
+        )
+        stream = self._stub.WatchJobs(request, metadata=self._metadata(), timeout=timeout)
         try:
             yield from stream
         except grpc.RpcError as error:
-            if error.code() != grpc.StatusCode.CANCELLED:  # type: ignore[attr-defined]
+            if error.code() != grpc.StatusCode.CANCELLED:
                 raise RainbowClientError.from_rpc_error(error) from None
         finally:
-            stream.cancel()
+            stream.cancel()  # type: ignore[no-untyped-call]
 
     # The cluster side
     def receive(
-        self, cluster: str, secret: str, max_jobs: int = 10, lease_seconds: float = 0.0, wait_seconds: float = 0.0
+        self,
+        cluster: str,
+        secret: str,
+        max_jobs: int = 10,
+        lease_seconds: float = 0.0,
+        wait_seconds: float = 0.0,
     ) -> api.ReceiveJobsResponse:
         request = api.ReceiveJobsRequest(
             cluster=cluster, max_jobs=max_jobs, lease_seconds=lease_seconds, wait_seconds=wait_seconds

@@ -1,12 +1,12 @@
 """Client settings: where the server is and how to authenticate, from a YAML file or flags.
 
-    address: 127.0.0.1:50051
-    token: rbu_...             # a user token (or a cluster's submit token)
-    tls:                       # optional
-      ca: ca.crt               # trust this CA for the server's certificate
-      cert: client.crt         # optional client certificate (mutual TLS)
-      key: client.key
-      serverName: rainbow      # optional: expected name in the server certificate
+address: 127.0.0.1:50051
+token: rbu_...             # a user token (or a cluster's submit token)
+tls:                       # optional
+  ca: ca.crt               # trust this CA for the server's certificate
+  cert: client.crt         # optional client certificate (mutual TLS)
+  key: client.key
+  serverName: rainbow      # optional: expected name in the server certificate
 """
 
 from __future__ import annotations
@@ -65,7 +65,9 @@ def load_client_config(path: str | Path | None = None) -> ClientConfig:
     if not isinstance(doc, dict):
         raise ValueError(f"{candidate}: expected a mapping")
     base = candidate.parent
-    config = ClientConfig(address=str(doc.get("address", ClientConfig.address)), token=str(doc.get("token", "")))
+    config = ClientConfig(
+        address=str(doc.get("address", ClientConfig.address)), token=str(doc.get("token", ""))
+    )
     tls = doc.get("tls")
     if isinstance(tls, dict) and tls.get("ca"):
 

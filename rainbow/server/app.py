@@ -8,6 +8,7 @@ import logging
 from collections.abc import Sequence
 
 import grpc
+from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
@@ -35,7 +36,9 @@ def _split_address(address: str) -> tuple[str, int]:
 class RainbowServer:
     """A running Rainbow server; ``port`` and ``metrics_port`` are known after ``start``."""
 
-    def __init__(self, config: ServerConfig, auth: AuthConfig | None = None, store: Store | None = None) -> None:
+    def __init__(
+        self, config: ServerConfig, auth: AuthConfig | None = None, store: Store | None = None
+    ) -> None:
         self.config = config
         self.store = store or open_store(config.database)
         if auth is None:
@@ -61,9 +64,11 @@ class RainbowServer:
             ]
         )
         scheduler_pb2_grpc.add_SchedulerServicer_to_server(SchedulerServicer(self.scheduler), server)
-        health_servicer = health.aio.HealthServicer()
+        health_servicer = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-        reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
         if self.config.tls is not None:
             tls = self.config.tls
             credentials = grpc.ssl_server_credentials(
@@ -86,8 +91,12 @@ class RainbowServer:
             self._metrics_server = httpd
             self.metrics_port = httpd.server_port
         self._sweeper = asyncio.create_task(self._sweep_leases())
-        log.info("rainbow server listening on %s (port %d), metrics port %d", self.config.address, self.port,
-                 self.metrics_port)
+        log.info(
+            "rainbow server listening on %s (port %d), metrics port %d",
+            self.config.address,
+            self.port,
+            self.metrics_port,
+        )
 
     async def _sweep_leases(self) -> None:
         while True:

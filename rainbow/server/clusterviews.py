@@ -15,7 +15,7 @@ from rainbow.core import (
     reserve,
 )
 from rainbow.store import ClusterRecord, JobRecord, Store
-from rainbow.store.records import ACCEPTED, ASSIGNED, LEASED
+from rainbow.store.records import ACCEPTED, ASSIGNED, LEASED, RUNNING
 
 
 def groups_from_dicts(items: Iterable[object]) -> tuple[NodeGroup, ...]:
@@ -26,11 +26,11 @@ def holds_reservation(job: JobRecord, cluster: ClusterRecord) -> bool:
     """A job holds capacity on its cluster until the cluster reports state that includes it.
 
     Jobs not yet accepted always hold it (the cluster does not know them yet); accepted
-    jobs hold it until the cluster's next state report after the acceptance.
+    and running jobs hold it until the cluster's next state report after the acceptance.
     """
     if job.state in (ASSIGNED, LEASED):
         return True
-    return job.state == ACCEPTED and job.accept_revision > cluster.state_revision
+    return job.state in (ACCEPTED, RUNNING) and job.accept_revision > cluster.state_revision
 
 
 def request_of(job: JobRecord) -> JobRequest:
@@ -50,7 +50,7 @@ class ClusterViews:
     def refresh(self, record: ClusterRecord) -> ClusterView:
         """Recompute one cluster's view from its last report and the reservations still held."""
         free = groups_from_dicts(record.reported_free)
-        for job in self._store.list_jobs(states=(ASSIGNED, LEASED, ACCEPTED), cluster=record.name):
+        for job in self._store.list_jobs(states=(ASSIGNED, LEASED, ACCEPTED, RUNNING), cluster=record.name):
             if holds_reservation(job, record):
                 try:
                     free = reserve(free, request_of(job))

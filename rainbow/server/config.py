@@ -1,15 +1,15 @@
 """Server configuration: a YAML file, overridable by command-line flags.
 
-    address: 127.0.0.1:50051        # where gRPC listens
-    metricsAddress: 127.0.0.1:9090  # Prometheus /metrics; "" disables
-    database: rainbow.db            # SQLite file (relative paths: next to this file)
-    authFile: auth.yaml             # registration secret and user tokens
-    defaultPolicy: first-fit        # first-fit | random | least-loaded | best-fit | cost | eta
-    leaseSeconds: 30
-    tls:                            # optional
-      cert: server.crt
-      key: server.key
-      clientCA: ca.crt              # optional: require client certificates (mutual TLS)
+address: 127.0.0.1:50051        # where gRPC listens
+metricsAddress: 127.0.0.1:9090  # Prometheus /metrics; "" disables
+database: rainbow.db            # SQLite file (relative paths: next to this file)
+authFile: auth.yaml             # registration secret and user tokens
+defaultPolicy: first-fit        # first-fit | random | least-loaded | best-fit | cost | eta
+leaseSeconds: 30
+tls:                            # optional
+  cert: server.crt
+  key: server.key
+  clientCA: ca.crt              # optional: require client certificates (mutual TLS)
 """
 
 from __future__ import annotations
@@ -80,5 +80,7 @@ def load_config(path: str | Path) -> ServerConfig:
         if not isinstance(tls, dict) or set(tls) - {"cert", "key", "clientCA"}:
             raise InvalidArgument(f"{path}: tls takes cert, key and clientCA")
         client_ca = _path(base, tls["clientCA"], "tls.clientCA") if tls.get("clientCA") else None
-        config.tls = TLSConfig(_path(base, tls.get("cert"), "tls.cert"), _path(base, tls.get("key"), "tls.key"), client_ca)
+        config.tls = TLSConfig(
+            _path(base, tls.get("cert"), "tls.cert"), _path(base, tls.get("key"), "tls.key"), client_ca
+        )
     return config

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 
 from rainbow.store.records import JobRecord
@@ -51,11 +52,9 @@ class EventBus:
         if event is not None:
             event.set()
 
-    async def wait_for_work(self, cluster: str, timeout: float) -> None:
-        """Wait until a job for ``cluster`` changes, or ``timeout`` seconds pass."""
+    async def wait_for_work(self, cluster: str, seconds: float) -> None:
+        """Wait until a job for ``cluster`` changes, or ``seconds`` pass."""
         event = self._work.setdefault(cluster, asyncio.Event())
         event.clear()
-        try:
-            await asyncio.wait_for(event.wait(), timeout)
-        except TimeoutError:
-            pass
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), seconds)

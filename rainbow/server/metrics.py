@@ -31,7 +31,9 @@ class _StoreCollector(Collector):
             jobs.add_metric([state, cluster], count)
             by_state[state] = by_state.get(state, 0) + count
         yield jobs
-        depth = GaugeMetricFamily("rainbow_queue_depth", "Jobs in each state, over all clusters.", labels=["state"])
+        depth = GaugeMetricFamily(
+            "rainbow_queue_depth", "Jobs in each state, over all clusters.", labels=["state"]
+        )
         for state, count in by_state.items():
             depth.add_metric([state], count)
         yield depth
@@ -44,27 +46,37 @@ class SchedulerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         self._submissions = Counter(
-            "rainbow_job_submissions", "Jobs submitted, by the state they entered.", ["state"],
+            "rainbow_job_submissions",
+            "Jobs submitted, by the state they entered.",
+            ["state"],
             registry=self.registry,
         )
         self._assignments = Counter(
             "rainbow_job_assignments", "Jobs assigned to a cluster.", ["cluster"], registry=self.registry
         )
         self._finished = Counter(
-            "rainbow_jobs_finished", "Jobs reported finished, by cluster and final state.", ["cluster", "state"],
+            "rainbow_jobs_finished",
+            "Jobs reported finished, by cluster and final state.",
+            ["cluster", "state"],
             registry=self.registry,
         )
         self._lease_expiries = Counter(
-            "rainbow_lease_expiries", "Leases that expired before the cluster accepted the job.",
+            "rainbow_lease_expiries",
+            "Leases that expired before the cluster accepted the job.",
             registry=self.registry,
         )
         self._scheduling = Histogram(
-            "rainbow_scheduling_duration_seconds", "Time to match and select clusters for one job.",
-            buckets=LATENCY_BUCKETS, registry=self.registry,
+            "rainbow_scheduling_duration_seconds",
+            "Time to match and select clusters for one job.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
         )
         self.rpc_duration = Histogram(
-            "rainbow_rpc_duration_seconds", "gRPC call latency by method and status code.", ["method", "code"],
-            buckets=LATENCY_BUCKETS, registry=self.registry,
+            "rainbow_rpc_duration_seconds",
+            "gRPC call latency by method and status code.",
+            ["method", "code"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
         )
 
     def watch_store(
@@ -86,4 +98,4 @@ class SchedulerMetrics:
         self._lease_expiries.inc(count)
 
     def time_matching(self) -> AbstractContextManager[None]:
-        return self._scheduling.time()  # type: ignore[return-value]
+        return self._scheduling.time()

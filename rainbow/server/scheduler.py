@@ -21,7 +21,6 @@ from rainbow.core import (
     ClusterCapacity,
     ClusterView,
     Fit,
-    InsufficientCapacity,
     JobSpec,
     NodeGroup,
     SpecError,
@@ -39,7 +38,6 @@ from rainbow.server.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
-    PermissionDenied,
     ResourceExhausted,
     Unauthenticated,
 )
@@ -92,7 +90,12 @@ def _spec_hash(spec: Mapping[str, object]) -> str:
 
 
 def _fit_dict(fit: Fit) -> dict[str, object]:
-    return {"cluster": fit.cluster, "fits_total": fit.fits_total, "fits_free": fit.fits_free, "reason": fit.reason}
+    return {
+        "cluster": fit.cluster,
+        "fits_total": fit.fits_total,
+        "fits_free": fit.fits_free,
+        "reason": fit.reason,
+    }
 
 
 def _check_attributes(attributes: Mapping[str, float]) -> dict[str, float]:
@@ -182,7 +185,9 @@ class Scheduler:
         secret, submit_token = current_secret, ""
         if existing is None:
             secret, submit_token = new_token("rbc_"), new_token("rbs_")
-            record = ClusterRecord(name, hash_token(secret), hash_token(submit_token), [], [], registered_at=now)
+            record = ClusterRecord(
+                name, hash_token(secret), hash_token(submit_token), [], [], registered_at=now
+            )
         else:
             if not current_secret:
                 raise AlreadyExists(
@@ -275,7 +280,9 @@ class Scheduler:
 
     # ----- submission and placement -----------------------------------------------------------
 
-    def submit(self, principal: Principal, items: Sequence[tuple[JobSpec, str]]) -> list[tuple[JobRecord, bool]]:
+    def submit(
+        self, principal: Principal, items: Sequence[tuple[JobSpec, str]]
+    ) -> list[tuple[JobRecord, bool]]:
         """Submit jobs atomically; an idempotency key seen before returns the earlier job."""
         if not items:
             raise InvalidArgument("no jobs to submit")
@@ -324,7 +331,9 @@ class Scheduler:
         excluded: list[Fit] = []
         for view in self.views.all():
             if not principal.may_use(view.name):
-                excluded.append(Fit(view.name, False, False, f"{principal.name} may not submit to this cluster"))
+                excluded.append(
+                    Fit(view.name, False, False, f"{principal.name} may not submit to this cluster")
+                )
             elif spec.clusters and view.name not in spec.clusters:
                 excluded.append(Fit(view.name, False, False, "not in the job's cluster list"))
             else:
@@ -411,7 +420,12 @@ class Scheduler:
         return principal.admin or job.submitter == principal.name
 
     def list_jobs(
-        self, principal: Principal, states: Sequence[str] = (), cluster: str = "", after_id: int = 0, limit: int = 0
+        self,
+        principal: Principal,
+        states: Sequence[str] = (),
+        cluster: str = "",
+        after_id: int = 0,
+        limit: int = 0,
     ) -> list[JobRecord]:
         jobs = self.store.list_jobs(states, cluster, after_id, 0 if not principal.admin else limit)
         visible = [job for job in jobs if self.may_see(principal, job)]
@@ -459,9 +473,7 @@ class Scheduler:
                 job.deliveries += 1
                 leased.append(self.store.save_job(job))
         cancelled = [
-            job.id
-            for job in self.store.list_jobs(states=(CANCELLED,), cluster=name)
-            if not job.cancel_acked
+            job.id for job in self.store.list_jobs(states=(CANCELLED,), cluster=name) if not job.cancel_acked
         ]
         self._publish(leased)
         return leased, cancelled
@@ -480,7 +492,9 @@ class Scheduler:
                     accepted.append(job)
                     continue
                 if job.state != LEASED:
-                    raise FailedPrecondition(f"job {job_id} is {job.state}; only a leased job can be accepted")
+                    raise FailedPrecondition(
+                        f"job {job_id} is {job.state}; only a leased job can be accepted"
+                    )
                 if job.lease_deadline < now:
                     raise FailedPrecondition(f"the lease on job {job_id} expired; receive it again")
                 self._move(job, ACCEPTED, now, message=f"accepted by {name}")
@@ -489,7 +503,9 @@ class Scheduler:
         self._publish(accepted)
         return accepted
 
-    def report(self, name: str, secret: str, job_id: int, state: str, message: str = "", exit_code: int = 0) -> JobRecord:
+    def report(
+        self, name: str, secret: str, job_id: int, state: str, message: str = "", exit_code: int = 0
+    ) -> JobRecord:
         """Record what the cluster says about a job it accepted."""
         self.authenticate_cluster(name, secret)
         if state not in REPORTABLE:
@@ -536,7 +552,9 @@ class Scheduler:
         return job
 
     @staticmethod
-    def _move(job: JobRecord, state: str, now: float, *, message: str = "", cluster: str | None = None) -> None:
+    def _move(
+        job: JobRecord, state: str, now: float, *, message: str = "", cluster: str | None = None
+    ) -> None:
         """Change a job's state in memory after checking the transition; the caller saves it."""
         check_transition(job, state)
         job.state, job.updated_at = state, now

@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 
 import grpc
 
+from rainbow import wire
 from rainbow.core import JobSpec, SpecError, parse_jobspec
 from rainbow.core.models import ClusterCapacity
-from rainbow import wire
 from rainbow.server import convert
 from rainbow.server.auth import Principal
 from rainbow.server.clusterviews import groups_from_dicts
@@ -25,13 +25,14 @@ from rainbow.v1 import types_pb2 as pb
 
 Request = TypeVar("Request")
 Response = TypeVar("Response")
-Handler = Callable[[Any, Request, grpc.aio.ServicerContext], Awaitable[Response]]
+Context = grpc.aio.ServicerContext[Any, Any]
+Handler = Callable[[Any, Request, Context], Awaitable[Response]]
 
 MAX_LONG_POLL_SECONDS = 30.0
 CLUSTER_SECRET_HEADER = "rainbow-cluster-secret"
 
 
-def bearer_token(context: grpc.aio.ServicerContext) -> str:
+def bearer_token(context: Context) -> str:
     """The token in the call's ``authorization: Bearer ...`` metadata ('' when absent)."""
     for key, value in context.invocation_metadata() or ():
         if key == "authorization" and isinstance(value, str):
@@ -40,7 +41,7 @@ def bearer_token(context: grpc.aio.ServicerContext) -> str:
     return ""
 
 
-def metadata_value(context: grpc.aio.ServicerContext, name: str) -> str:
+def metadata_value(context: Context, name: str) -> str:
     for key, value in context.invocation_metadata() or ():
         if key == name and isinstance(value, str):
             return value
@@ -51,7 +52,7 @@ def unary(method: Handler[Request, Response]) -> Handler[Request, Response]:
     """Map scheduler errors to status codes and record latency by method and code."""
 
     @functools.wraps(method)
-    async def wrapper(self: SchedulerServicer, request: Request, context: grpc.aio.ServicerContext) -> Response:
+    async def wrapper(self: SchedulerServicer, request: Request, context: Context) -> Response:
         started = time.perf_counter()
         code = "OK"
         try:
@@ -80,13 +81,13 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     def __init__(self, scheduler: Scheduler) -> None:
         self.scheduler = scheduler
 
-    def _user(self, context: grpc.aio.ServicerContext) -> Principal:
+    def _user(self, context: Context) -> Principal:
         return self.scheduler.authenticate_user(bearer_token(context))
 
     # Clusters
     @unary
     async def RegisterCluster(
-        self, request: api.RegisterClusterRequest, context: grpc.aio.ServicerContext
+        self, request: api.RegisterClusterRequest, context: Context
     ) -> api.RegisterClusterResponse:
         capacity = ClusterCapacity(
             total=wire.groups_from_proto(request.capacity.total),
@@ -106,14 +107,14 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
 
     @unary
     async def DeleteCluster(
-        self, request: api.DeleteClusterRequest, context: grpc.aio.ServicerContext
+        self, request: api.DeleteClusterRequest, context: Context
     ) -> api.DeleteClusterResponse:
         requeued = self.scheduler.delete_cluster(request.name, bearer_token(context))
         return api.DeleteClusterResponse(requeued_jobs=requeued)
 
     @unary
     async def UpdateClusterState(
-        self, request: api.UpdateClusterStateRequest, context: grpc.aio.ServicerContext
+        self, request: api.UpdateClusterStateRequest, context: Context
     ) -> api.UpdateClusterStateResponse:
         assigned = self.scheduler.update_state(
             request.name,
@@ -126,7 +127,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
 
     @unary
     async def ListClusters(
-        self, request: api.ListClustersRequest, context: grpc.aio.ServicerContext
+        self, request: api.ListClustersRequest, context: Context
     ) -> api.ListClustersResponse:
         self._user(context)
         counts = self.scheduler.store.count_jobs_by_state()
@@ -157,50 +158,58 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
             raise InvalidArgument(f"{where}{error}") from None
 
     @unary
-    async def SubmitJob(self, request: api.SubmitJobRequest, context: grpc.aio.ServicerContext) -> api.SubmitJobResponse:
+    async def SubmitJob(self, request: api.SubmitJobRequest, context: Context) -> api.SubmitJobResponse:
         principal = self._user(context)
-        ((job, created),) = self.scheduler.submit(principal, [(self._spec(request.spec), request.idempotency_key)])
+        ((job, created),) = self.scheduler.submit(
+            principal, [(self._spec(request.spec), request.idempotency_key)]
+        )
         return api.SubmitJobResponse(job=convert.job_to_proto(job), created=created)
 
     @unary
-    async def SubmitJobs(
-        self, request: api.SubmitJobsRequest, context: grpc.aio.ServicerContext
-    ) -> api.SubmitJobsResponse:
+    async def SubmitJobs(self, request: api.SubmitJobsRequest, context: Context) -> api.SubmitJobsResponse:
         principal = self._user(context)
         if len(request.jobs) > self.scheduler.settings.max_batch:
             raise ResourceExhausted(
                 f"{len(request.jobs)} jobs in one call; the limit is {self.scheduler.settings.max_batch}"
             )
-        items = [(self._spec(item.spec, f"jobs[{i}]: "), item.idempotency_key) for i, item in enumerate(request.jobs)]
+        items = [
+            (self._spec(item.spec, f"jobs[{i}]: "), item.idempotency_key)
+            for i, item in enumerate(request.jobs)
+        ]
         results = self.scheduler.submit(principal, items)
         return api.SubmitJobsResponse(
-            results=[api.SubmitJobResponse(job=convert.job_to_proto(job), created=created) for job, created in results]
+            results=[
+                api.SubmitJobResponse(job=convert.job_to_proto(job), created=created)
+                for job, created in results
+            ]
         )
 
     @unary
-    async def GetJob(self, request: api.GetJobRequest, context: grpc.aio.ServicerContext) -> pb.Job:
+    async def GetJob(self, request: api.GetJobRequest, context: Context) -> pb.Job:
         return convert.job_to_proto(self.scheduler.get_job(self._user(context), request.id))
 
     @unary
-    async def ListJobs(self, request: api.ListJobsRequest, context: grpc.aio.ServicerContext) -> api.ListJobsResponse:
+    async def ListJobs(self, request: api.ListJobsRequest, context: Context) -> api.ListJobsResponse:
         states = [pb.JobState.Name(state) for state in request.states]
         if request.limit < 0:
             raise InvalidArgument("limit must not be negative")
-        jobs = self.scheduler.list_jobs(self._user(context), states, request.cluster, request.after_id, request.limit)
+        jobs = self.scheduler.list_jobs(
+            self._user(context), states, request.cluster, request.after_id, request.limit
+        )
         return api.ListJobsResponse(jobs=[convert.job_to_proto(job) for job in jobs])
 
     @unary
-    async def CancelJob(self, request: api.CancelJobRequest, context: grpc.aio.ServicerContext) -> pb.Job:
+    async def CancelJob(self, request: api.CancelJobRequest, context: Context) -> pb.Job:
         return convert.job_to_proto(self.scheduler.cancel(self._user(context), request.id, request.reason))
 
     @unary
-    async def Explain(self, request: api.ExplainRequest, context: grpc.aio.ServicerContext) -> api.ExplainResponse:
+    async def Explain(self, request: api.ExplainRequest, context: Context) -> api.ExplainResponse:
         fits, selected, policy = self.scheduler.explain(self._user(context), self._spec(request.spec))
-        return api.ExplainResponse(fits=[wire.fit_to_proto(f) for f in fits], selected=selected, policy=policy)
+        return api.ExplainResponse(
+            fits=[wire.fit_to_proto(f) for f in fits], selected=selected, policy=policy
+        )
 
-    async def WatchJobs(
-        self, request: api.WatchJobsRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[pb.JobEvent]:
+    async def WatchJobs(self, request: api.WatchJobsRequest, context: Context) -> AsyncIterator[pb.JobEvent]:
         try:
             principal = self._user(context)
         except RainbowError as error:
@@ -216,8 +225,8 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         store, bus = self.scheduler.store, self.scheduler.bus
         subscription = bus.subscribe(accepts)
         try:
-            seen = request.since_revision
-            if seen > 0:
+            seen = 0 if request.from_start else request.since_revision
+            if seen > 0 or request.from_start:
                 while True:
                     batch = list(store.events_since(seen, 1000))
                     if not batch:
@@ -250,9 +259,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
 
     # The cluster side
     @unary
-    async def ReceiveJobs(
-        self, request: api.ReceiveJobsRequest, context: grpc.aio.ServicerContext
-    ) -> api.ReceiveJobsResponse:
+    async def ReceiveJobs(self, request: api.ReceiveJobsRequest, context: Context) -> api.ReceiveJobsResponse:
         if not 0 <= request.wait_seconds <= MAX_LONG_POLL_SECONDS:
             raise InvalidArgument(f"wait_seconds must be between 0 and {MAX_LONG_POLL_SECONDS:.0f}")
         secret = bearer_token(context)
@@ -264,20 +271,18 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
             )
             remaining = deadline - loop.time()
             if jobs or cancelled or remaining <= 0:
-                return api.ReceiveJobsResponse(jobs=[convert.job_to_proto(j) for j in jobs], cancelled=cancelled)
+                return api.ReceiveJobsResponse(
+                    jobs=[convert.job_to_proto(j) for j in jobs], cancelled=cancelled
+                )
             await self.scheduler.bus.wait_for_work(request.cluster, remaining)
 
     @unary
-    async def AcceptJobs(
-        self, request: api.AcceptJobsRequest, context: grpc.aio.ServicerContext
-    ) -> api.AcceptJobsResponse:
+    async def AcceptJobs(self, request: api.AcceptJobsRequest, context: Context) -> api.AcceptJobsResponse:
         jobs = self.scheduler.accept(request.cluster, bearer_token(context), list(request.ids))
         return api.AcceptJobsResponse(jobs=[convert.job_to_proto(job) for job in jobs])
 
     @unary
-    async def ReportJobStatus(
-        self, request: api.ReportJobStatusRequest, context: grpc.aio.ServicerContext
-    ) -> pb.Job:
+    async def ReportJobStatus(self, request: api.ReportJobStatusRequest, context: Context) -> pb.Job:
         job = self.scheduler.report(
             request.cluster,
             bearer_token(context),

@@ -424,21 +424,25 @@ class WatchJobsRequest(_message.Message):
     JOB_ID_FIELD_NUMBER: _builtins.int
     CLUSTER_FIELD_NUMBER: _builtins.int
     SINCE_REVISION_FIELD_NUMBER: _builtins.int
+    FROM_START_FIELD_NUMBER: _builtins.int
     job_id: _builtins.int
     """Only this job (0: all jobs visible to the caller)."""
     cluster: _builtins.str
     since_revision: _builtins.int
     """Replay events after this revision first (0: send current state of matching jobs)."""
+    from_start: _builtins.bool
+    """Replay every recorded event from the beginning (the jobs' full history) first."""
     def __init__(
         self,
         *,
         job_id: _builtins.int = ...,
         cluster: _builtins.str = ...,
         since_revision: _builtins.int = ...,
+        from_start: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "job_id", b"job_id", "since_revision", b"since_revision"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "from_start", b"from_start", "job_id", b"job_id", "since_revision", b"since_revision"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

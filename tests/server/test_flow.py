@@ -9,7 +9,12 @@ from rainbow.core import SpecError
 from rainbow.v1 import types_pb2 as pb
 from tests.conftest import REGISTRATION_SECRET, ServerThread, cpu_nodes, gpu_nodes
 
-SMALL_JOB = {"name": "hello", "nodes": 2, "resources": {"cpu": "4", "memory": "8Gi"}, "command": ["echo", "hi"]}
+SMALL_JOB = {
+    "name": "hello",
+    "nodes": 2,
+    "resources": {"cpu": "4", "memory": "8Gi"},
+    "command": ["echo", "hi"],
+}
 
 
 def register(client: RainbowClient, name: str, *groups, **attributes):  # type: ignore[no-untyped-def]
@@ -51,7 +56,9 @@ def test_gpu_and_arm_jobs_land_where_they_fit(server: ServerThread, alice: Rainb
     assert (gpu_job.cluster, arm_job.cluster, cpu_job.cluster) == ("gpu", "gpu", "small")
 
 
-def test_too_big_job_is_unschedulable_with_a_reason_per_cluster(server: ServerThread, alice: RainbowClient) -> None:
+def test_too_big_job_is_unschedulable_with_a_reason_per_cluster(
+    server: ServerThread, alice: RainbowClient
+) -> None:
     register(alice, "small", cpu_nodes(2))
     register(alice, "gpu", gpu_nodes(1))
     job = alice.submit({"name": "huge", "nodes": 4, "resources": {"cpu": "8"}}).job

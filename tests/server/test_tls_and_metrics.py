@@ -1,0 +1,167 @@
+"""TLS and mutual TLS with certificates made here; Prometheus metrics on their own port."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import urllib.request
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from rainbow.client import ClientConfig, ClientTLS, RainbowClient, RainbowClientError
+from rainbow.server.config import TLSConfig
+from tests.conftest import REGISTRATION_SECRET, TOKENS, ServerThread, cpu_nodes, make_config
+
+
+def _write_key_and_cert(
+    directory: Path, name: str, key: ec.EllipticCurvePrivateKey, cert: x509.Certificate
+) -> tuple[Path, Path]:
+    key_path, cert_path = directory / f"{name}.key", directory / f"{name}.crt"
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key_path, cert_path
+
+
+def _issue(
+    name: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name, issuer_key: ec.EllipticCurvePrivateKey,
+    *, ca: bool = False, server: bool = False,
+) -> x509.Certificate:  # fmt: skip
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if server:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        ).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    elif not ca:
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+        )
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A CA, a server certificate for 127.0.0.1, a client certificate, and a stranger's client certificate."""
+    directory = tmp_path_factory.mktemp("pki")
+    files: dict[str, Path] = {}
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rainbow-test-ca")])
+    ca_cert = _issue("rainbow-test-ca", ca_key, ca_name, ca_key, ca=True)
+    files["ca.key"], files["ca.crt"] = _write_key_and_cert(directory, "ca", ca_key, ca_cert)
+    for name, kwargs in (("server", {"server": True}), ("client", {})):
+        key = ec.generate_private_key(ec.SECP256R1())
+        files[f"{name}.key"], files[f"{name}.crt"] = _write_key_and_cert(
+            directory, name, key, _issue(name, key, ca_name, ca_key, **kwargs)
+        )
+    rogue_key = ec.generate_private_key(ec.SECP256R1())
+    rogue_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rogue")])
+    files["rogue.key"], files["rogue.crt"] = _write_key_and_cert(
+        directory, "rogue", rogue_key, _issue("rogue", rogue_key, rogue_name, rogue_key)
+    )
+    return files
+
+
+def _tls_client(
+    server: ServerThread, ca: Path, cert: Path | None = None, key: Path | None = None
+) -> RainbowClient:
+    config = ClientConfig(address=server.address, token=TOKENS["alice"], tls=ClientTLS(ca, cert, key))
+    return RainbowClient(config, timeout=5)
+
+
+def test_tls_serves_trusting_clients_and_refuses_plaintext(tmp_path: Path, pki: dict[str, Path]) -> None:
+    tls = TLSConfig(cert=pki["server.crt"], key=pki["server.key"])
+    server = ServerThread(make_config(tmp_path, tls=tls)).start()
+    try:
+        with _tls_client(server, pki["ca.crt"]) as client:
+            assert client.register_cluster("small", REGISTRATION_SECRET, [cpu_nodes(1)]).created
+        with server.client("alice", timeout=3) as plaintext, pytest.raises(RainbowClientError) as refused:
+            plaintext.list_clusters()
+        assert refused.value.code == "UNAVAILABLE"
+        with (
+            _tls_client(server, pki["rogue.crt"]) as distrustful,
+            pytest.raises(RainbowClientError) as untrusted,
+        ):
+            distrustful.list_clusters()  # the client does not trust the server's CA
+        assert untrusted.value.code == "UNAVAILABLE"
+    finally:
+        server.stop()
+
+
+def test_mutual_tls_requires_a_client_certificate_from_the_ca(tmp_path: Path, pki: dict[str, Path]) -> None:
+    tls = TLSConfig(cert=pki["server.crt"], key=pki["server.key"], client_ca=pki["ca.crt"])
+    server = ServerThread(make_config(tmp_path, tls=tls)).start()
+    try:
+        with _tls_client(server, pki["ca.crt"], pki["client.crt"], pki["client.key"]) as client:
+            assert client.list_clusters() == []
+        with _tls_client(server, pki["ca.crt"]) as anonymous, pytest.raises(RainbowClientError) as refused:
+            anonymous.list_clusters()
+        assert refused.value.code == "UNAVAILABLE"
+        with _tls_client(server, pki["ca.crt"], pki["rogue.crt"], pki["rogue.key"]) as rogue:
+            with pytest.raises(RainbowClientError) as rejected:
+                rogue.list_clusters()
+        assert rejected.value.code == "UNAVAILABLE"
+    finally:
+        server.stop()
+
+
+def _scrape(server: ServerThread) -> str:
+    assert server.server is not None
+    with urllib.request.urlopen(
+        f"http://127.0.0.1:{server.server.metrics_port}/metrics", timeout=10
+    ) as response:
+        return response.read().decode()
+
+
+def _value(text: str, sample: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{sample} not in metrics")
+
+
+def test_metrics_count_what_happened(server: ServerThread, alice: RainbowClient) -> None:
+    small = alice.register_cluster("small", REGISTRATION_SECRET, [cpu_nodes(1)])
+    first = alice.submit({"name": "a", "resources": {"cpu": "8"}}).job
+    alice.submit({"name": "b", "resources": {"cpu": "8"}})
+    alice.receive("small", small.secret, lease_seconds=0.1)
+    with pytest.raises(RainbowClientError):
+        alice.get_job(999)
+    import time
+
+    time.sleep(0.3)
+    alice.receive("small", small.secret)  # the expired lease is swept, then leased again
+    alice.accept("small", small.secret, [first.id])
+    alice.report("small", small.secret, first.id, "SUCCEEDED")
+    text = _scrape(server)
+    assert _value(text, 'rainbow_job_submissions_total{state="ASSIGNED"}') == 1
+    assert _value(text, 'rainbow_job_submissions_total{state="QUEUED"}') == 1
+    assert _value(text, 'rainbow_job_assignments_total{cluster="small"}') == 1
+    assert _value(text, "rainbow_lease_expiries_total") == 1
+    assert _value(text, 'rainbow_jobs_finished_total{cluster="small",state="SUCCEEDED"}') == 1
+    assert _value(text, 'rainbow_queue_depth{state="QUEUED"}') == 1
+    assert _value(text, 'rainbow_queue_depth{state="SUCCEEDED"}') == 1
+    assert _value(text, "rainbow_clusters") == 1
+    assert _value(text, 'rainbow_rpc_duration_seconds_count{code="NOT_FOUND",method="GetJob"}') == 1
+    assert _value(text, 'rainbow_rpc_duration_seconds_count{code="OK",method="SubmitJob"}') == 2
+    assert _value(text, "rainbow_scheduling_duration_seconds_count") >= 2
