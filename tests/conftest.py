@@ -81,7 +81,7 @@ class ServerThread:
         assert self.server is not None
         return f"127.0.0.1:{self.server.port}"
 
-    def call(self, coro_fn, *args):  # type: ignore[no-untyped-def]
+    def call(self, coro_fn, *args):
         return asyncio.run_coroutine_threadsafe(coro_fn(*args), self.loop).result(timeout=20)
 
     def stop(self) -> None:

@@ -44,7 +44,7 @@ def test_malformed_jobspecs_are_invalid_arguments(
     with pytest.raises(grpc.RpcError) as failure:
         raw_stub(server).SubmitJob(api.SubmitJobRequest(spec=spec), metadata=AUTH, timeout=10)
     assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert fragment in failure.value.details()
+    assert fragment in str(failure.value.details())
     assert alice.list_jobs() == []
 
 
@@ -55,7 +55,7 @@ def test_a_bad_job_in_a_batch_submits_none_of_them(alice: RainbowClient, server:
     with pytest.raises(grpc.RpcError) as failure:
         raw_stub(server).SubmitJobs(api.SubmitJobsRequest(jobs=[good, bad]), metadata=AUTH, timeout=10)
     assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "jobs[1]" in failure.value.details()
+    assert "jobs[1]" in str(failure.value.details())
     assert alice.list_jobs() == []
 
 

@@ -17,7 +17,7 @@ SMALL_JOB = {
 }
 
 
-def register(client: RainbowClient, name: str, *groups, **attributes):  # type: ignore[no-untyped-def]
+def register(client: RainbowClient, name: str, *groups, **attributes):
     return client.register_cluster(name, REGISTRATION_SECRET, list(groups), attributes=attributes)
 
 

@@ -117,9 +117,9 @@ def test_mutual_tls_requires_a_client_certificate_from_the_ca(tmp_path: Path, pk
         with _tls_client(server, pki["ca.crt"]) as anonymous, pytest.raises(RainbowClientError) as refused:
             anonymous.list_clusters()
         assert refused.value.code == "UNAVAILABLE"
-        with _tls_client(server, pki["ca.crt"], pki["rogue.crt"], pki["rogue.key"]) as rogue:
-            with pytest.raises(RainbowClientError) as rejected:
-                rogue.list_clusters()
+        rogue = _tls_client(server, pki["ca.crt"], pki["rogue.crt"], pki["rogue.key"])
+        with rogue, pytest.raises(RainbowClientError) as rejected:
+            rogue.list_clusters()
         assert rejected.value.code == "UNAVAILABLE"
     finally:
         server.stop()
@@ -130,7 +130,7 @@ def _scrape(server: ServerThread) -> str:
     with urllib.request.urlopen(
         f"http://127.0.0.1:{server.server.metrics_port}/metrics", timeout=10
     ) as response:
-        return response.read().decode()
+        return str(response.read().decode())
 
 
 def _value(text: str, sample: str) -> float:

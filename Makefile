@@ -1,0 +1,37 @@
+# Rainbow developer entry points. `make demo` runs the main scenario, `make test` the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint k8s-tools proto clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,postgres]'
+	touch $@
+
+setup: $(STAMP)
+
+demo: setup
+	PATH="$(abspath $(BIN)):$$PATH" scripts/demo-cli
+
+k8s-tools: setup
+	$(BIN)/python -m rainbow.localk8s build
+
+proto: setup
+	PYTHON=$(abspath $(BIN))/python scripts/gen-proto
+
+lint: setup
+	PYTHON=$(abspath $(BIN))/python scripts/gen-proto --check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: lint k8s-tools
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
