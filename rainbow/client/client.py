@@ -8,27 +8,16 @@ from typing import Any, TypeVar
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from rainbow.client import requests
 from rainbow.client.config import ClientConfig
 from rainbow.client.errors import RainbowClientError
-from rainbow.core import NodeGroup, parse_jobspec
+from rainbow.client.requests import JobSpecInput
+from rainbow.core import NodeGroup
 from rainbow.v1 import scheduler_pb2 as api
 from rainbow.v1 import scheduler_pb2_grpc
 from rainbow.v1 import types_pb2 as pb
-from rainbow.wire import group_to_proto, spec_to_proto
 
-T = TypeVar("T")
-JobSpecInput = pb.JobSpec | Mapping[str, Any]
-
-
-def spec_message(spec: JobSpecInput) -> pb.JobSpec:
-    """A JobSpec message from a message or a jobspec document (simple or Flux form), validated locally."""
-    if isinstance(spec, pb.JobSpec):
-        return spec
-    return spec_to_proto(parse_jobspec(spec))
-
-
-def state_name(state: int) -> str:
-    return pb.JobState.Name(state)  # type: ignore[arg-type]
+Response = TypeVar("Response")
 
 
 class RainbowClient:
@@ -49,16 +38,17 @@ class RainbowClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _metadata(self, token: str | None = None, **extra: str) -> tuple[tuple[str, str], ...]:
-        metadata = [("authorization", f"Bearer {token if token is not None else self.config.token}")]
-        metadata += [(key.replace("_", "-"), value) for key, value in extra.items() if value]
-        return tuple(metadata)
-
     def _call(
-        self, method: Any, request: Any, token: str | None = None, timeout: float | None = None, **extra: str
-    ) -> Any:
+        self,
+        method: grpc.UnaryUnaryMultiCallable[Any, Response],
+        request: Any,
+        token: str | None = None,
+        timeout: float | None = None,
+        cluster_secret: str = "",
+    ) -> Response:
+        metadata = requests.auth_metadata(self.config.token if token is None else token, cluster_secret)
         try:
-            return method(request, metadata=self._metadata(token, **extra), timeout=timeout or self.timeout)
+            return method(request, metadata=metadata, timeout=timeout or self.timeout)
         except grpc.RpcError as error:
             raise RainbowClientError.from_rpc_error(error) from None
 
@@ -83,20 +73,13 @@ class RainbowClient:
         current_secret: str = "",
         rotate: bool = False,
     ) -> api.RegisterClusterResponse:
-        request = api.RegisterClusterRequest(
-            name=name,
-            capacity=pb.Capacity(
-                total=[group_to_proto(g) for g in total], free=[group_to_proto(g) for g in free]
-            ),
-            attributes=dict(attributes or {}),
-            rotate_secret=rotate,
-        )
-        return self._call(  # type: ignore[no-any-return]
-            self._stub.RegisterCluster, request, registration_secret, rainbow_cluster_secret=current_secret
+        request = requests.register_cluster(name, total, free, attributes, rotate)
+        return self._call(
+            self._stub.RegisterCluster, request, registration_secret, cluster_secret=current_secret
         )
 
     def delete_cluster(self, name: str, secret: str) -> api.DeleteClusterResponse:
-        return self._call(self._stub.DeleteCluster, api.DeleteClusterRequest(name=name), secret)  # type: ignore[no-any-return]
+        return self._call(self._stub.DeleteCluster, api.DeleteClusterRequest(name=name), secret)
 
     def update_state(
         self,
@@ -106,44 +89,35 @@ class RainbowClient:
         total: Sequence[NodeGroup] = (),
         attributes: Mapping[str, float] | None = None,
     ) -> api.UpdateClusterStateResponse:
-        request = api.UpdateClusterStateRequest(
-            name=name,
-            free=[group_to_proto(g) for g in free],
-            total=[group_to_proto(g) for g in total],
-            attributes=dict(attributes or {}),
-        )
-        return self._call(self._stub.UpdateClusterState, request, secret)  # type: ignore[no-any-return]
+        request = requests.update_state(name, free, total, attributes)
+        return self._call(self._stub.UpdateClusterState, request, secret)
 
     def list_clusters(self) -> list[pb.ClusterInfo]:
         return list(self._call(self._stub.ListClusters, api.ListClustersRequest()).clusters)
 
     # Jobs
     def submit(self, spec: JobSpecInput, idempotency_key: str = "") -> api.SubmitJobResponse:
-        request = api.SubmitJobRequest(spec=spec_message(spec), idempotency_key=idempotency_key)
-        return self._call(self._stub.SubmitJob, request)  # type: ignore[no-any-return]
+        return self._call(self._stub.SubmitJob, requests.submit(spec, idempotency_key))
 
     def submit_many(self, items: Sequence[tuple[JobSpecInput, str]]) -> list[api.SubmitJobResponse]:
-        request = api.SubmitJobsRequest(
-            jobs=[api.SubmitJobRequest(spec=spec_message(spec), idempotency_key=key) for spec, key in items]
-        )
-        return list(self._call(self._stub.SubmitJobs, request).results)
+        return list(self._call(self._stub.SubmitJobs, requests.submit_many(items)).results)
 
     def get_job(self, job_id: int) -> pb.Job:
-        return self._call(self._stub.GetJob, api.GetJobRequest(id=job_id))  # type: ignore[no-any-return]
+        return self._call(self._stub.GetJob, api.GetJobRequest(id=job_id))
 
     def list_jobs(
         self, states: Sequence[str] = (), cluster: str = "", limit: int = 0, after_id: int = 0
     ) -> list[pb.Job]:
-        request = api.ListJobsRequest(
-            states=[pb.JobState.Value(s) for s in states], cluster=cluster, limit=limit, after_id=after_id
+        return list(
+            self._call(self._stub.ListJobs, requests.list_jobs(states, cluster, limit, after_id)).jobs
         )
-        return list(self._call(self._stub.ListJobs, request).jobs)
 
     def cancel(self, job_id: int, reason: str = "") -> pb.Job:
-        return self._call(self._stub.CancelJob, api.CancelJobRequest(id=job_id, reason=reason))  # type: ignore[no-any-return]
+        return self._call(self._stub.CancelJob, api.CancelJobRequest(id=job_id, reason=reason))
 
     def explain(self, spec: JobSpecInput) -> api.ExplainResponse:
-        return self._call(self._stub.Explain, api.ExplainRequest(spec=spec_message(spec)))  # type: ignore[no-any-return]
+        request = api.ExplainRequest(spec=requests.spec_message(spec))
+        return self._call(self._stub.Explain, request)
 
     def watch(
         self,
@@ -161,7 +135,9 @@ class RainbowClient:
         request = api.WatchJobsRequest(
             job_id=job_id, cluster=cluster, since_revision=since_revision, from_start=from_start
         )
-        stream = self._stub.WatchJobs(request, metadata=self._metadata(), timeout=timeout)
+        stream = self._stub.WatchJobs(
+            request, metadata=requests.auth_metadata(self.config.token), timeout=timeout
+        )
         try:
             yield from stream
         except grpc.RpcError as error:
@@ -179,10 +155,8 @@ class RainbowClient:
         lease_seconds: float = 0.0,
         wait_seconds: float = 0.0,
     ) -> api.ReceiveJobsResponse:
-        request = api.ReceiveJobsRequest(
-            cluster=cluster, max_jobs=max_jobs, lease_seconds=lease_seconds, wait_seconds=wait_seconds
-        )
-        return self._call(self._stub.ReceiveJobs, request, secret, timeout=self.timeout + wait_seconds)  # type: ignore[no-any-return]
+        request = requests.receive(cluster, max_jobs, lease_seconds, wait_seconds)
+        return self._call(self._stub.ReceiveJobs, request, secret, timeout=self.timeout + wait_seconds)
 
     def accept(self, cluster: str, secret: str, ids: Sequence[int]) -> list[pb.Job]:
         request = api.AcceptJobsRequest(cluster=cluster, ids=list(ids))
@@ -191,7 +165,5 @@ class RainbowClient:
     def report(
         self, cluster: str, secret: str, job_id: int, state: str, message: str = "", exit_code: int = 0
     ) -> pb.Job:
-        request = api.ReportJobStatusRequest(
-            cluster=cluster, id=job_id, state=pb.JobState.Value(state), message=message, exit_code=exit_code
-        )
-        return self._call(self._stub.ReportJobStatus, request, secret)  # type: ignore[no-any-return]
+        request = requests.report(cluster, job_id, state, message, exit_code)
+        return self._call(self._stub.ReportJobStatus, request, secret)

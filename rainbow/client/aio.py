@@ -1,0 +1,144 @@
+"""An asyncio Python client for the Rainbow scheduler (for operators and agents)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+import grpc
+
+from rainbow.client import requests
+from rainbow.client.config import ClientConfig
+from rainbow.client.errors import RainbowClientError
+from rainbow.client.requests import JobSpecInput
+from rainbow.core import NodeGroup
+from rainbow.v1 import scheduler_pb2 as api
+from rainbow.v1 import scheduler_pb2_grpc
+from rainbow.v1 import types_pb2 as pb
+
+Response = TypeVar("Response")
+
+
+class AsyncRainbowClient:
+    """The asyncio twin of RainbowClient; failures raise RainbowClientError."""
+
+    def __init__(self, config: ClientConfig | None = None, *, timeout: float = 30.0) -> None:
+        self.config = config or ClientConfig()
+        self.timeout = timeout
+        if self.config.tls is None:
+            self._channel = grpc.aio.insecure_channel(self.config.address)
+        else:
+            options = []
+            if self.config.tls.server_name:
+                options.append(("grpc.ssl_target_name_override", self.config.tls.server_name))
+            self._channel = grpc.aio.secure_channel(
+                self.config.address, self.config.credentials(), options=options
+            )
+        self._stub = scheduler_pb2_grpc.SchedulerStub(self._channel)
+
+    async def close(self) -> None:
+        await self._channel.close(None)
+
+    async def __aenter__(self) -> AsyncRainbowClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _call(
+        self,
+        method: grpc.aio.UnaryUnaryMultiCallable[Any, Response],
+        request: Any,
+        token: str | None = None,
+        seconds: float | None = None,
+        cluster_secret: str = "",
+    ) -> Response:
+        metadata = requests.auth_metadata(self.config.token if token is None else token, cluster_secret)
+        try:
+            return await method(request, metadata=metadata, timeout=seconds or self.timeout)
+        except grpc.RpcError as error:
+            raise RainbowClientError.from_rpc_error(error) from None
+
+    # Clusters
+    async def register_cluster(
+        self,
+        name: str,
+        registration_secret: str,
+        total: Sequence[NodeGroup],
+        free: Sequence[NodeGroup] = (),
+        attributes: Mapping[str, float] | None = None,
+        *,
+        current_secret: str = "",
+        rotate: bool = False,
+    ) -> api.RegisterClusterResponse:
+        request = requests.register_cluster(name, total, free, attributes, rotate)
+        return await self._call(
+            self._stub.RegisterCluster, request, registration_secret, cluster_secret=current_secret
+        )
+
+    async def update_state(
+        self,
+        name: str,
+        secret: str,
+        free: Sequence[NodeGroup],
+        total: Sequence[NodeGroup] = (),
+        attributes: Mapping[str, float] | None = None,
+    ) -> api.UpdateClusterStateResponse:
+        request = requests.update_state(name, free, total, attributes)
+        return await self._call(self._stub.UpdateClusterState, request, secret)
+
+    # Jobs
+    async def submit(self, spec: JobSpecInput, idempotency_key: str = "") -> api.SubmitJobResponse:
+        return await self._call(self._stub.SubmitJob, requests.submit(spec, idempotency_key))
+
+    async def get_job(self, job_id: int) -> pb.Job:
+        return await self._call(self._stub.GetJob, api.GetJobRequest(id=job_id))
+
+    async def list_jobs(
+        self, states: Sequence[str] = (), cluster: str = "", limit: int = 0, after_id: int = 0
+    ) -> list[pb.Job]:
+        response = await self._call(self._stub.ListJobs, requests.list_jobs(states, cluster, limit, after_id))
+        return list(response.jobs)
+
+    async def cancel(self, job_id: int, reason: str = "") -> pb.Job:
+        return await self._call(self._stub.CancelJob, api.CancelJobRequest(id=job_id, reason=reason))
+
+    async def watch(
+        self, job_id: int = 0, cluster: str = "", since_revision: int = 0, *, from_start: bool = False
+    ) -> AsyncIterator[pb.JobEvent]:
+        """Stream job changes: current state first, or history after ``since_revision`` / ``from_start``."""
+        request = api.WatchJobsRequest(
+            job_id=job_id, cluster=cluster, since_revision=since_revision, from_start=from_start
+        )
+        call = self._stub.WatchJobs(request, metadata=requests.auth_metadata(self.config.token))
+        try:
+            async for event in call:
+                yield event
+        except grpc.RpcError as error:
+            raise RainbowClientError.from_rpc_error(error) from None
+        finally:
+            call.cancel()
+
+    # The cluster side
+    async def receive(
+        self,
+        cluster: str,
+        secret: str,
+        max_jobs: int = 10,
+        lease_seconds: float = 0.0,
+        wait_seconds: float = 0.0,
+    ) -> api.ReceiveJobsResponse:
+        request = requests.receive(cluster, max_jobs, lease_seconds, wait_seconds)
+        return await self._call(self._stub.ReceiveJobs, request, secret, seconds=self.timeout + wait_seconds)
+
+    async def accept(self, cluster: str, secret: str, ids: Sequence[int]) -> list[pb.Job]:
+        response = await self._call(
+            self._stub.AcceptJobs, api.AcceptJobsRequest(cluster=cluster, ids=list(ids)), secret
+        )
+        return list(response.jobs)
+
+    async def report(
+        self, cluster: str, secret: str, job_id: int, state: str, message: str = "", exit_code: int = 0
+    ) -> pb.Job:
+        request = requests.report(cluster, job_id, state, message, exit_code)
+        return await self._call(self._stub.ReportJobStatus, request, secret)
