@@ -126,7 +126,16 @@ def spawn(session: Session, name: str, argv: list[str], log: Path) -> subprocess
 
 
 def kill_procs(records: list[ProcRecord], grace: float = 10.0) -> None:
-    """SIGTERM (newest first), wait up to ``grace`` seconds, then SIGKILL."""
+    """Stop ``records``: clients first, then the storage they use (etcd).
+
+    Each tier gets SIGTERM (newest first), up to ``grace`` seconds, then SIGKILL.
+    """
+    storage = [r for r in records if r.name == "etcd"]
+    for tier in ([r for r in records if r.name != "etcd"], storage):
+        _kill_tier(tier, grace)
+
+
+def _kill_tier(records: list[ProcRecord], grace: float) -> None:
     live = [r for r in reversed(records) if r.alive()]
     for r in live:
         with contextlib.suppress(ProcessLookupError):
