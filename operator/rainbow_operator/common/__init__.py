@@ -1,0 +1,1 @@
+"""Pieces shared by the hub operator and the cluster agent."""
