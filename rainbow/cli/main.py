@@ -1,6 +1,7 @@
 """The ``rainbow`` command: run the server, register clusters, submit and follow jobs.
 
-Errors print one line, ``error: <message>``, on stderr. Exit codes scripts can rely on:
+Errors print one line, ``error: <message>``, on stderr (``RAINBOW_DEBUG=1`` adds a traceback to
+unexpected ones). Exit codes scripts can rely on:
 
 ====  ==========================================================================
 code  meaning
@@ -21,6 +22,8 @@ code  meaning
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -105,9 +108,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         message, code = str(error), USAGE
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        sys.stderr.close()  # output went to a closed pipe (e.g. `| head`): not an error
+    except BrokenPipeError:  # output went to a closed pipe (e.g. `| head`): not an error
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as error:  # an unexpected failure: still one line, unless debugging
+        if os.environ.get("RAINBOW_DEBUG"):
+            raise
+        message, code = f"{type(error).__name__}: {error} (set RAINBOW_DEBUG=1 for a traceback)", FAILURE
     print("error: " + " ".join(message.split()), file=sys.stderr)
     return code
 

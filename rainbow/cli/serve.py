@@ -120,6 +120,8 @@ def run_server(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         asyncio.run(_serve(config))
+    except yaml.YAMLError as error:
+        raise yaml_error(str(config.auth_file), error) from None
     except RainbowError as error:
         raise CliError(str(error), USAGE) from None
     except (OSError, RuntimeError) as error:
