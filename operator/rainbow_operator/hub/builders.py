@@ -1,0 +1,253 @@
+"""Pure translations between RainbowJob objects and Rainbow server jobspecs and jobs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import yaml
+
+from rainbow.client.requests import state_name
+from rainbow.core import SpecError
+from rainbow.v1 import types_pb2 as pb
+
+MAX_NAME = 63
+HASH_LENGTH = 8
+#: The agent creates the remote batch/v1 Job under this name in its job namespace.
+REMOTE_JOB_PREFIX = "rainbow-"
+#: The hub cannot see the agent's RAINBOW_JOB_NAMESPACE; this is the agent's default.
+DEFAULT_REMOTE_NAMESPACE = "default"
+GPU_RESOURCE = "nvidia.com/gpu"
+
+PHASES = {
+    "QUEUED": "Queued",
+    "UNSCHEDULABLE": "Unschedulable",
+    "ASSIGNED": "Assigned",
+    "LEASED": "Assigned",
+    "ACCEPTED": "Assigned",
+    "RUNNING": "Running",
+    "SUCCEEDED": "Succeeded",
+    "FAILED": "Failed",
+    "CANCELLED": "Cancelled",
+}
+FINAL_PHASES = frozenset({"Succeeded", "Failed", "Cancelled"})
+
+COND_SCHEDULED = "Scheduled"
+COND_COMPLETE = "Complete"
+COND_SERVER = "ServerReachable"
+REASON_INVALID = "InvalidSpec"
+
+_INVALID_CHARS = re.compile(r"[^a-z0-9-]+")
+_DASHES = re.compile(r"-{2,}")
+
+
+def job_name(namespace: str, name: str) -> str:
+    """A DNS label (<= 63 chars) for ``namespace/name``; hashed suffix when it had to be shortened or changed."""
+    raw = f"{namespace}-{name}"
+    label = _DASHES.sub("-", _INVALID_CHARS.sub("-", raw.lower())).strip("-")
+    if label == raw and len(label) <= MAX_NAME:
+        return label
+    digest = hashlib.sha256(f"{namespace}/{name}".encode()).hexdigest()[:HASH_LENGTH]
+    head = label[: MAX_NAME - HASH_LENGTH - 1].rstrip("-")
+    return f"{head}-{digest}" if head else f"job-{digest}"
+
+
+def _gpus(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise SpecError(f"resources.{GPU_RESOURCE}: expected a whole number, got {value!r}")
+    try:
+        count = int(str(value).lstrip("+"))
+    except ValueError:
+        raise SpecError(f"resources.{GPU_RESOURCE}: expected a whole number, got {value!r}") from None
+    if count < 0:
+        raise SpecError(f"resources.{GPU_RESOURCE}: must not be negative")
+    return count
+
+
+def _env(items: object) -> dict[str, str]:
+    if not isinstance(items, Sequence) or isinstance(items, str):
+        raise SpecError("env: expected a list of {name, value}")
+    env: dict[str, str] = {}
+    for i, item in enumerate(items):
+        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
+            raise SpecError(f"env[{i}]: expected {{name, value}}")
+        value = item.get("value", "")
+        env[item["name"]] = "" if value is None else str(value)
+    return env
+
+
+def _resources(resources: Mapping[str, Any]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key in ("cpu", "memory", "gpuType"):
+        if resources.get(key) not in (None, ""):
+            out[key] = resources[key]
+    if resources.get(GPU_RESOURCE) is not None:
+        out["gpus"] = _gpus(resources[GPU_RESOURCE])
+    return out
+
+
+def _flux(text: str) -> dict[str, object]:
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise SpecError(f"fluxJobspec: not valid JSON or YAML: {error}") from None
+    if not isinstance(doc, dict):
+        raise SpecError("fluxJobspec: must be a mapping (a Flux jobspec v1 document)")
+    if "version" not in doc:
+        raise SpecError("fluxJobspec: missing 'version' (only Flux jobspec version 1 is supported)")
+    return doc
+
+
+def jobspec(spec: Mapping[str, Any], name: str, namespace: str) -> dict[str, object]:
+    """The server jobspec (simple form, or Flux form when ``fluxJobspec`` is set) for a RainbowJob spec.
+
+    Raises SpecError for what the CRD schema cannot check (e.g. a malformed Flux document).
+    """
+    flux = bool(spec.get("fluxJobspec"))
+    doc: dict[str, object] = _flux(spec["fluxJobspec"]) if flux else {}
+    doc["name"] = job_name(namespace, name)
+    doc["image"] = spec.get("image", "")
+    env = _env(spec.get("env") or [])
+    if not flux:
+        doc["nodes"] = int(spec.get("nodes", 1))
+        doc["resources"] = _resources(spec.get("resources") or {})
+        doc["command"] = [*(spec.get("command") or []), *(spec.get("args") or [])]
+    if env:
+        base = doc.get("env")
+        doc["env"] = {**base, **env} if isinstance(base, Mapping) else env
+    if spec.get("nodeSelector"):
+        doc["nodeSelector"] = dict(spec["nodeSelector"])
+    if spec.get("clusters"):
+        doc["clusters"] = list(spec["clusters"])
+    if spec.get("policy"):
+        doc["policy"] = spec["policy"]
+    return doc
+
+
+def timestamp(seconds: float) -> str:
+    """RFC 3339 (UTC, second precision) for a Unix time."""
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def remote_job(job_id: int, namespace: str = DEFAULT_REMOTE_NAMESPACE) -> dict[str, str]:
+    return {"namespace": namespace, "name": f"{REMOTE_JOB_PREFIX}{job_id}"}
+
+
+def _scheduled(phase: str, job: pb.Job) -> dict[str, str]:
+    if phase in ("Queued", "Unschedulable"):
+        reasons = "; ".join(f"{fit.cluster}: {fit.reason}" for fit in job.reasons)
+        return {"status": "False", "reason": phase, "message": reasons or job.message}
+    if phase == "Cancelled" and not job.cluster:
+        return {"status": "False", "reason": "Cancelled", "message": job.message}
+    return {"status": "True", "reason": "Assigned", "message": f"assigned to cluster {job.cluster}"}
+
+
+def _complete(phase: str, job: pb.Job) -> dict[str, str]:
+    if phase == "Succeeded":
+        return {"status": "True", "reason": "Succeeded", "message": job.message}
+    if phase in FINAL_PHASES:
+        return {"status": "False", "reason": phase, "message": job.message}
+    return {"status": "Unknown", "reason": phase, "message": ""}
+
+
+def job_status(job: pb.Job, remote_namespace: str = DEFAULT_REMOTE_NAMESPACE) -> dict[str, Any]:
+    """The status for a server Job; ``conditions`` holds new conditions to merge (see ``merge_status``)."""
+    state = state_name(job.state)
+    phase = PHASES.get(state, "Pending")
+    status: dict[str, Any] = {
+        "phase": phase,
+        "jobId": job.id,
+        "cluster": job.cluster or None,
+        "remoteJob": remote_job(job.id, remote_namespace) if job.cluster else None,
+        "message": job.message or _default_message(phase, job),
+        "observedRevision": job.revision,
+        "explanation": [
+            {"cluster": fit.cluster, "fits": fit.fits_total, "reason": fit.reason} for fit in job.reasons
+        ]
+        if phase in ("Queued", "Unschedulable")
+        else None,
+        "conditions": [
+            {"type": COND_SCHEDULED, **_scheduled(phase, job)},
+            {"type": COND_COMPLETE, **_complete(phase, job)},
+            {"type": COND_SERVER, "status": "True", "reason": "Connected", "message": ""},
+        ],
+    }
+    if phase == "Running" or (phase in FINAL_PHASES and job.cluster):
+        status["startTime"] = timestamp(job.updated_at)
+    if phase in FINAL_PHASES:
+        status["completionTime"] = timestamp(job.updated_at)
+    return status
+
+
+def _default_message(phase: str, job: pb.Job) -> str:
+    if phase == "Unschedulable":
+        return f"fits none of {len(job.reasons)} cluster(s); see explanation"
+    if phase == "Queued":
+        return "waiting for a cluster with free capacity"
+    if phase == "Assigned":
+        return f"assigned to {job.cluster}"
+    return ""
+
+
+def invalid_status(message: str) -> dict[str, Any]:
+    """Status of a RainbowJob whose spec the server (or the local check) refused."""
+    return {
+        "phase": "Failed",
+        "message": message,
+        "conditions": [
+            {"type": COND_SCHEDULED, "status": "False", "reason": REASON_INVALID, "message": message},
+            {"type": COND_COMPLETE, "status": "False", "reason": REASON_INVALID, "message": message},
+        ],
+    }
+
+
+def unreachable_status(message: str) -> dict[str, Any]:
+    """Status change while the server cannot be reached: a condition only; phase Pending if unset."""
+    return {
+        "conditions": [
+            {"type": COND_SERVER, "status": "False", "reason": "Unreachable", "message": message},
+        ],
+    }
+
+
+def merge_conditions(
+    existing: Sequence[Mapping[str, Any]], updates: Sequence[Mapping[str, Any]], now: str
+) -> list[dict[str, Any]]:
+    """Conditions after applying ``updates`` by type; lastTransitionTime moves only when status changes."""
+    merged = {c["type"]: dict(c) for c in existing if isinstance(c, Mapping) and "type" in c}
+    for update in updates:
+        old = merged.get(update["type"])
+        new = dict(update)
+        changed = old is None or old.get("status") != new["status"]
+        new["lastTransitionTime"] = now if changed or old is None else old.get("lastTransitionTime", now)
+        merged[update["type"]] = new
+    return list(merged.values())
+
+
+def status_patch(
+    current: Mapping[str, Any] | None, update: Mapping[str, Any], now: str
+) -> dict[str, Any] | None:
+    """The merge patch for ``.status`` that applies ``update`` over ``current``; None when nothing to do.
+
+    Stale updates (an ``observedRevision`` not newer than the current one) are dropped, the first
+    ``startTime`` is kept, and conditions are merged by type.
+    """
+    current = current or {}
+    revision = update.get("observedRevision")
+    if revision is not None and revision <= (current.get("observedRevision") or 0):
+        return None
+    if revision is None and current.get("phase") in FINAL_PHASES:
+        return None
+    patch = {k: v for k, v in update.items() if k != "conditions"}
+    if current.get("startTime") and "startTime" in patch:
+        patch["startTime"] = current["startTime"]
+    if "phase" not in patch and not current.get("phase"):
+        patch["phase"] = "Pending"
+    conditions = merge_conditions(current.get("conditions") or [], update.get("conditions") or [], now)
+    if conditions != (current.get("conditions") or []):
+        patch["conditions"] = conditions
+    changed = {k: v for k, v in patch.items() if current.get(k) != v}
+    return changed or None

@@ -1,0 +1,213 @@
+"""Unit tests of the hub operator's pure builders (no cluster, no server)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from rainbow_operator.hub import builders
+
+from rainbow.core import SpecError, parse_jobspec
+from rainbow.v1 import types_pb2 as pb
+
+NOW = "2026-01-01T00:00:00Z"
+LATER = "2026-01-01T00:01:00Z"
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+FLUX = """
+version: 1
+resources:
+  - type: node
+    count: 2
+    with:
+      - type: slot
+        count: 1
+        label: task
+        with: [{type: core, count: 4}]
+tasks:
+  - command: [lmp, -in, in.reaxc]
+    slot: task
+    count: {per_slot: 1}
+attributes:
+  system:
+    environment: {FROM_FLUX: "1", SHARED: flux}
+"""
+
+
+def test_simple_spec_becomes_a_server_jobspec() -> None:
+    spec = {
+        "image": "ghcr.io/x/lammps:1",
+        "command": ["lmp"],
+        "args": ["-in", "in.reaxc"],
+        "env": [{"name": "OMP_NUM_THREADS", "value": "4"}, {"name": "EMPTY"}],
+        "nodes": 2,
+        "resources": {"cpu": 4, "memory": "8Gi", "nvidia.com/gpu": "1", "gpuType": "nvidia-a100"},
+        "nodeSelector": {"kubernetes.io/arch": "arm64"},
+        "clusters": ["gpu"],
+        "policy": "cost",
+    }
+    doc = builders.jobspec(spec, "train", "team-a")
+    assert doc == {
+        "name": "team-a-train",
+        "image": "ghcr.io/x/lammps:1",
+        "nodes": 2,
+        "resources": {"cpu": 4, "memory": "8Gi", "gpuType": "nvidia-a100", "gpus": 1},
+        "command": ["lmp", "-in", "in.reaxc"],
+        "env": {"OMP_NUM_THREADS": "4", "EMPTY": ""},
+        "nodeSelector": {"kubernetes.io/arch": "arm64"},
+        "clusters": ["gpu"],
+        "policy": "cost",
+    }
+    parsed = parse_jobspec(doc)  # the server accepts it
+    assert parsed.request.per_node.gpus == 1 and parsed.request.nodes == 2
+
+
+def test_minimal_spec_uses_defaults() -> None:
+    doc = builders.jobspec({"image": "busybox"}, "a", "default")
+    assert doc == {"name": "default-a", "image": "busybox", "nodes": 1, "resources": {}, "command": []}
+    assert parse_jobspec(doc).request.per_node.cpu_millis == 1000
+
+
+def test_flux_jobspec_takes_resources_from_the_document() -> None:
+    spec = {
+        "image": "lammps",
+        "fluxJobspec": FLUX,
+        "nodes": 7,
+        "env": [{"name": "SHARED", "value": "crd"}],
+        "clusters": ["big"],
+    }
+    doc = builders.jobspec(spec, "flux", "ns")
+    parsed = parse_jobspec(doc)
+    assert parsed.request.nodes == 2 and parsed.request.per_node.cpu_millis == 4000
+    assert parsed.command == ("lmp", "-in", "in.reaxc")
+    assert parsed.env == {"FROM_FLUX": "1", "SHARED": "crd"}
+    assert parsed.image == "lammps" and parsed.clusters == ("big",) and parsed.name == "ns-flux"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("[1, 2]", "must be a mapping"), ("a: [", "not valid"), ("resources: []", "version")],
+)
+def test_bad_flux_documents_are_spec_errors(text: str, message: str) -> None:
+    with pytest.raises(SpecError, match=message):
+        builders.jobspec({"image": "x", "fluxJobspec": text}, "a", "b")
+
+
+@pytest.mark.parametrize("gpus", ["1.5", -1, "x", True])
+def test_bad_gpu_counts_are_spec_errors(gpus: object) -> None:
+    with pytest.raises(SpecError, match=r"nvidia\.com/gpu"):
+        builders.jobspec({"image": "x", "resources": {"nvidia.com/gpu": gpus}}, "a", "b")
+
+
+@pytest.mark.parametrize(
+    ("namespace", "name"),
+    [
+        ("default", "x" * 63),
+        ("a-very-long-namespace-name-that-goes-on", "and-a-long-job-name-that-also-goes-on-and-on"),
+        ("default", "with.dots.in.it"),
+        ("ns", "-"),
+        ("n" * 63, "j" * 253),
+    ],
+)
+def test_job_names_are_dns_labels_and_unique(namespace: str, name: str) -> None:
+    label = builders.job_name(namespace, name)
+    assert len(label) <= 63 and DNS_LABEL.fullmatch(label), label
+    assert label != builders.job_name(namespace, name + "x")
+    assert label == builders.job_name(namespace, name)  # stable
+
+
+def test_short_names_are_kept_readable() -> None:
+    assert builders.job_name("default", "hello") == "default-hello"
+    # a/b-c and a-b/c would collide without the hash; the hash is only added when needed.
+    assert builders.job_name("a.b", "c") != builders.job_name("a", "b.c")
+
+
+def job(state: str, **fields: object) -> pb.Job:
+    return pb.Job(state=pb.JobState.Value(state), **fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("state", "phase"),
+    [
+        ("QUEUED", "Queued"),
+        ("UNSCHEDULABLE", "Unschedulable"),
+        ("ASSIGNED", "Assigned"),
+        ("LEASED", "Assigned"),
+        ("ACCEPTED", "Assigned"),
+        ("RUNNING", "Running"),
+        ("SUCCEEDED", "Succeeded"),
+        ("FAILED", "Failed"),
+        ("CANCELLED", "Cancelled"),
+    ],
+)
+def test_every_server_state_has_a_phase(state: str, phase: str) -> None:
+    assert builders.job_status(job(state, id=3, cluster="c", revision=9))["phase"] == phase
+
+
+def test_unschedulable_status_explains_each_cluster() -> None:
+    reasons = [
+        pb.ClusterFit(cluster="small", reason="needs 4 nodes; has 2"),
+        pb.ClusterFit(cluster="gpu", reason="no node with kubernetes.io/arch=amd64"),
+    ]
+    status = builders.job_status(job("UNSCHEDULABLE", id=5, revision=2, reasons=reasons))
+    assert status["explanation"] == [
+        {"cluster": "small", "fits": False, "reason": "needs 4 nodes; has 2"},
+        {"cluster": "gpu", "fits": False, "reason": "no node with kubernetes.io/arch=amd64"},
+    ]
+    assert status["cluster"] is None and status["remoteJob"] is None and status["jobId"] == 5
+    scheduled = status["conditions"][0]
+    assert scheduled["type"] == "Scheduled" and scheduled["status"] == "False"
+    assert scheduled["reason"] == "Unschedulable" and "small: needs 4 nodes" in scheduled["message"]
+
+
+def test_running_and_finished_status() -> None:
+    running = builders.job_status(job("RUNNING", id=12, cluster="big", revision=4, updated_at=1.0e9))
+    assert running["remoteJob"] == {"namespace": "default", "name": "rainbow-12"}
+    assert running["cluster"] == "big" and running["startTime"] == "2001-09-09T01:46:40Z"
+    assert "completionTime" not in running and running["explanation"] is None
+    done = builders.job_status(
+        job("FAILED", id=12, cluster="big", revision=5, updated_at=1.0e9 + 60, message="exit 3"), "jobs"
+    )
+    assert done["completionTime"] == "2001-09-09T01:47:40Z" and done["message"] == "exit 3"
+    assert done["remoteJob"]["namespace"] == "jobs"
+    complete = {c["type"]: c for c in done["conditions"]}["Complete"]
+    assert (complete["status"], complete["reason"]) == ("False", "Failed")
+
+
+def test_status_patch_drops_stale_revisions_and_keeps_start_time() -> None:
+    running = builders.job_status(job("RUNNING", id=1, cluster="c", revision=4, updated_at=100.0))
+    first = builders.status_patch({}, running, NOW)
+    assert first is not None and first["phase"] == "Running" and first["startTime"]
+    current = {**first}
+    # An older event (e.g. the submit response arriving after the watch) changes nothing.
+    assert builders.status_patch(current, builders.job_status(job("ASSIGNED", revision=3)), LATER) is None
+    done = builders.job_status(job("SUCCEEDED", id=1, cluster="c", revision=6, updated_at=200.0))
+    patch = builders.status_patch(current, done, LATER)
+    assert patch is not None and patch["phase"] == "Succeeded"
+    assert "startTime" not in patch  # unchanged: the first one is kept
+    conditions = {c["type"]: c for c in patch["conditions"]}
+    assert conditions["Complete"]["lastTransitionTime"] == LATER
+    assert conditions["Scheduled"]["lastTransitionTime"] == NOW  # status stayed True
+
+
+def test_unreachable_and_invalid_status() -> None:
+    patch = builders.status_patch({}, builders.unreachable_status("connection refused"), NOW)
+    assert patch is not None and patch["phase"] == "Pending"
+    assert patch["conditions"][0]["status"] == "False"
+    assert patch["conditions"][0]["type"] == "ServerReachable"
+    # Once the job is submitted the condition recovers.
+    recovered = builders.status_patch(patch, builders.job_status(job("QUEUED", revision=1)), LATER)
+    assert recovered is not None
+    assert {c["type"]: c["status"] for c in recovered["conditions"]}["ServerReachable"] == "True"
+    invalid = builders.status_patch({}, builders.invalid_status("name: bad"), NOW)
+    assert invalid is not None and invalid["phase"] == "Failed"
+    assert invalid["conditions"][0]["reason"] == "InvalidSpec"
+    # A final phase is not overwritten by local (revision-less) updates.
+    assert builders.status_patch(invalid, builders.unreachable_status("down"), LATER) is None
+
+
+def test_identical_update_is_no_patch() -> None:
+    status = builders.job_status(job("QUEUED", id=2, revision=1))
+    current = builders.status_patch({}, status, NOW)
+    assert current is not None
+    assert builders.status_patch(current, {**status, "observedRevision": 2}, LATER) == {"observedRevision": 2}
