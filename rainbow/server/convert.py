@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from rainbow.core import parse_jobspec
+from rainbow.core import JobSpec, parse_jobspec
 from rainbow.store import JobRecord
 from rainbow.v1 import types_pb2 as pb
 from rainbow.wire import fit_to_proto, spec_to_proto
 
 
-def job_to_proto(job: JobRecord) -> pb.Job:
+def job_to_proto(job: JobRecord, spec: JobSpec | None = None) -> pb.Job:
+    """The API form of a job; pass ``spec`` when it is at hand to skip re-parsing the stored one."""
     return pb.Job(
         id=job.id,
-        spec=spec_to_proto(parse_jobspec(job.spec)),
+        spec=spec_to_proto(spec or parse_jobspec(job.spec)),
         state=pb.JobState.Value(job.state),
         cluster=job.cluster,
         message=job.message,

@@ -21,6 +21,7 @@ from rainbow.core import (
     ClusterCapacity,
     ClusterView,
     Fit,
+    JobRequest,
     JobSpec,
     NodeGroup,
     SpecError,
@@ -32,7 +33,7 @@ from rainbow.core import (
     validate_capacity,
 )
 from rainbow.server.auth import AuthConfig, Principal, hash_token, new_token, token_matches
-from rainbow.server.clusterviews import ClusterViews, request_of
+from rainbow.server.clusterviews import ClusterViews
 from rainbow.server.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -288,42 +289,38 @@ class Scheduler:
             raise InvalidArgument("no jobs to submit")
         if len(items) > self.settings.max_batch:
             raise ResourceExhausted(f"{len(items)} jobs in one call; the limit is {self.settings.max_batch}")
+        for index, (_, key) in enumerate(items):
+            if len(key) > MAX_IDEMPOTENCY_KEY:
+                raise InvalidArgument(
+                    f"jobs[{index}]: idempotency key is longer than {MAX_IDEMPOTENCY_KEY} characters"
+                )
         now = self.clock()
         results: list[tuple[JobRecord, bool]] = []
         created: list[JobRecord] = []
-        seen_keys: dict[str, JobRecord] = {}
         with self.store.transaction():
+            by_key = self.store.find_jobs(principal.name, [key for _, key in items])
             for index, (spec, key) in enumerate(items):
-                where = f"jobs[{index}]: " if len(items) > 1 else ""
                 spec_dict = jobspec_to_dict(spec)
                 digest = _spec_hash(spec_dict)
-                earlier = self._earlier_job(principal, key, digest, where) or seen_keys.get(key)
+                earlier = by_key.get(key) if key else None
                 if earlier is not None:
+                    if earlier.spec_hash != digest:
+                        where = f"jobs[{index}]: " if len(items) > 1 else ""
+                        raise AlreadyExists(
+                            f"{where}idempotency key {key!r} was used for job {earlier.id} with a different spec"
+                        )
                     results.append((earlier, False))
                     continue
-                decision = self._decide(spec, principal, where)
                 job = JobRecord(spec_dict, digest, principal.name, key, created_at=now, updated_at=now)
-                self._apply(job, decision, now)
+                self._apply(job, self._decide(spec, principal, f"jobs[{index}]: "), spec.request, now)
                 job = self.store.add_job(job)
                 if key:
-                    seen_keys[key] = job
+                    by_key[key] = job
                 self.metrics.submitted(job.state)
                 results.append((job, True))
                 created.append(job)
         self._publish(created)
         return results
-
-    def _earlier_job(self, principal: Principal, key: str, digest: str, where: str) -> JobRecord | None:
-        if not key:
-            return None
-        if len(key) > MAX_IDEMPOTENCY_KEY:
-            raise InvalidArgument(f"{where}idempotency key is longer than {MAX_IDEMPOTENCY_KEY} characters")
-        earlier = self.store.find_job(principal.name, key)
-        if earlier is not None and earlier.spec_hash != digest:
-            raise AlreadyExists(
-                f"{where}idempotency key {key!r} was used for job {earlier.id} with a different spec"
-            )
-        return earlier
 
     def _candidates(self, spec: JobSpec, principal: Principal) -> tuple[list[ClusterView], list[Fit]]:
         """Clusters the job may use, and a reason for each registered cluster it may not."""
@@ -346,23 +343,21 @@ class Scheduler:
             raise InvalidArgument(f"{where}policy {policy!r} is not one of {', '.join(POLICIES)}")
         with self.metrics.time_matching():
             candidates, excluded = self._candidates(spec, principal)
-            fits = explain(spec.request, candidates)
-            reasons = fits + excluded
-            if not any(fit.fits_total for fit in fits):
-                return Decision(UNSCHEDULABLE, reasons=reasons)
             chosen = select(spec.request, candidates, policy, self.rng)
-        if chosen is None:
-            return Decision(QUEUED, reasons=reasons)
-        return Decision(ASSIGNED, chosen.name)
+            if chosen is not None:
+                return Decision(ASSIGNED, chosen.name)
+            fits = explain(spec.request, candidates)
+        state = QUEUED if any(fit.fits_total for fit in fits) else UNSCHEDULABLE
+        return Decision(state, reasons=fits + excluded)
 
-    def _apply(self, job: JobRecord, decision: Decision, now: float) -> None:
+    def _apply(self, job: JobRecord, decision: Decision, request: JobRequest, now: float) -> None:
         """Set a job's state from a placement decision, reserving capacity when assigned."""
         job.state, job.cluster, job.updated_at = decision.state, decision.cluster, now
         job.reasons = [_fit_dict(fit) for fit in decision.reasons]
         job.message = ""
         if decision.state == ASSIGNED:
-            self.views.reserve(decision.cluster, request_of(job))
-            job.assign_revision = self.store.last_revision() + 1
+            self.views.reserve(decision.cluster, request)
+            job.assign_revision = self.store.next_revision()
             job.message = f"assigned to {decision.cluster}"
             self.metrics.assigned(decision.cluster)
         elif decision.state == UNSCHEDULABLE:
@@ -381,7 +376,7 @@ class Scheduler:
                 continue
             if decision.state != job.state:
                 check_transition(job, decision.state)
-            self._apply(job, decision, now)
+            self._apply(job, decision, spec.request, now)
             changed.append(self.store.save_job(job))
         return changed
 
@@ -498,7 +493,7 @@ class Scheduler:
                 if job.lease_deadline < now:
                     raise FailedPrecondition(f"the lease on job {job_id} expired; receive it again")
                 self._move(job, ACCEPTED, now, message=f"accepted by {name}")
-                job.accept_revision = self.store.last_revision() + 1
+                job.accept_revision = self.store.next_revision()
                 accepted.append(self.store.save_job(job))
         self._publish(accepted)
         return accepted

@@ -160,10 +160,9 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     @unary
     async def SubmitJob(self, request: api.SubmitJobRequest, context: Context) -> api.SubmitJobResponse:
         principal = self._user(context)
-        ((job, created),) = self.scheduler.submit(
-            principal, [(self._spec(request.spec), request.idempotency_key)]
-        )
-        return api.SubmitJobResponse(job=convert.job_to_proto(job), created=created)
+        spec = self._spec(request.spec)
+        ((job, created),) = self.scheduler.submit(principal, [(spec, request.idempotency_key)])
+        return api.SubmitJobResponse(job=convert.job_to_proto(job, spec), created=created)
 
     @unary
     async def SubmitJobs(self, request: api.SubmitJobsRequest, context: Context) -> api.SubmitJobsResponse:
@@ -179,8 +178,8 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         results = self.scheduler.submit(principal, items)
         return api.SubmitJobsResponse(
             results=[
-                api.SubmitJobResponse(job=convert.job_to_proto(job), created=created)
-                for job, created in results
+                api.SubmitJobResponse(job=convert.job_to_proto(job, spec), created=created)
+                for (job, created), (spec, _) in zip(results, items, strict=True)
             ]
         )
 

@@ -43,8 +43,13 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
-_JOB_FIELDS = frozenset(JobRecord.__dataclass_fields__)
+_JOB_FIELDS = tuple(JobRecord.__dataclass_fields__)
 _CLUSTER_FIELDS = frozenset(ClusterRecord.__dataclass_fields__)
+
+
+def _job_json(job: JobRecord) -> str:
+    # A shallow dict: dataclasses.asdict would deep-copy the spec on every write.
+    return json.dumps({name: getattr(job, name) for name in _JOB_FIELDS}, separators=(",", ":"))
 
 
 def _job_from_json(text: str) -> JobRecord:
@@ -71,7 +76,11 @@ class SQLiteStore:
         self._conn.execute("PRAGMA busy_timeout=5000")
         self._lock = threading.RLock()
         self._in_transaction = False
+        self._revision = self._next_job_id = 0
         self.migrate()
+        # The single writer hands out revisions and job ids itself, so each write is one statement.
+        self._revision = self._max("SELECT MAX(revision) FROM events")
+        self._next_job_id = self._max("SELECT MAX(id) FROM jobs") + 1
 
     # Schema
     def schema_version(self) -> int:
@@ -100,10 +109,12 @@ class SQLiteStore:
                 raise StoreError("nested transactions are not supported")
             self._conn.execute("BEGIN IMMEDIATE")
             self._in_transaction = True
+            revision, next_job_id = self._revision, self._next_job_id
             try:
                 yield
             except BaseException:
                 self._conn.execute("ROLLBACK")
+                self._revision, self._next_job_id = revision, next_job_id
                 raise
             else:
                 self._conn.execute("COMMIT")
@@ -144,39 +155,44 @@ class SQLiteStore:
         self._conn.execute("DELETE FROM clusters WHERE name = ?", (name,))
 
     # Jobs
-    def _append_event(self, job: JobRecord) -> int:
-        cursor = self._conn.execute(
-            "INSERT INTO events (job_id, at, data) VALUES (?, ?, '')", (job.id, job.updated_at)
+    def _max(self, sql: str) -> int:
+        row = self._conn.execute(sql).fetchone()
+        return int(row[0] or 0)
+
+    def next_revision(self) -> int:
+        """The revision the next job write will get."""
+        return self._revision + 1
+
+    def _event(self, job: JobRecord) -> str:
+        self._revision += 1
+        job.revision = self._revision
+        text = _job_json(job)
+        self._conn.execute(
+            "INSERT INTO events (revision, job_id, at, data) VALUES (?, ?, ?, ?)",
+            (job.revision, job.id, job.updated_at, text),
         )
-        revision = cursor.lastrowid
-        assert revision is not None
-        job.revision = revision
-        return revision
+        return text
 
     def add_job(self, job: JobRecord) -> JobRecord:
         self._require_transaction()
-        cursor = self._conn.execute(
-            "INSERT INTO jobs (submitter, idempotency_key, state, cluster, revision, data) "
-            "VALUES (?, ?, ?, ?, 0, '')",
-            (job.submitter, job.idempotency_key, job.state, job.cluster),
+        job.id = self._next_job_id
+        text = self._event(job)
+        self._conn.execute(
+            "INSERT INTO jobs (id, submitter, idempotency_key, state, cluster, revision, data) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (job.id, job.submitter, job.idempotency_key, job.state, job.cluster, job.revision, text),
         )
-        assert cursor.lastrowid is not None
-        job.id = cursor.lastrowid
-        return self._write_job(job)
+        self._next_job_id += 1
+        return job
 
     def save_job(self, job: JobRecord) -> JobRecord:
         self._require_transaction()
         if job.id <= 0:
             raise StoreError("save_job needs a job that was added")
-        return self._write_job(job)
-
-    def _write_job(self, job: JobRecord) -> JobRecord:
-        revision = self._append_event(job)
-        text = json.dumps(asdict(job), sort_keys=True)
-        self._conn.execute("UPDATE events SET data = ? WHERE revision = ?", (text, revision))
+        text = self._event(job)
         cursor = self._conn.execute(
             "UPDATE jobs SET state = ?, cluster = ?, revision = ?, data = ? WHERE id = ?",
-            (job.state, job.cluster, revision, text, job.id),
+            (job.state, job.cluster, job.revision, text, job.id),
         )
         if cursor.rowcount != 1:
             raise StoreError(f"job {job.id} does not exist")
@@ -186,12 +202,19 @@ class SQLiteStore:
         row = self._conn.execute("SELECT data FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return _job_from_json(row[0]) if row else None
 
-    def find_job(self, submitter: str, idempotency_key: str) -> JobRecord | None:
-        row = self._conn.execute(
-            "SELECT data FROM jobs WHERE submitter = ? AND idempotency_key = ? AND idempotency_key != ''",
-            (submitter, idempotency_key),
-        ).fetchone()
-        return _job_from_json(row[0]) if row else None
+    def find_jobs(self, submitter: str, idempotency_keys: Sequence[str]) -> dict[str, JobRecord]:
+        found: dict[str, JobRecord] = {}
+        keys = [key for key in dict.fromkeys(idempotency_keys) if key]
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            rows = self._conn.execute(
+                f"SELECT data FROM jobs WHERE submitter = ? AND idempotency_key IN ({', '.join('?' * len(chunk))})",
+                (submitter, *chunk),
+            )
+            for (text,) in rows:
+                job = _job_from_json(text)
+                found[job.idempotency_key] = job
+        return found
 
     def list_jobs(
         self,
@@ -220,8 +243,7 @@ class SQLiteStore:
 
     # Events
     def last_revision(self) -> int:
-        row = self._conn.execute("SELECT MAX(revision) FROM events").fetchone()
-        return int(row[0] or 0)
+        return self._revision
 
     def events_since(self, revision: int, limit: int = 1000) -> Iterator[JobRecord]:
         rows = self._conn.execute(
