@@ -65,13 +65,27 @@ def _parse_text(text: str, original: str, field: str) -> Fraction:
     return -amount if match["sign"] == "-" else amount
 
 
+# Fast paths for the common whole-number forms; everything else goes through exact Fractions.
+_WHOLE_CPU = re.compile(r"(\d{1,12})(m?)")
+_WHOLE_MEMORY = re.compile(r"(\d{1,15})(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?")
+_MEMORY_FACTORS = (
+    {None: 1} | {k: 1024**v for k, v in _BINARY.items()} | {k: 10**v for k, v in _DECIMAL.items() if v > 0}
+)
+
+
 def parse_cpu(value: str | int | float, field: str = "cpu") -> int:
     """Parse a CPU quantity ("500m", "2", "2.5", 2, 0.5) into millicores, rounding up."""
+    if isinstance(value, str) and (match := _WHOLE_CPU.fullmatch(value)):
+        return int(match[1]) if match[2] else int(match[1]) * 1000
     return math.ceil(parse_quantity(value, field) * 1000)
 
 
 def parse_memory(value: str | int | float, field: str = "memory") -> int:
     """Parse a memory quantity ("8Gi", "512M", "1e3", 1024) into bytes, rounding up."""
+    if isinstance(value, str) and (match := _WHOLE_MEMORY.fullmatch(value)):
+        return int(match[1]) * _MEMORY_FACTORS[match[2]]
+    if type(value) is int and value >= 0:
+        return value
     return math.ceil(parse_quantity(value, field))
 
 

@@ -208,7 +208,8 @@ class SQLiteStore:
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
             rows = self._conn.execute(
-                f"SELECT data FROM jobs WHERE submitter = ? AND idempotency_key IN ({', '.join('?' * len(chunk))})",
+                "SELECT data FROM jobs WHERE submitter = ? AND idempotency_key != '' "  # lets SQLite use the index
+                f"AND idempotency_key IN ({', '.join('?' * len(chunk))})",
                 (submitter, *chunk),
             )
             for (text,) in rows:
