@@ -23,6 +23,7 @@ from rainbow.server.errors import (
     AlreadyExists,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
     ResourceExhausted,
 )
 from rainbow.server.lifecycle import check_transition
@@ -81,6 +82,7 @@ class Scheduler(ClusterRegistry, ClusterPulls):
                     results.append((earlier, False))
                     continue
                 job = JobRecord(spec_dict, digest, principal.name, key, created_at=now, updated_at=now)
+                self._check_allow_list(principal, spec, f"jobs[{index}]: " if len(items) > 1 else "")
                 self._apply(job, self._decide(spec, principal, f"jobs[{index}]: "), spec.request, now)
                 job = self.store.add_job(job)
                 if key:
@@ -93,6 +95,7 @@ class Scheduler(ClusterRegistry, ClusterPulls):
 
     def explain(self, principal: Principal, spec: JobSpec) -> tuple[list[Fit], str, str]:
         """Dry run: every cluster's fit, the cluster that would be chosen now, and the policy."""
+        self._check_allow_list(principal, spec)
         policy = spec.policy or self.settings.default_policy
         if policy not in POLICIES:
             raise InvalidArgument(f"policy {policy!r} is not one of {', '.join(POLICIES)}")
@@ -100,6 +103,13 @@ class Scheduler(ClusterRegistry, ClusterPulls):
         fits = explain(spec.request, candidates)
         chosen = select(spec.request, candidates, policy, random.Random(0))
         return fits + excluded, chosen.name if chosen else "", policy
+
+    @staticmethod
+    def _check_allow_list(principal: Principal, spec: JobSpec, where: str = "") -> None:
+        """A job may name only clusters its submitter may use."""
+        for cluster in spec.clusters:
+            if not principal.may_use(cluster):
+                raise PermissionDenied(f"{where}{principal.name} may not submit to cluster {cluster!r}")
 
     def get_job(self, principal: Principal, job_id: int) -> JobRecord:
         job = self.store.get_job(job_id)

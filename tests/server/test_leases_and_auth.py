@@ -143,3 +143,15 @@ def test_submit_token_submits_to_its_cluster_only(server: ServerThread, alice: R
         jobs = [token_user.submit({"name": f"j{i}", "resources": {"cpu": "8"}}).job for i in range(3)]
     assert [j.cluster for j in jobs[:2]] == ["small", "small"]
     assert state_name(jobs[2].state) == "QUEUED"  # large has room, but the token may not use it
+
+
+def test_naming_a_forbidden_cluster_is_permission_denied(server: ServerThread, alice: RainbowClient) -> None:
+    alice.register_cluster("small", REGISTRATION_SECRET, [cpu_nodes(2)])
+    alice.register_cluster("gpu", REGISTRATION_SECRET, [gpu_nodes(1)])
+    with server.client("bob") as bob:
+        for call in (bob.submit, bob.explain):
+            with pytest.raises(RainbowClientError) as denied:
+                call({"name": "g", "clusters": ["gpu"]})
+            assert denied.value.code == "PERMISSION_DENIED" and "gpu" in denied.value.message
+        assert bob.list_jobs() == []
+        assert bob.submit({"name": "ok", "clusters": ["small"]}).job.cluster == "small"
