@@ -126,10 +126,10 @@ class RainbowServer:
 async def run(config: ServerConfig, ready: Sequence[asyncio.Event] = ()) -> None:
     """Run until cancelled or interrupted."""
     server = RainbowServer(config)
-    await server.start()
-    for event in ready:
-        event.set()
     try:
+        await server.start()
+        for event in ready:
+            event.set()
         await server.wait()
     finally:
         await server.stop()
