@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint k8s-tools proto clean
+.PHONY: setup system-deps demo test lint k8s-tools proto clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +13,11 @@ $(STAMP): pyproject.toml
 	touch $@
 
 setup: $(STAMP)
+
+# Prometheus and promtool (Debian's packages) for the metrics tests; needs root when missing.
+system-deps:
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
 
 demo: setup
 	PATH="$(abspath $(BIN)):$$PATH" scripts/demo-cli
@@ -30,7 +35,7 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint k8s-tools
+test: lint k8s-tools system-deps
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest
 
 clean:
