@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import random
 import re
@@ -71,10 +69,6 @@ class Decision:
     state: str
     cluster: str = ""
     reasons: list[Fit] = field(default_factory=list)
-
-
-def spec_hash(spec: Mapping[str, object]) -> str:
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
 def fit_dict(fit: Fit) -> dict[str, object]:

@@ -32,7 +32,6 @@ from rainbow.server.placement import (
     Decision,
     Registration,
     SchedulerSettings,
-    spec_hash,
 )
 from rainbow.server.pulls import ClusterPulls
 from rainbow.server.registry import ClusterRegistry
@@ -71,17 +70,16 @@ class Scheduler(ClusterRegistry, ClusterPulls):
             by_key = self.store.find_jobs(principal.name, [key for _, key in items])
             for index, (spec, key) in enumerate(items):
                 spec_dict = jobspec_to_dict(spec)
-                digest = spec_hash(spec_dict)
                 earlier = by_key.get(key) if key else None
                 if earlier is not None:
-                    if earlier.spec_hash != digest:
+                    if earlier.spec != spec_dict:
                         where = f"jobs[{index}]: " if len(items) > 1 else ""
                         raise AlreadyExists(
                             f"{where}idempotency key {key!r} was used for job {earlier.id} with a different spec"
                         )
                     results.append((earlier, False))
                     continue
-                job = JobRecord(spec_dict, digest, principal.name, key, created_at=now, updated_at=now)
+                job = JobRecord(spec_dict, principal.name, key, created_at=now, updated_at=now)
                 self._check_allow_list(principal, spec, f"jobs[{index}]: " if len(items) > 1 else "")
                 self._apply(job, self._decide(spec, principal, f"jobs[{index}]: "), spec.request, now)
                 job = self.store.add_job(job)

@@ -44,7 +44,6 @@ class JobRecord:
     """A submitted job and where it is in its lifecycle."""
 
     spec: dict[str, Any]
-    spec_hash: str
     submitter: str
     idempotency_key: str = ""
     id: int = 0
