@@ -160,6 +160,7 @@ def job_status(job: pb.Job, remote_namespace: str = DEFAULT_REMOTE_NAMESPACE) ->
     status: dict[str, Any] = {
         "phase": phase,
         "jobId": job.id,
+        "nodes": job.spec.nodes or None,
         "cluster": job.cluster or None,
         "remoteJob": remote_job(job.id, remote_namespace) if job.cluster else None,
         "message": job.message or _default_message(phase, job),
@@ -192,14 +193,14 @@ def _default_message(phase: str, job: pb.Job) -> str:
     return ""
 
 
-def invalid_status(message: str) -> dict[str, Any]:
+def invalid_status(message: str, reason: str = REASON_INVALID) -> dict[str, Any]:
     """Status of a RainbowJob whose spec the server (or the local check) refused."""
     return {
         "phase": "Failed",
         "message": message,
         "conditions": [
-            {"type": COND_SCHEDULED, "status": "False", "reason": REASON_INVALID, "message": message},
-            {"type": COND_COMPLETE, "status": "False", "reason": REASON_INVALID, "message": message},
+            {"type": COND_SCHEDULED, "status": "False", "reason": reason, "message": message},
+            {"type": COND_COMPLETE, "status": "False", "reason": reason, "message": message},
         ],
     }
 
