@@ -6,7 +6,10 @@ Pods behave like this on the fake nodes:
 * a Job-owned pod then terminates after ``rainbow.test/duration`` (a Go
   duration such as ``"30s"``; default 1 s): Succeeded with exit code 0, or
   Failed with exit code ``rainbow.test/exit-code`` (default 1) when it carries
-  the label ``rainbow.test/fail: "true"``;
+  the label ``rainbow.test/fail: "true"``, or Failed with the exit code in
+  its first container's environment variable ``RAINBOW_TEST_EXIT_CODE`` when
+  that is set (for pods built by others, e.g. the cluster agent, that pass
+  only env through);
 * a pod being deleted is removed.
 """
 
@@ -15,6 +18,8 @@ from __future__ import annotations
 FAIL_LABEL = "rainbow.test/fail"
 DURATION_ANNOTATION = "rainbow.test/duration"
 EXIT_CODE_ANNOTATION = "rainbow.test/exit-code"
+EXIT_CODE_ENV = "RAINBOW_TEST_EXIT_CODE"
+_ENV_VALUE = f'.spec.containers.[0].env.[]? | select( .name == "{EXIT_CODE_ENV}" ) | .value'
 
 _NODE_CONDITIONS = """\
       conditions:
@@ -171,11 +176,23 @@ spec:
 """
 
 
-def _pod_finish(name: str, fail: bool) -> str:
-    """Stage ending a running Job pod: Succeeded, or Failed for pods labelled to fail."""
-    phase, op = ("Failed", "In") if fail else ("Succeeded", "NotIn")
-    reason = "Error" if fail else "Completed"
-    code = f'( or ( index ( or .metadata.annotations dict ) "{EXIT_CODE_ANNOTATION}" ) "1" )' if fail else "0"
+def _pod_finish(name: str, mode: str) -> str:
+    """Stage ending a running Job pod: ``complete``; ``fail`` by label; ``fail-env`` by env variable."""
+    fail = mode != "complete"
+    phase, reason = ("Failed", "Error") if fail else ("Succeeded", "Completed")
+    if mode == "fail-env":
+        code = (
+            '"1" }}{{ range ( index .spec.containers 0 ).env }}'
+            f'{{{{ if eq .name "{EXIT_CODE_ENV}" }}}}{{{{ $code = .value }}}}{{{{ end }}}}'
+            "{{ end }}{{ $code = $code"
+        )
+    elif mode == "fail":
+        code = f'( or ( index ( or .metadata.annotations dict ) "{EXIT_CODE_ANNOTATION}" ) "1" )'
+    else:
+        code = "0"
+    env_selector = ""
+    if mode != "fail":
+        env_selector = f"    - key: '{_ENV_VALUE}'\n      operator: {'Exists' if mode == 'fail-env' else 'DoesNotExist'}\n"
     return f"""\
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
@@ -194,8 +211,9 @@ spec:
       operator: In
       values: [Job]
     - key: '.metadata.labels["{FAIL_LABEL}"]'
-      operator: {op}
+      operator: {"In" if mode == "fail" else "NotIn"}
       values: ['true']
+{env_selector}\
   delay:
     durationMilliseconds: 1000
     durationFrom:
@@ -253,8 +271,9 @@ def stages_yaml() -> str:
     docs = [
         _NODE_STAGES,
         _POD_READY,
-        _pod_finish("pod-complete", False),
-        _pod_finish("pod-fail", True),
+        _pod_finish("pod-complete", "complete"),
+        _pod_finish("pod-fail", "fail"),
+        _pod_finish("pod-fail-env", "fail-env"),
         _POD_DELETE,
     ]
     return "---\n".join(docs)

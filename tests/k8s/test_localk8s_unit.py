@@ -68,6 +68,7 @@ def test_stages_config_is_valid_yaml_with_all_stages() -> None:
         "pod-ready",
         "pod-complete",
         "pod-fail",
+        "pod-fail-env",
         "pod-delete",
     ]
     assert all(d["kind"] == "Stage" for d in docs)
