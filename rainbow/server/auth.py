@@ -81,9 +81,12 @@ class AuthConfig:
     users: list[User] = field(default_factory=list)
 
     def authenticate_user(self, token: str) -> Principal | None:
+        if not token:
+            return None
+        presented = hash_token(token).encode()
         found = None
         for user in self.users:  # check every entry so timing does not reveal which matched
-            if token_matches(token, user.token_hash):
+            if hmac.compare_digest(presented, user.token_hash.encode()):
                 found = user.principal
         return found
 

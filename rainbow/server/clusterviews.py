@@ -65,6 +65,13 @@ class ClusterViews:
         self._views[record.name] = view
         return view
 
+    def snapshot(self) -> dict[str, ClusterView]:
+        """The current views (immutable values), to restore if a transaction fails."""
+        return dict(self._views)
+
+    def restore(self, snapshot: dict[str, ClusterView]) -> None:
+        self._views = dict(snapshot)
+
     def forget(self, name: str) -> None:
         self._views.pop(name, None)
 

@@ -6,7 +6,8 @@ import math
 import random
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from rainbow.core import (
@@ -146,6 +147,17 @@ class Placement:
     def views_total(self, record: ClusterRecord) -> tuple[NodeGroup, ...]:
         view = self.views.get(record.name) or self.views.refresh(record)
         return view.capacity.total
+
+    @contextmanager
+    def _atomic(self) -> Iterator[None]:
+        """One store transaction; the in-memory cluster views roll back with it."""
+        saved = self.views.snapshot()
+        try:
+            with self.store.transaction():
+                yield
+        except BaseException:
+            self.views.restore(saved)
+            raise
 
     @staticmethod
     def _validate(capacity: ClusterCapacity) -> None:

@@ -36,7 +36,7 @@ class ClusterPulls(Placement):
         now = self.clock()
         deadline = now + (lease_seconds or self.settings.lease_seconds)
         leased: list[JobRecord] = []
-        with self.store.transaction():
+        with self._atomic():
             for job in self.store.list_jobs(states=(ASSIGNED,), cluster=name, limit=max_jobs):
                 self._move(job, LEASED, now, message=f"leased to {name}")
                 job.lease_deadline = deadline
@@ -55,7 +55,7 @@ class ClusterPulls(Placement):
             raise InvalidArgument("no job ids to accept")
         now = self.clock()
         accepted: list[JobRecord] = []
-        with self.store.transaction():
+        with self._atomic():
             for job_id in ids:
                 job = self._cluster_job(name, job_id)
                 if job.state == ACCEPTED:
@@ -83,14 +83,14 @@ class ClusterPulls(Placement):
         job = self._cluster_job(name, job_id)
         if job.state == state:
             if state == CANCELLED and not job.cancel_acked:
-                with self.store.transaction():
+                with self._atomic():
                     job.cancel_acked = True
                     self.store.save_job(job)
             return job
         if job.state in (ASSIGNED, LEASED):
             raise FailedPrecondition(f"job {job_id} is {job.state}; accept it before reporting status")
         check_transition(job, state)
-        with self.store.transaction():
+        with self._atomic():
             self._move(job, state, self.clock(), message=message[:4096])
             job.exit_code = exit_code
             job.cancel_acked = state == CANCELLED or job.cancel_acked
@@ -106,7 +106,7 @@ class ClusterPulls(Placement):
         expired = [job for job in self.store.list_jobs(states=(LEASED,)) if job.lease_deadline < now]
         if not expired:
             return 0
-        with self.store.transaction():
+        with self._atomic():
             for job in expired:
                 self._move(job, ASSIGNED, now, message=f"lease expired after delivery {job.deliveries}")
                 job.lease_deadline = 0.0

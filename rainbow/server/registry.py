@@ -73,7 +73,7 @@ class ClusterRegistry(Placement):
         record.reported_free = capacity_dicts(free)
         record.attributes = attributes
         record.state_reported_at = now
-        with self.store.transaction():
+        with self._atomic():
             record.state_revision = self.store.last_revision()
             record = self.store.save_cluster(record)
             self.views.refresh(record)
@@ -87,7 +87,7 @@ class ClusterRegistry(Placement):
         record = self.authenticate_cluster(name, secret)
         now = self.clock()
         changed: list[JobRecord] = []
-        with self.store.transaction():
+        with self._atomic():
             self.store.delete_cluster(name)
             self.views.forget(name)
             requeued = 0
@@ -121,7 +121,7 @@ class ClusterRegistry(Placement):
             record.total = capacity_dicts(total)
         record.reported_free = capacity_dicts(free)
         record.state_reported_at = self.clock()
-        with self.store.transaction():
+        with self._atomic():
             record.state_revision = self.store.last_revision()
             record = self.store.save_cluster(record)
             self.views.refresh(record)

@@ -24,6 +24,7 @@ from rainbow.server.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    RainbowError,
     ResourceExhausted,
 )
 from rainbow.server.lifecycle import check_transition
@@ -58,38 +59,80 @@ class Scheduler(ClusterRegistry, ClusterPulls):
             raise InvalidArgument("no jobs to submit")
         if len(items) > self.settings.max_batch:
             raise ResourceExhausted(f"{len(items)} jobs in one call; the limit is {self.settings.max_batch}")
-        for index, (_, key) in enumerate(items):
-            if len(key) > MAX_IDEMPOTENCY_KEY:
-                raise InvalidArgument(
-                    f"jobs[{index}]: idempotency key is longer than {MAX_IDEMPOTENCY_KEY} characters"
-                )
-        now = self.clock()
-        results: list[tuple[JobRecord, bool]] = []
-        created: list[JobRecord] = []
-        with self.store.transaction():
-            by_key = self.store.find_jobs(principal.name, [key for _, key in items])
-            for index, (spec, key) in enumerate(items):
-                spec_dict = jobspec_to_dict(spec)
-                earlier = by_key.get(key) if key else None
-                if earlier is not None:
-                    if earlier.spec != spec_dict:
-                        where = f"jobs[{index}]: " if len(items) > 1 else ""
-                        raise AlreadyExists(
-                            f"{where}idempotency key {key!r} was used for job {earlier.id} with a different spec"
-                        )
-                    results.append((earlier, False))
-                    continue
-                job = JobRecord(spec_dict, principal.name, key, created_at=now, updated_at=now)
-                self._check_allow_list(principal, spec, f"jobs[{index}]: " if len(items) > 1 else "")
-                self._apply(job, self._decide(spec, principal, f"jobs[{index}]: "), spec.request, now)
-                job = self.store.add_job(job)
-                if key:
-                    by_key[key] = job
-                self.metrics.submitted(job.state)
-                results.append((job, True))
-                created.append(job)
-        self._publish(created)
+        labelled = len(items) > 1
+        with self._atomic():
+            known = self.store.find_jobs(principal.name, [key for _, key in items])
+            results = [
+                self._submit_one(principal, spec, key, f"jobs[{index}]: " if labelled else "", known)
+                for index, (spec, key) in enumerate(items)
+            ]
+        self._submitted(results)
         return results
+
+    def submit_each(
+        self, entries: Sequence[tuple[Principal, JobSpec, str]]
+    ) -> list[tuple[JobRecord, bool] | RainbowError]:
+        """Submit independent single jobs in one transaction (group commit).
+
+        When one of them is refused, the group is rolled back and each job is submitted on its
+        own, so every caller gets exactly the outcome it would have had alone.
+        """
+        try:
+            with self._atomic():
+                results = [self._submit_one(principal, spec, key) for principal, spec, key in entries]
+        except RainbowError:
+            if len(entries) == 1:
+                raise
+            return [self._submit_alone(entry) for entry in entries]
+        self._submitted(results)
+        return list(results)
+
+    def _submit_alone(self, entry: tuple[Principal, JobSpec, str]) -> tuple[JobRecord, bool] | RainbowError:
+        try:
+            (result,) = self.submit(entry[0], [(entry[1], entry[2])])
+        except RainbowError as error:
+            return error
+        return result
+
+    def _submit_one(
+        self,
+        principal: Principal,
+        spec: JobSpec,
+        key: str,
+        where: str = "",
+        known: dict[str, JobRecord] | None = None,
+    ) -> tuple[JobRecord, bool]:
+        """Place and store one job inside the caller's transaction; returns (job, created).
+
+        ``known`` holds the submitter's jobs by idempotency key when the caller looked them up already.
+        """
+        if len(key) > MAX_IDEMPOTENCY_KEY:
+            raise InvalidArgument(f"{where}idempotency key is longer than {MAX_IDEMPOTENCY_KEY} characters")
+        spec_dict = jobspec_to_dict(spec)
+        if known is None:
+            known = self.store.find_jobs(principal.name, [key])
+        earlier = known.get(key) if key else None
+        if earlier is not None:
+            if earlier.spec != spec_dict:
+                raise AlreadyExists(
+                    f"{where}idempotency key {key!r} was used for job {earlier.id} with a different spec"
+                )
+            return earlier, False
+        self._check_allow_list(principal, spec, where)
+        now = self.clock()
+        job = JobRecord(spec_dict, principal.name, key, created_at=now, updated_at=now)
+        self._apply(job, self._decide(spec, principal, where), spec.request, now)
+        job = self.store.add_job(job)
+        if key:
+            known[key] = job
+        return job, True
+
+    def _submitted(self, results: Sequence[tuple[JobRecord, bool]]) -> None:
+        """After commit: count and publish the jobs that were created."""
+        created = [job for job, is_new in results if is_new]
+        for job in created:
+            self.metrics.submitted(job.state)
+        self._publish(created)
 
     def explain(self, principal: Principal, spec: JobSpec) -> tuple[list[Fit], str, str]:
         """Dry run: every cluster's fit, the cluster that would be chosen now, and the policy."""
@@ -134,7 +177,7 @@ class Scheduler(ClusterRegistry, ClusterPulls):
             return job
         check_transition(job, CANCELLED)
         held = job.state in (ASSIGNED, LEASED, ACCEPTED)
-        with self.store.transaction():
+        with self._atomic():
             # Only a cluster that may have started the job needs to acknowledge the cancellation.
             job.cancel_acked = job.state not in (LEASED, ACCEPTED, RUNNING)
             self._move(job, CANCELLED, self.clock(), message=reason or f"cancelled by {principal.name}")

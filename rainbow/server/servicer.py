@@ -16,6 +16,7 @@ from rainbow.core.models import ClusterCapacity
 from rainbow.server import convert
 from rainbow.server.auth import Principal
 from rainbow.server.clusterviews import groups_from_dicts
+from rainbow.server.coalesce import SubmitCoalescer
 from rainbow.server.errors import InvalidArgument, RainbowError, ResourceExhausted
 from rainbow.server.scheduler import Scheduler
 from rainbow.store import JobRecord
@@ -80,6 +81,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
 
     def __init__(self, scheduler: Scheduler) -> None:
         self.scheduler = scheduler
+        self.submissions = SubmitCoalescer(scheduler)
 
     def _user(self, context: Context) -> Principal:
         return self.scheduler.authenticate_user(bearer_token(context))
@@ -161,7 +163,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     async def SubmitJob(self, request: api.SubmitJobRequest, context: Context) -> api.SubmitJobResponse:
         principal = self._user(context)
         spec = self._spec(request.spec)
-        ((job, created),) = self.scheduler.submit(principal, [(spec, request.idempotency_key)])
+        job, created = await self.submissions.submit(principal, spec, request.idempotency_key)
         return api.SubmitJobResponse(job=convert.job_to_proto(job, spec), created=created)
 
     @unary

@@ -1,0 +1,67 @@
+"""Concurrent single submissions share transactions, yet each caller gets its own outcome."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+
+from rainbow.client import RainbowClient, RainbowClientError
+from rainbow.v1 import scheduler_pb2 as api
+from rainbow.v1 import scheduler_pb2_grpc
+from rainbow.v1 import types_pb2 as pb
+from tests.conftest import REGISTRATION_SECRET, TOKENS, ServerThread, cpu_nodes, gpu_nodes
+
+
+async def _submit_concurrently(
+    address: str, requests: list[tuple[str, api.SubmitJobRequest]]
+) -> list[object]:
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = scheduler_pb2_grpc.SchedulerStub(channel)
+
+        async def one(user: str, request: api.SubmitJobRequest) -> object:
+            metadata = (("authorization", f"Bearer {TOKENS[user]}"),)
+            try:
+                return await stub.SubmitJob(request, metadata=metadata, timeout=20)
+            except grpc.aio.AioRpcError as error:
+                return error.code()
+
+        return await asyncio.gather(*(one(user, request) for user, request in requests))
+
+
+def test_one_refused_submission_does_not_affect_the_others(
+    server: ServerThread, alice: RainbowClient
+) -> None:
+    alice.register_cluster("small", REGISTRATION_SECRET, [cpu_nodes(40)])
+    alice.register_cluster("gpu", REGISTRATION_SECRET, [gpu_nodes(1)])
+    alice.submit({"name": "first"}, idempotency_key="taken")
+    good = [
+        ("alice", api.SubmitJobRequest(spec=pb.JobSpec(name=f"j{i}"), idempotency_key=f"k{i}"))
+        for i in range(30)
+    ]
+    bad = [
+        ("alice", api.SubmitJobRequest(spec=pb.JobSpec(name="other"), idempotency_key="taken")),
+        ("bob", api.SubmitJobRequest(spec=pb.JobSpec(name="forbidden", clusters=["gpu"]))),
+    ]
+    outcomes = asyncio.run(_submit_concurrently(server.address, good[:15] + bad + good[15:]))
+    codes = [o for o in outcomes if isinstance(o, grpc.StatusCode)]
+    assert codes == [grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.PERMISSION_DENIED]
+    accepted = [o for o in outcomes if isinstance(o, api.SubmitJobResponse)]
+    assert len(accepted) == 30 and all(o.created and o.job.cluster == "small" for o in accepted)
+    assert len({o.job.id for o in accepted}) == 30
+    # The rolled-back attempts left no phantom reservations: 31 one-cpu jobs hold 31 of 320 cpus.
+    (small,) = [c for c in alice.list_clusters() if c.name == "small"]
+    free_cpu = sum(g.count * g.resources.cpu_millis for g in small.effective_free)
+    assert free_cpu == (320 - 31) * 1000
+
+
+def test_a_refused_batch_reserves_nothing(server: ServerThread, alice: RainbowClient) -> None:
+    alice.register_cluster("small", REGISTRATION_SECRET, [cpu_nodes(1)])
+    alice.register_cluster("gpu", REGISTRATION_SECRET, [gpu_nodes(1)])
+    with server.client("bob") as bob, pytest.raises(RainbowClientError) as denied:
+        bob.submit_many(
+            [({"name": "a", "resources": {"cpu": "8"}}, ""), ({"name": "b", "clusters": ["gpu"]}, "")]
+        )
+    assert denied.value.code == "PERMISSION_DENIED"
+    assert alice.submit({"name": "fits", "resources": {"cpu": "8"}}).job.cluster == "small"
