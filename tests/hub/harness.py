@@ -61,9 +61,13 @@ class Process:
             start_new_session=True,
         )
         out.close()
-        if wait and self.health_port:
-            poll(f"{self.name} health endpoint", self.healthy, timeout=60, interval=0.1)
+        if wait:
+            self.wait_healthy()
         return self
+
+    def wait_healthy(self, timeout: float = 60.0) -> None:
+        if self.health_port:
+            poll(f"{self.name} health endpoint", self.healthy, timeout=timeout, interval=0.1)
 
     def healthy(self) -> bool:
         if self.popen is None or self.popen.poll() is not None:
