@@ -6,11 +6,11 @@ from rainbow.store.sqlite import SQLiteStore
 
 
 def open_store(url: str) -> Store:
-    """Open a store from a path or URL: a file path or ``sqlite:///path`` (default) ."""
+    """Open a store from a SQLite file path or a ``sqlite:///path`` URL."""
     if url.startswith("sqlite:///"):
         return SQLiteStore(url.removeprefix("sqlite:///"))
-    if url.startswith(("postgres://", "postgresql://")):
-        raise StoreError("PostgreSQL is not supported by this release; use a SQLite file path")
+    if "://" in url:
+        raise StoreError(f"unsupported database URL {url!r}: this release stores state in a SQLite file")
     return SQLiteStore(url)
 
 
