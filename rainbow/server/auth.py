@@ -63,7 +63,12 @@ class Principal:
     admin: bool = False
 
     def may_use(self, cluster: str) -> bool:
-        return any(fnmatch.fnmatchcase(cluster, pattern) for pattern in self.clusters)
+        for pattern in self.clusters:
+            if pattern in ("*", cluster):
+                return True
+            if any(c in pattern for c in "*?[") and fnmatch.fnmatchcase(cluster, pattern):
+                return True
+        return False
 
 
 @dataclass(frozen=True)
