@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,11 @@ def test_job_status_follows_the_cluster_to_success(
     assert done["completionTime"] >= done["startTime"] == running["startTime"]
     assert conditions(done)["Complete"]["status"] == "True" and done["message"] == "exit 0"
     assert len(server_jobs(server)) == 1
+    port = operator.env["RAINBOW_METRICS_PORT"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        metrics = response.read().decode()
+    assert 'rainbow_hub_submissions_total{result="created"} 1.0' in metrics
+    assert 'rainbow_hub_status_patches_total{result="patched"}' in metrics
 
 
 def test_failure_is_reported(hub: Kube, ns: str, server: ServerThread, operator: Process) -> None:
