@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps demo test lint k8s-tools proto clean
+.PHONY: setup system-deps demo demo-down demo-cli test lint k8s-tools proto clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,15 @@ system-deps:
 	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
 
-demo: setup
+# The main scenario: hub + three member clusters, server, hub operator and agents; left running.
+demo: k8s-tools
+	PATH="$(abspath $(BIN)):$$PATH" scripts/demo-k8s
+
+demo-down: setup
+	PATH="$(abspath $(BIN)):$$PATH" scripts/demo-k8s down
+
+# The server alone, driven by the CLI through a scripted three-cluster scenario.
+demo-cli: setup
 	PATH="$(abspath $(BIN)):$$PATH" scripts/demo-cli
 
 k8s-tools: setup
