@@ -134,12 +134,12 @@ def test_install_creates_every_object_and_schedules_every_pod(helm: Helm, kube: 
 
             pods[name] = pod = poll(f"a Running pod of {name}", running, timeout=90)[0]
             assert pod["spec"]["nodeName"] in nodes  # scheduled onto a kwok node
-            poll(
-                f"{name} available",
-                lambda name=name: (
-                    kube.get("deployment", name, "-n", namespace)["status"].get("availableReplicas") == 1
-                ),
-            )
+
+            def available(name: str = name) -> bool:
+                status = kube.get("deployment", name, "-n", namespace)["status"]
+                return bool(status.get("availableReplicas") == 1)
+
+            poll(f"{name} available", available)
         server_pod = pods["rb-rainbow-server"]["spec"]
         assert server_pod["volumes"][2]["persistentVolumeClaim"] == {"claimName": "rb-rainbow-server-data"}
         service = kube.get("service", "rb-rainbow-server", "-n", namespace)
@@ -186,7 +186,7 @@ def test_operators_work_with_the_charts_service_accounts(stack: Stack) -> None:
 
 def without_verb(role: Doc, resource: str, verb: str) -> Doc:
     """``role`` with ``verb`` taken out of the rule for ``resource``."""
-    changed = json.loads(json.dumps(role))
+    changed: Doc = json.loads(json.dumps(role))
     for rule in changed["rules"]:
         if resource in rule["resources"]:
             rule["verbs"] = [v for v in rule["verbs"] if v != verb]
