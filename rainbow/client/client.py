@@ -163,7 +163,14 @@ class RainbowClient:
         return list(self._call(self._stub.AcceptJobs, request, secret).jobs)
 
     def report(
-        self, cluster: str, secret: str, job_id: int, state: str, message: str = "", exit_code: int = 0
+        self,
+        cluster: str,
+        secret: str,
+        job_id: int,
+        state: str,
+        message: str = "",
+        exit_code: int = 0,
+        remote_ref: str = "",
     ) -> pb.Job:
-        request = requests.report(cluster, job_id, state, message, exit_code)
+        request = requests.report(cluster, job_id, state, message, exit_code, remote_ref)
         return self._call(self._stub.ReportJobStatus, request, secret)

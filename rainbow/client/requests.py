@@ -90,8 +90,13 @@ def receive(
 
 
 def report(
-    cluster: str, job_id: int, state: str, message: str = "", exit_code: int = 0
+    cluster: str, job_id: int, state: str, message: str = "", exit_code: int = 0, remote_ref: str = ""
 ) -> api.ReportJobStatusRequest:
     return api.ReportJobStatusRequest(
-        cluster=cluster, id=job_id, state=pb.JobState.Value(state), message=message, exit_code=exit_code
+        cluster=cluster,
+        id=job_id,
+        state=pb.JobState.Value(state),
+        message=message,
+        exit_code=exit_code,
+        remote_ref=remote_ref,
     )

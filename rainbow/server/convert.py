@@ -25,4 +25,7 @@ def job_to_proto(job: JobRecord, spec: JobSpec | None = None) -> pb.Job:
         lease_deadline=job.lease_deadline,
         deliveries=job.deliveries,
         revision=job.revision,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        remote_ref=job.remote_ref,
     )

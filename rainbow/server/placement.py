@@ -38,9 +38,13 @@ from rainbow.server.metrics import SchedulerMetrics
 from rainbow.store import ClusterRecord, JobRecord, Store
 from rainbow.store.records import (
     ASSIGNED,
+    FAILED,
     LEASED,
     PENDING_STATES,
     QUEUED,
+    RUNNING,
+    SUCCEEDED,
+    TERMINAL_STATES,
     UNSCHEDULABLE,
 )
 
@@ -249,6 +253,10 @@ class Placement:
             job.cluster = cluster
         if state != LEASED:
             job.lease_deadline = 0.0
+        if state in (RUNNING, SUCCEEDED, FAILED) and not job.started_at:
+            job.started_at = now
+        if state in TERMINAL_STATES:
+            job.finished_at = now
 
     def _publish(self, jobs: Iterable[JobRecord]) -> None:
         for job in jobs:

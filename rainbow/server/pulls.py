@@ -74,9 +74,16 @@ class ClusterPulls(Placement):
         return accepted
 
     def report(
-        self, name: str, secret: str, job_id: int, state: str, message: str = "", exit_code: int = 0
+        self,
+        name: str,
+        secret: str,
+        job_id: int,
+        state: str,
+        message: str = "",
+        exit_code: int = 0,
+        remote_ref: str = "",
     ) -> JobRecord:
-        """Record what the cluster says about a job it accepted."""
+        """Record what the cluster says about a job it accepted (and what runs it, ``remote_ref``)."""
         self.authenticate_cluster(name, secret)
         if state not in REPORTABLE:
             raise InvalidArgument(f"state must be one of {', '.join(sorted(REPORTABLE))}, got {state}")
@@ -93,6 +100,7 @@ class ClusterPulls(Placement):
         with self._atomic():
             self._move(job, state, self.clock(), message=message[:4096])
             job.exit_code = exit_code
+            job.remote_ref = remote_ref[:512] or job.remote_ref
             job.cancel_acked = state == CANCELLED or job.cancel_acked
             self.store.save_job(job)
         if job.is_terminal:

@@ -291,5 +291,6 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
             pb.JobState.Name(request.state),
             request.message,
             request.exit_code,
+            request.remote_ref,
         )
         return convert.job_to_proto(job)

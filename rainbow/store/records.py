@@ -60,6 +60,9 @@ class JobRecord:
     assign_revision: int = 0
     accept_revision: int = 0
     cancel_acked: bool = False
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    remote_ref: str = ""
     # Revision of the last event that changed this job, set by the store.
     revision: int = 0
 

@@ -625,12 +625,15 @@ class ReportJobStatusRequest(_message.Message):
     STATE_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
     EXIT_CODE_FIELD_NUMBER: _builtins.int
+    REMOTE_REF_FIELD_NUMBER: _builtins.int
     cluster: _builtins.str
     id: _builtins.int
     state: _types_pb2.JobState.ValueType
     """RUNNING, SUCCEEDED, FAILED, or CANCELLED (acknowledges a cancellation)."""
     message: _builtins.str
     exit_code: _builtins.int
+    remote_ref: _builtins.str
+    """What runs the job on this cluster (e.g. "namespace/name" of a batch/v1 Job); kept when empty."""
     def __init__(
         self,
         *,
@@ -639,10 +642,11 @@ class ReportJobStatusRequest(_message.Message):
         state: _types_pb2.JobState.ValueType = ...,
         message: _builtins.str = ...,
         exit_code: _builtins.int = ...,
+        remote_ref: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "exit_code", b"exit_code", "id", b"id", "message", b"message", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "exit_code", b"exit_code", "id", b"id", "message", b"message", "remote_ref", b"remote_ref", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -311,6 +311,9 @@ class Job(_message.Message):
     LEASE_DEADLINE_FIELD_NUMBER: _builtins.int
     DELIVERIES_FIELD_NUMBER: _builtins.int
     REVISION_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    FINISHED_AT_FIELD_NUMBER: _builtins.int
+    REMOTE_REF_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     state: Global___JobState.ValueType
     cluster: _builtins.str
@@ -324,6 +327,12 @@ class Job(_message.Message):
     deliveries: _builtins.int
     revision: _builtins.int
     """Sequence number of the last event that changed this job."""
+    started_at: _builtins.float
+    """When the cluster first reported the job running (or finished, if it never reported running)."""
+    finished_at: _builtins.float
+    """When the job reached SUCCEEDED, FAILED or CANCELLED."""
+    remote_ref: _builtins.str
+    """What runs the job on its cluster, as the cluster reported it (e.g. "namespace/name" of a batch/v1 Job)."""
     @_builtins.property
     def spec(self) -> Global___JobSpec: ...
     @_builtins.property
@@ -345,10 +354,13 @@ class Job(_message.Message):
         lease_deadline: _builtins.float = ...,
         deliveries: _builtins.int = ...,
         revision: _builtins.int = ...,
+        started_at: _builtins.float = ...,
+        finished_at: _builtins.float = ...,
+        remote_ref: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "created_at", b"created_at", "deliveries", b"deliveries", "exit_code", b"exit_code", "id", b"id", "idempotency_key", b"idempotency_key", "lease_deadline", b"lease_deadline", "message", b"message", "reasons", b"reasons", "revision", b"revision", "spec", b"spec", "state", b"state", "submitter", b"submitter", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "created_at", b"created_at", "deliveries", b"deliveries", "exit_code", b"exit_code", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "lease_deadline", b"lease_deadline", "message", b"message", "reasons", b"reasons", "remote_ref", b"remote_ref", "revision", b"revision", "spec", b"spec", "started_at", b"started_at", "state", b"state", "submitter", b"submitter", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

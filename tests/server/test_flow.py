@@ -37,9 +37,12 @@ def test_job_runs_through_its_whole_lifecycle(server: ServerThread, alice: Rainb
 
     accepted = alice.accept("small", small.secret, [job.id])
     assert state_name(accepted[0].state) == "ACCEPTED"
-    assert state_name(alice.report("small", small.secret, job.id, "RUNNING").state) == "RUNNING"
+    running = alice.report("small", small.secret, job.id, "RUNNING", remote_ref="jobs/rainbow-1")
+    assert state_name(running.state) == "RUNNING" and running.started_at > 0 and running.finished_at == 0
     done = alice.report("small", small.secret, job.id, "SUCCEEDED", "exit 0")
     assert state_name(done.state) == "SUCCEEDED"
+    assert done.remote_ref == "jobs/rainbow-1"  # kept when a later report leaves it empty
+    assert done.started_at == running.started_at and done.finished_at >= done.started_at
     assert state_name(alice.get_job(job.id).state) == "SUCCEEDED"
     # A finished job cannot go back.
     with pytest.raises(RainbowClientError) as failure:
