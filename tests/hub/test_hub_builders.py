@@ -211,3 +211,20 @@ def test_identical_update_is_no_patch() -> None:
     current = builders.status_patch({}, status, NOW)
     assert current is not None
     assert builders.status_patch(current, {**status, "observedRevision": 2}, LATER) == {"observedRevision": 2}
+
+
+def test_status_uses_the_clusters_reference_and_the_servers_times() -> None:
+    from rainbow_operator.hub.builders import job_status
+
+    from rainbow.v1 import types_pb2 as pb
+
+    job = pb.Job(
+        id=7, state=pb.SUCCEEDED, cluster="gpu", remote_ref="batch-jobs/rainbow-7",
+        started_at=1_700_000_000.0, finished_at=1_700_000_060.0, updated_at=1_700_000_090.0,
+    )  # fmt: skip
+    status = job_status(job, remote_namespace="default")
+    assert status["remoteJob"] == {"namespace": "batch-jobs", "name": "rainbow-7"}
+    assert status["startTime"] == "2023-11-14T22:13:20Z"
+    assert status["completionTime"] == "2023-11-14T22:14:20Z"
+    unreported = job_status(pb.Job(id=8, state=pb.ASSIGNED, cluster="gpu"), remote_namespace="jobs")
+    assert unreported["remoteJob"] == {"namespace": "jobs", "name": "rainbow-8"}

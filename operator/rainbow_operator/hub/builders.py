@@ -132,7 +132,11 @@ def timestamp(seconds: float) -> str:
     return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def remote_job(job_id: int, namespace: str = DEFAULT_REMOTE_NAMESPACE) -> dict[str, str]:
+def remote_job(job_id: int, namespace: str = DEFAULT_REMOTE_NAMESPACE, reported: str = "") -> dict[str, str]:
+    """Where the job runs: the cluster's own ``namespace/name`` report, else the agents' naming rule."""
+    reported_namespace, slash, reported_name = reported.partition("/")
+    if slash and reported_namespace and reported_name:
+        return {"namespace": reported_namespace, "name": reported_name}
     return {"namespace": namespace, "name": f"{REMOTE_JOB_PREFIX}{job_id}"}
 
 
@@ -162,7 +166,7 @@ def job_status(job: pb.Job, remote_namespace: str = DEFAULT_REMOTE_NAMESPACE) ->
         "jobId": job.id,
         "nodes": job.spec.nodes or None,
         "cluster": job.cluster or None,
-        "remoteJob": remote_job(job.id, remote_namespace) if job.cluster else None,
+        "remoteJob": remote_job(job.id, remote_namespace, job.remote_ref) if job.cluster else None,
         "message": job.message or _default_message(phase, job),
         "observedRevision": job.revision,
         "explanation": [
@@ -176,10 +180,12 @@ def job_status(job: pb.Job, remote_namespace: str = DEFAULT_REMOTE_NAMESPACE) ->
             {"type": COND_SERVER, "status": "True", "reason": "Connected", "message": ""},
         ],
     }
-    if phase == "Running" or (phase in FINAL_PHASES and job.cluster):
+    if job.started_at:
+        status["startTime"] = timestamp(job.started_at)
+    elif phase == "Running" or (phase in FINAL_PHASES and job.cluster):
         status["startTime"] = timestamp(job.updated_at)
     if phase in FINAL_PHASES:
-        status["completionTime"] = timestamp(job.updated_at)
+        status["completionTime"] = timestamp(job.finished_at or job.updated_at)
     return status
 
 
