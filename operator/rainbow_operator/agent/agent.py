@@ -277,7 +277,9 @@ class Agent:
         next_full = time.monotonic() + interval
         while True:
             try:
-                await asyncio.wait_for(self.dirty.wait(), max(0.0, next_full - time.monotonic()))
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                async with asyncio.timeout(max(0.0, next_full - time.monotonic())):
+                    await self.dirty.wait()
                 await asyncio.sleep(self.settings.debounce)
             except TimeoutError:
                 pass

@@ -1,0 +1,243 @@
+"""The agent's loops against a real Rainbow server, with an in-memory stand-in for the Kubernetes API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+from rainbow_operator.agent.agent import Agent, FatalError
+from rainbow_operator.agent.kube import Kube
+from rainbow_operator.agent.settings import AgentSettings
+
+from rainbow.client import AsyncRainbowClient, ClientConfig, state_name
+from rainbow.core import total_cpu
+from rainbow.wire import groups_from_proto
+from tests.agent.test_capacity import node
+from tests.conftest import REGISTRATION_SECRET, TOKENS, ServerThread
+
+CLUSTER = "fake"
+T = TypeVar("T")
+
+
+class FakeKube(Kube):
+    """Nodes, Jobs and Secrets in memory."""
+
+    def __init__(self, nodes: int = 2) -> None:
+        self.nodes = [node(f"n{i}") for i in range(nodes)]
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.deleted: list[str] = []
+        self.secrets: dict[str, dict[str, str]] = {}
+        self.refuse_jobs = 0  # HTTP status to refuse Job creation with
+
+    async def list_nodes(self) -> dict[str, Any]:
+        return {"metadata": {"resourceVersion": "1"}, "items": self.nodes}
+
+    async def list_pods(self) -> dict[str, Any]:
+        return {"metadata": {"resourceVersion": "1"}, "items": []}
+
+    async def job_pods(self, namespace: str, job_id: int) -> list[dict[str, Any]]:
+        return [{"status": {"containerStatuses": [{"state": {"terminated": {"exitCode": 7}}}]}}]
+
+    async def create_job(self, manifest: dict[str, Any]) -> bool:
+        if self.refuse_jobs:
+            raise ApiException(status=self.refuse_jobs, reason="Unprocessable Entity")
+        name = manifest["metadata"]["name"]
+        if name in self.jobs:
+            return False
+        self.jobs[name] = manifest
+        return True
+
+    async def delete_job(self, namespace: str, name: str) -> bool:
+        self.deleted.append(name)
+        return self.jobs.pop(name, None) is not None
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        return self.secrets.get(f"{namespace}/{name}")
+
+    async def write_secret(self, namespace: str, name: str, data: Any, labels: Any) -> None:
+        self.secrets[f"{namespace}/{name}"] = dict(data)
+
+
+async def until(what: str, fn: Callable[[], T | None], seconds: float = 10.0) -> T:
+    deadline = time.monotonic() + seconds
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def settings(server: ServerThread) -> AgentSettings:
+    return AgentSettings(
+        cluster=CLUSTER,
+        address=server.address,
+        registration_secret=REGISTRATION_SECRET,
+        state_interval=1.0,
+        debounce=0.05,
+        wait_seconds=1.0,
+        attributes={"cost_per_node_hour": 2.0},
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(agent: Agent) -> AsyncIterator[Agent]:
+    task = asyncio.create_task(agent.run())
+    await until("registration", lambda: agent.credentials is not None or task.done())
+    try:
+        yield agent
+    finally:
+        await agent.stop()
+        await agent.client.close()
+
+
+def new_agent(server: ServerThread, kube: FakeKube) -> Agent:
+    return Agent(settings(server), kube, AsyncRainbowClient(ClientConfig(address=server.address)))
+
+
+def job_state(server: ServerThread, job_id: int) -> str:
+    with server.client("admin") as admin:
+        return state_name(admin.get_job(job_id).state)
+
+
+def submit(server: ServerThread, cpu: str = "2", nodes: int = 1) -> int:
+    with server.client("alice") as alice:
+        spec = {
+            "name": "j",
+            "nodes": nodes,
+            "resources": {"cpu": cpu},
+            "command": ["true"],
+            "clusters": [CLUSTER],
+        }
+        return int(alice.submit(spec).job.id)
+
+
+def free_cpu(server: ServerThread) -> int:
+    with server.client("admin") as admin:
+        (info,) = [c for c in admin.list_clusters() if c.name == CLUSTER]
+        return total_cpu(groups_from_proto(info.capacity.free))
+
+
+async def test_registration_is_stored_and_reused(server: ServerThread) -> None:
+    kube = FakeKube()
+    async with running(new_agent(server, kube)):
+        pass
+    (stored,) = kube.secrets.values()
+    assert stored["secret"].startswith("rbc_") and stored["submitToken"].startswith("rbs_")
+    async with running(new_agent(server, kube)) as again:
+        assert again.secret == stored["secret"]
+    assert list(kube.secrets.values()) == [stored]
+    with server.client("admin") as admin:
+        assert [c.name for c in admin.list_clusters()] == [CLUSTER]
+        assert dict(admin.list_clusters()[0].attributes) == {"cost_per_node_hour": 2.0}
+    # the Secret is gone but the cluster is registered: refuse, do not register twice
+    kube.secrets.clear()
+    agent = new_agent(server, kube)
+    with pytest.raises(FatalError, match="ALREADY_EXISTS"):
+        await agent.run()
+    await agent.client.close()
+
+
+async def test_job_lifecycle_and_reservation(server: ServerThread) -> None:
+    kube = FakeKube()
+    async with running(new_agent(server, kube)) as agent:
+        job_id = submit(server, cpu="3")
+        manifest = await until("the Job", lambda: kube.jobs.get(f"rainbow-{job_id}"))
+        assert manifest["spec"]["parallelism"] == 1
+        await until("ACCEPTED", lambda: job_state(server, job_id) == "ACCEPTED")
+        # no pod exists yet: the agent keeps the job's node out of the free capacity it reports
+        await until("free capacity without the accepted job", lambda: free_cpu(server) == 13000)
+        body = dict(manifest, status={"active": 1, "ready": 1})
+        await agent.on_job("MODIFIED", body)
+        await until("RUNNING", lambda: job_state(server, job_id) == "RUNNING")
+        done = dict(manifest, status={"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]})
+        await agent.on_job("MODIFIED", done)
+        await until("SUCCEEDED", lambda: job_state(server, job_id) == "SUCCEEDED")
+        await until("free capacity back", lambda: free_cpu(server) == 16000)
+        # a repeated event reports nothing new
+        await agent.on_job("MODIFIED", done)
+        assert agent.wanted == {}
+
+
+async def test_failed_job_reports_exit_code(server: ServerThread) -> None:
+    kube = FakeKube()
+    async with running(new_agent(server, kube)) as agent:
+        job_id = submit(server)
+        manifest = await until("the Job", lambda: kube.jobs.get(f"rainbow-{job_id}"))
+        await until("ACCEPTED", lambda: job_state(server, job_id) == "ACCEPTED")
+        failed = {"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}
+        await agent.on_job("MODIFIED", dict(manifest, status=failed))
+        await until("FAILED", lambda: job_state(server, job_id) == "FAILED")
+        with server.client("admin") as admin:
+            job = admin.get_job(job_id)
+        assert job.exit_code == 7 and "BackoffLimitExceeded" in job.message
+
+
+async def test_externally_deleted_job_fails(server: ServerThread) -> None:
+    kube = FakeKube()
+    async with running(new_agent(server, kube)) as agent:
+        job_id = submit(server)
+        manifest = await until("the Job", lambda: kube.jobs.get(f"rainbow-{job_id}"))
+        await until("ACCEPTED", lambda: job_state(server, job_id) == "ACCEPTED")
+        await agent.on_job("DELETED", manifest)
+        await until("FAILED", lambda: job_state(server, job_id) == "FAILED")
+
+
+async def test_cancel_deletes_and_acknowledges(server: ServerThread) -> None:
+    kube = FakeKube()
+    async with running(new_agent(server, kube)) as agent:
+        job_id = submit(server)
+        manifest = await until("the Job", lambda: kube.jobs.get(f"rainbow-{job_id}"))
+        await until("ACCEPTED", lambda: job_state(server, job_id) == "ACCEPTED")
+        with server.client("admin") as admin:
+            admin.cancel(job_id)
+        await until("the Job deleted", lambda: f"rainbow-{job_id}" not in kube.jobs)
+        await agent.on_job("DELETED", manifest)  # our own deletion: no FAILED report
+        assert agent.wanted == {}
+        secret = agent.secret
+    with server.client(TOKENS["alice"]) as client:
+        response = client.receive(CLUSTER, secret, 10)
+    assert list(response.cancelled) == []  # acknowledged
+
+
+async def test_accept_refused_deletes_the_job(server: ServerThread) -> None:
+    kube = FakeKube()
+    agent = new_agent(server, kube)
+    await agent.register_until_done()
+    job_id = submit(server)
+    response = await agent.client.receive(CLUSTER, agent.secret, 10)
+    (job,) = response.jobs
+    with server.client("admin") as admin:
+        admin.cancel(job_id)  # cancelled while leased: accepting it fails
+    await agent.start_job(job)
+    assert kube.deleted == [f"rainbow-{job_id}"] and kube.jobs == {}
+    assert agent.inventory.jobs == {}
+    await agent.client.close()
+
+
+async def test_job_kubernetes_refuses_fails(server: ServerThread) -> None:
+    kube = FakeKube()
+    kube.refuse_jobs = 422
+    async with running(new_agent(server, kube)):
+        job_id = submit(server)
+        await until("FAILED", lambda: job_state(server, job_id) == "FAILED")
+        with server.client("admin") as admin:
+            assert "Kubernetes refused the Job" in admin.get_job(job_id).message
+
+
+async def test_server_unreachable_then_back(server: ServerThread) -> None:
+    kube = FakeKube()
+    agent = Agent(
+        settings(server), kube, AsyncRainbowClient(ClientConfig(address="127.0.0.1:1"), timeout=0.5)
+    )
+    task = asyncio.create_task(agent.run())
+    await asyncio.sleep(1.0)
+    assert agent.credentials is None and not task.done()  # keeps retrying
+    await agent.stop()
+    await agent.client.close()
