@@ -2,8 +2,8 @@
 
 Environment: KUBECONFIG (else in-cluster), RAINBOW_ADDRESS, RAINBOW_CLUSTER_NAME,
 RAINBOW_REGISTRATION_SECRET (or _FILE), RAINBOW_JOB_NAMESPACE, RAINBOW_AGENT_NAMESPACE,
-RAINBOW_METRICS_PORT, RAINBOW_HEALTH_PORT, RAINBOW_STATE_INTERVAL, RAINBOW_ATTRIBUTES; see the README
-of this package for the rest.
+RAINBOW_METRICS_PORT, RAINBOW_HEALTH_PORT, RAINBOW_STATE_INTERVAL, RAINBOW_ATTRIBUTES; see README.md
+next to this file for all of them.
 """
 
 from __future__ import annotations
@@ -69,6 +69,9 @@ def main() -> None:
         level=os.environ.get("RAINBOW_LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if logging.getLogger().level > logging.DEBUG:
+        # kopf logs every handled node/pod event at INFO; node heartbeats alone would flood the log
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     try:
         settings = AgentSettings.from_env()
     except (RuntimeError, ValueError) as error:
