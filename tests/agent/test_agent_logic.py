@@ -159,6 +159,8 @@ async def test_job_lifecycle_and_reservation(server: ServerThread) -> None:
         done = dict(manifest, status={"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]})
         await agent.on_job("MODIFIED", done)
         await until("SUCCEEDED", lambda: job_state(server, job_id) == "SUCCEEDED")
+        with server.client("admin") as admin:
+            assert admin.get_job(job_id).remote_ref == f"default/rainbow-{job_id}"
         await until("free capacity back", lambda: free_cpu(server) == 16000)
         # a repeated event reports nothing new
         await agent.on_job("MODIFIED", done)

@@ -81,6 +81,10 @@ class Agent:
         assert self.credentials is not None, "not registered yet"
         return self.credentials.secret
 
+    def remote_ref(self, job_id: int) -> str:
+        """``namespace/name`` of a job's batch/v1 Job, sent with each status report."""
+        return f"{self.settings.job_namespace}/{job_name(job_id)}"
+
     def _server_error(self, method: str, error: RainbowClientError) -> None:
         metrics.SERVER_ERRORS.labels(method, error.code).inc()
         log.warning("server %s failed: %s (%s)", method, error.message, error.code)
@@ -373,7 +377,13 @@ class Agent:
             for job_id, report in list(self.wanted.items()):
                 try:
                     await self.client.report(
-                        self.cluster, self.secret, job_id, report.state, report.message, report.exit_code
+                        self.cluster,
+                        self.secret,
+                        job_id,
+                        report.state,
+                        report.message,
+                        report.exit_code,
+                        remote_ref=self.remote_ref(job_id),
                     )
                     metrics.REPORTS.labels(report.state).inc()
                     self._contact()
