@@ -10,13 +10,13 @@ from typing import Any, TypeVar
 
 import pytest
 from kubernetes.client.exceptions import ApiException
-from rainbow_operator.agent.agent import Agent, FatalError
-from rainbow_operator.agent.kube import Kube
-from rainbow_operator.agent.settings import AgentSettings
 
 from rainbow.client import AsyncRainbowClient, ClientConfig, state_name
 from rainbow.core import total_cpu
 from rainbow.wire import groups_from_proto
+from rainbow_operator.agent.agent import Agent, FatalError
+from rainbow_operator.agent.kube import Kube
+from rainbow_operator.agent.settings import AgentSettings
 from tests.agent.test_capacity import node
 from tests.conftest import REGISTRATION_SECRET, TOKENS, ServerThread
 

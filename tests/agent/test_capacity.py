@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rainbow.core import JobRequest, NodeGroup, Resources
 from rainbow_operator.agent.capacity import (
     LabelPolicy,
     node_is_schedulable,
@@ -11,8 +12,6 @@ from rainbow_operator.agent.capacity import (
     subtract_pending,
     summarize,
 )
-
-from rainbow.core import JobRequest, NodeGroup, Resources
 
 GiB = 1 << 30
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
+from rainbow.core import JobRequest, Resources, total_cpu, total_nodes
 from rainbow_operator.agent.capacity import LabelPolicy
 from rainbow_operator.agent.inventory import Inventory, slim_pod
 from rainbow_operator.agent.jobs import JOB_ID_LABEL
 from rainbow_operator.agent.settings import parse_attributes, parse_pairs
-
-from rainbow.core import JobRequest, Resources, total_cpu, total_nodes
 from tests.agent.test_capacity import c, node, pod
 
 POLICY = LabelPolicy()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
+from rainbow.core import JobRequest, JobSpec, Resources
+from rainbow.v1 import types_pb2 as pb
 from rainbow_operator.agent.jobs import (
     CLUSTER_LABEL,
     DEFAULT_IMAGE,
@@ -14,9 +17,6 @@ from rainbow_operator.agent.jobs import (
     request_of,
 )
 from rainbow_operator.agent.status import FAILED, RUNNING, SUCCEEDED, Report, job_report, unbound_pods
-
-from rainbow.core import JobRequest, JobSpec, Resources
-from rainbow.v1 import types_pb2 as pb
 
 GiB = 1 << 30
 

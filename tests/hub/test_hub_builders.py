@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from rainbow_operator.hub import builders
 
 from rainbow.core import SpecError, parse_jobspec
 from rainbow.v1 import types_pb2 as pb
+from rainbow_operator.hub import builders
 
 NOW = "2026-01-01T00:00:00Z"
 LATER = "2026-01-01T00:01:00Z"
@@ -214,9 +214,8 @@ def test_identical_update_is_no_patch() -> None:
 
 
 def test_status_uses_the_clusters_reference_and_the_servers_times() -> None:
-    from rainbow_operator.hub.builders import job_status
-
     from rainbow.v1 import types_pb2 as pb
+    from rainbow_operator.hub.builders import job_status
 
     job = pb.Job(
         id=7, state=pb.SUCCEEDED, cluster="gpu", remote_ref="batch-jobs/rainbow-7",

@@ -8,14 +8,14 @@ from typing import Any
 
 import kopf
 import pytest
-from rainbow_operator.hub import watcher as watcher_module
-from rainbow_operator.hub.kube import Ref
-from rainbow_operator.hub.service import Hub
-from rainbow_operator.hub.watcher import JobWatcher
 
 from rainbow.client import RainbowClientError
 from rainbow.v1 import scheduler_pb2 as api
 from rainbow.v1 import types_pb2 as pb
+from rainbow_operator.hub import watcher as watcher_module
+from rainbow_operator.hub.kube import Ref
+from rainbow_operator.hub.service import Hub
+from rainbow_operator.hub.watcher import JobWatcher
 
 REF = Ref("ns", "job", "uid-1")
 
