@@ -11,6 +11,7 @@ import contextlib
 import ctypes
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -105,10 +106,25 @@ def _die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+def _with_parent_death_signal(argv: list[str]) -> tuple[list[str], Callable[[], None] | None]:
+    """Make ``argv`` die with its parent.
+
+    util-linux ``setpriv`` sets the signal and execs the command, so no Python code runs between
+    fork and exec (a ``preexec_fn`` would, and in a process with gRPC threads the child can die
+    there). Without setpriv, fall back to prctl in ``preexec_fn``.
+    """
+    setpriv = shutil.which("setpriv")
+    if setpriv:
+        return [setpriv, "--pdeathsig", "KILL", "--", *argv], None
+    return argv, _die_with_parent
+
+
 def spawn(session: Session, name: str, argv: list[str], log: Path) -> subprocess.Popen[bytes]:
     """Start ``argv`` in its own process group, logging to ``log``, and record it."""
     log.parent.mkdir(parents=True, exist_ok=True)
-    preexec: Callable[[], None] | None = None if session.detached else _die_with_parent
+    preexec: Callable[[], None] | None = None
+    if not session.detached:
+        argv, preexec = _with_parent_death_signal(argv)
     with log.open("ab") as fh:
         proc = subprocess.Popen(
             argv,
