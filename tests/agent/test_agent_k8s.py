@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from rainbow.localk8s import ClusterSet, ClusterSpec, ToolchainMissing, require_
 from rainbow.localk8s import NodeGroup as FakeNodes
 from rainbow.wire import groups_from_proto
 from tests.conftest import REGISTRATION_SECRET, ServerThread, make_config
+from tests.support import free_port
 
 pytestmark = pytest.mark.k8s
 
@@ -71,13 +71,6 @@ def http_ok(url: str) -> bool:
             return bool(response.status == 200)
     except OSError:
         return False
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass

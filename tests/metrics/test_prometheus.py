@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.chart.chartlib import REPO, Process, free_port, http_get
+from tests.chart.chartlib import REPO, http_get
 from tests.chart.conftest import CLUSTER, Stack
 from tests.k8s.helpers import poll
+from tests.support import Process, free_port
 
 pytestmark = pytest.mark.k8s
 PARTS = ("server", "hub", "agent")
