@@ -166,9 +166,12 @@ class Scheduler(ClusterRegistry, ClusterPulls):
         after_id: int = 0,
         limit: int = 0,
     ) -> list[JobRecord]:
-        jobs = self.store.list_jobs(states, cluster, after_id, 0 if not principal.admin else limit)
-        visible = [job for job in jobs if self.may_see(principal, job)]
-        return visible[:limit] if limit > 0 else visible
+        return self.store.list_jobs(states, cluster, after_id, limit, self.visible_submitter(principal))
+
+    @staticmethod
+    def visible_submitter(principal: Principal) -> str | None:
+        """Whose jobs ``principal`` may see: everyone's for admins, else only its own."""
+        return None if principal.admin else principal.name
 
     def cancel(self, principal: Principal, job_id: int, reason: str = "") -> JobRecord:
         """Cancel a job; a cluster that has it learns of it on its next pull."""

@@ -241,7 +241,9 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
                 if request.job_id:
                     current = [job for job in [store.get_job(request.job_id)] if job is not None]
                 else:
-                    current = store.list_jobs(cluster=request.cluster)
+                    current = store.list_jobs(
+                        cluster=request.cluster, submitter=self.scheduler.visible_submitter(principal)
+                    )
                 for job in [job for job in current if accepts(job)]:
                     yield pb.JobEvent(revision=job.revision, job=convert.job_to_proto(job), initial=True)
             while True:

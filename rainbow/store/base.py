@@ -51,7 +51,10 @@ class Store(Protocol):
         cluster: str = "",
         after_id: int = 0,
         limit: int = 0,
-    ) -> list[JobRecord]: ...
+        submitter: str | None = None,
+    ) -> list[JobRecord]:
+        """Jobs in id order, filtered by state, cluster and submitter (None: anyone)."""
+        ...
 
     def count_jobs_by_state(self) -> dict[tuple[str, str], int]: ...
 

@@ -223,9 +223,13 @@ class SQLiteStore:
         cluster: str = "",
         after_id: int = 0,
         limit: int = 0,
+        submitter: str | None = None,
     ) -> list[JobRecord]:
         clauses = ["id > ?"]
         params: list[Any] = [after_id]
+        if submitter is not None:
+            clauses.append("submitter = ?")
+            params.append(submitter)
         if states:
             clauses.append(f"state IN ({', '.join('?' for _ in states)})")
             params.extend(states)
