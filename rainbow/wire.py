@@ -39,22 +39,23 @@ def group_to_proto(group: NodeGroup) -> pb.NodeGroup:
     )
 
 
-def _flux_document(text: str) -> dict[str, Any]:
+def load_flux_document(text: str, field: str = "flux_jobspec") -> dict[str, Any]:
+    """A Flux jobspec given as JSON or YAML text, loaded as a mapping; errors name ``field``."""
     if len(text) > MAX_FLUX_TEXT:
-        raise SpecError(f"flux_jobspec is {len(text)} bytes; the limit is {MAX_FLUX_TEXT}")
+        raise SpecError(f"{field}: {len(text)} bytes; the limit is {MAX_FLUX_TEXT}")
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise SpecError(f"flux_jobspec is not valid JSON or YAML: {error}") from None
+        raise SpecError(f"{field}: not valid JSON or YAML: {error}") from None
     if not isinstance(doc, dict):
-        raise SpecError("flux_jobspec must be a mapping")
+        raise SpecError(f"{field}: must be a mapping (a Flux jobspec v1 document)")
     return doc
 
 
 def spec_document(spec: pb.JobSpec) -> dict[str, Any]:
     """The simple-form document for a JobSpec message (unset fields take their defaults)."""
     if spec.flux_jobspec:
-        doc = _flux_document(spec.flux_jobspec)
+        doc = load_flux_document(spec.flux_jobspec)
         doc.setdefault("name", spec.name or "job")
     else:
         doc = {"name": spec.name, "command": list(spec.command)}

@@ -185,10 +185,15 @@ class Placement:
                 allowed.append(view)
         return allowed, excluded
 
-    def _decide(self, spec: JobSpec, principal: Principal, where: str = "") -> Decision:
+    def _policy(self, spec: JobSpec, where: str = "") -> str:
+        """The job's selection policy, or the server default."""
         policy = spec.policy or self.settings.default_policy
         if policy not in POLICIES:
             raise InvalidArgument(f"{where}policy {policy!r} is not one of {', '.join(POLICIES)}")
+        return policy
+
+    def _decide(self, spec: JobSpec, principal: Principal, where: str = "") -> Decision:
+        policy = self._policy(spec, where)
         with self.metrics.time_matching():
             candidates, excluded = self._candidates(spec, principal)
             chosen = select(spec.request, candidates, policy, self.rng)

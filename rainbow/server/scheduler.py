@@ -11,7 +11,6 @@ import random
 from collections.abc import Sequence
 
 from rainbow.core import (
-    POLICIES,
     Fit,
     JobSpec,
     explain,
@@ -57,8 +56,7 @@ class Scheduler(ClusterRegistry, ClusterPulls):
         """Submit jobs atomically; an idempotency key seen before returns the earlier job."""
         if not items:
             raise InvalidArgument("no jobs to submit")
-        if len(items) > self.settings.max_batch:
-            raise ResourceExhausted(f"{len(items)} jobs in one call; the limit is {self.settings.max_batch}")
+        self.check_batch_size(len(items))
         labelled = len(items) > 1
         with self._atomic():
             known = self.store.find_jobs(principal.name, [key for _, key in items])
@@ -68,6 +66,11 @@ class Scheduler(ClusterRegistry, ClusterPulls):
             ]
         self._submitted(results)
         return results
+
+    def check_batch_size(self, count: int) -> None:
+        """Refuse a batch larger than the server's limit (before any of it is parsed or stored)."""
+        if count > self.settings.max_batch:
+            raise ResourceExhausted(f"{count} jobs in one call; the limit is {self.settings.max_batch}")
 
     def submit_each(
         self, entries: Sequence[tuple[Principal, JobSpec, str]]
@@ -137,9 +140,7 @@ class Scheduler(ClusterRegistry, ClusterPulls):
     def explain(self, principal: Principal, spec: JobSpec) -> tuple[list[Fit], str, str]:
         """Dry run: every cluster's fit, the cluster that would be chosen now, and the policy."""
         self._check_allow_list(principal, spec)
-        policy = spec.policy or self.settings.default_policy
-        if policy not in POLICIES:
-            raise InvalidArgument(f"policy {policy!r} is not one of {', '.join(POLICIES)}")
+        policy = self._policy(spec)
         candidates, excluded = self._candidates(spec, principal)
         fits = explain(spec.request, candidates)
         chosen = select(spec.request, candidates, policy, random.Random(0))

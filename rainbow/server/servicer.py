@@ -17,7 +17,7 @@ from rainbow.server import convert
 from rainbow.server.auth import Principal
 from rainbow.server.clusterviews import groups_from_dicts
 from rainbow.server.coalesce import SubmitCoalescer
-from rainbow.server.errors import InvalidArgument, RainbowError, ResourceExhausted
+from rainbow.server.errors import InvalidArgument, RainbowError
 from rainbow.server.scheduler import Scheduler
 from rainbow.store import JobRecord
 from rainbow.v1 import scheduler_pb2 as api
@@ -169,10 +169,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     @unary
     async def SubmitJobs(self, request: api.SubmitJobsRequest, context: Context) -> api.SubmitJobsResponse:
         principal = self._user(context)
-        if len(request.jobs) > self.scheduler.settings.max_batch:
-            raise ResourceExhausted(
-                f"{len(request.jobs)} jobs in one call; the limit is {self.scheduler.settings.max_batch}"
-            )
+        self.scheduler.check_batch_size(len(request.jobs))
         items = [
             (self._spec(item.spec, f"jobs[{i}]: "), item.idempotency_key)
             for i, item in enumerate(request.jobs)

@@ -8,11 +8,10 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import yaml
-
 from rainbow.client.requests import state_name
 from rainbow.core import SpecError
 from rainbow.v1 import types_pb2 as pb
+from rainbow.wire import load_flux_document
 
 MAX_NAME = 63
 HASH_LENGTH = 8
@@ -90,12 +89,7 @@ def _resources(resources: Mapping[str, Any]) -> dict[str, object]:
 
 
 def _flux(text: str) -> dict[str, object]:
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise SpecError(f"fluxJobspec: not valid JSON or YAML: {error}") from None
-    if not isinstance(doc, dict):
-        raise SpecError("fluxJobspec: must be a mapping (a Flux jobspec v1 document)")
+    doc = load_flux_document(text, "fluxJobspec")
     if "version" not in doc:
         raise SpecError("fluxJobspec: missing 'version' (only Flux jobspec version 1 is supported)")
     return doc
