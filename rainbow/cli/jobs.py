@@ -8,9 +8,9 @@ from typing import Any
 
 from rainbow.cli import output
 from rainbow.cli.common import FAILURE, OK, USAGE, CliError, connect
+from rainbow.core.states import CANCELLED, SUCCEEDED, TERMINAL_STATES
 from rainbow.v1 import types_pb2 as pb
 
-TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED"}
 STATES = [pb.JobState.Name(v) for v in pb.JobState.values() if v]
 
 
@@ -95,7 +95,7 @@ def describe(job: pb.Job) -> str:
         ("updated", f"{output.age(job.updated_at)} ago"),
         ("deliveries", job.deliveries),
     ]
-    if output.state(job.state) in TERMINAL - {"CANCELLED"}:
+    if output.state(job.state) in TERMINAL_STATES - {CANCELLED}:
         fields.append(("exit code", job.exit_code))
     lines = [f"{key + ':':<12}{value}" for key, value in fields]
     if job.reasons:
@@ -142,6 +142,6 @@ def watch_jobs(args: argparse.Namespace) -> int:
                 prefix = "---\n" if args.output == "yaml" else ""
                 print(prefix + output.dump(event, args.output, compact=True), flush=True)
             final = output.state(event.job.state)
-            if args.until_done and event.job.id == args.id and final in TERMINAL:
-                return OK if final == "SUCCEEDED" else FAILURE
+            if args.until_done and event.job.id == args.id and final in TERMINAL_STATES:
+                return OK if final == SUCCEEDED else FAILURE
     return OK

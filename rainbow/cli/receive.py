@@ -8,6 +8,7 @@ from typing import Any
 from rainbow.cli import output
 from rainbow.cli.common import OK, add_secret_options, cluster_secret, connect
 from rainbow.client import RainbowClient, RainbowClientError
+from rainbow.core.states import CANCELLED, FAILED, RUNNING
 from rainbow.v1 import types_pb2 as pb
 
 
@@ -37,9 +38,9 @@ def _act(client: RainbowClient, cluster: str, secret: str, job: pb.Job, final: s
     """Accept a leased job and report RUNNING (and ``final``); returns the job and what happened."""
     try:
         client.accept(cluster, secret, [job.id])
-        job = client.report(cluster, secret, job.id, "RUNNING", "started by rainbow receive")
+        job = client.report(cluster, secret, job.id, RUNNING, "started by rainbow receive")
         if final:
-            failed = final == "FAILED"
+            failed = final == FAILED
             job = client.report(
                 cluster, secret, job.id, final, "completed by rainbow receive", exit_code=1 if failed else 0
             )
@@ -67,7 +68,7 @@ def receive_jobs(args: argparse.Namespace) -> int:
             lines.append(f"job {job.id} {job.spec.name}: {what}  [{output.request(job.spec)}]")
         acknowledged = []
         for job_id in response.cancelled:
-            client.report(args.cluster, secret, job_id, "CANCELLED", "stopped by rainbow receive")
+            client.report(args.cluster, secret, job_id, CANCELLED, "stopped by rainbow receive")
             acknowledged.append(job_id)
             lines.append(f"job {job_id}: cancelled, acknowledged")
     if not lines:

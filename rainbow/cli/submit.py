@@ -8,10 +8,9 @@ from typing import Any
 from rainbow.cli import output
 from rainbow.cli.common import OK, USAGE, CliError, connect
 from rainbow.cli.specs import add_spec_options, job_specs
+from rainbow.core.states import PENDING_STATES
 from rainbow.v1 import scheduler_pb2 as api
 from rainbow.v1 import types_pb2 as pb
-
-WAITING = {"QUEUED", "UNSCHEDULABLE"}
 
 
 def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
@@ -44,7 +43,7 @@ def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
 def reasons_text(job: pb.Job) -> list[str]:
     """Why a waiting job is not assigned, one line per cluster."""
     name = output.state(job.state)
-    if name not in WAITING:
+    if name not in PENDING_STATES:
         return []
     lines = [f"job {job.id} ({job.spec.name}) is {name}: {job.message}".rstrip(": ")]
     lines += [f"  {fit.cluster}: {fit.reason or 'fits'}" for fit in job.reasons]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rainbow.core.states import REPORTABLE_STATES
 from rainbow.server.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
 )
-from rainbow.server.lifecycle import REPORTABLE, check_transition
+from rainbow.server.lifecycle import check_transition
 from rainbow.server.placement import MAX_LEASE_SECONDS, Placement
 from rainbow.store import JobRecord
 from rainbow.store.records import (
@@ -85,8 +86,8 @@ class ClusterPulls(Placement):
     ) -> JobRecord:
         """Record what the cluster says about a job it accepted (and what runs it, ``remote_ref``)."""
         self.authenticate_cluster(name, secret)
-        if state not in REPORTABLE:
-            raise InvalidArgument(f"state must be one of {', '.join(sorted(REPORTABLE))}, got {state}")
+        if state not in REPORTABLE_STATES:
+            raise InvalidArgument(f"state must be one of {', '.join(sorted(REPORTABLE_STATES))}, got {state}")
         job = self._cluster_job(name, job_id)
         if job.state == state:
             if state == CANCELLED and not job.cancel_acked:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
@@ -47,7 +47,7 @@ class Store(Protocol):
 
     def list_jobs(
         self,
-        states: Sequence[str] = (),
+        states: Collection[str] = (),
         cluster: str = "",
         after_id: int = 0,
         limit: int = 0,

@@ -5,20 +5,37 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-# Job states, as stored and as named in the API.
-QUEUED = "QUEUED"
-UNSCHEDULABLE = "UNSCHEDULABLE"
-ASSIGNED = "ASSIGNED"
-LEASED = "LEASED"
-ACCEPTED = "ACCEPTED"
-RUNNING = "RUNNING"
-SUCCEEDED = "SUCCEEDED"
-FAILED = "FAILED"
-CANCELLED = "CANCELLED"
+from rainbow.core.states import (
+    ACCEPTED,
+    ALL_STATES,
+    ASSIGNED,
+    CANCELLED,
+    FAILED,
+    LEASED,
+    PENDING_STATES,
+    QUEUED,
+    RUNNING,
+    SUCCEEDED,
+    TERMINAL_STATES,
+    UNSCHEDULABLE,
+)
 
-PENDING_STATES = (QUEUED, UNSCHEDULABLE)
-TERMINAL_STATES = (SUCCEEDED, FAILED, CANCELLED)
-ALL_STATES = (QUEUED, UNSCHEDULABLE, ASSIGNED, LEASED, ACCEPTED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
+__all__ = [
+    "ACCEPTED",
+    "ALL_STATES",
+    "ASSIGNED",
+    "CANCELLED",
+    "FAILED",
+    "LEASED",
+    "PENDING_STATES",
+    "QUEUED",
+    "RUNNING",
+    "SUCCEEDED",
+    "TERMINAL_STATES",
+    "UNSCHEDULABLE",
+    "ClusterRecord",
+    "JobRecord",
+]
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -219,7 +219,7 @@ class SQLiteStore:
 
     def list_jobs(
         self,
-        states: Sequence[str] = (),
+        states: Collection[str] = (),
         cluster: str = "",
         after_id: int = 0,
         limit: int = 0,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rainbow.core import JobRequest, JobSpec, Resources
+from rainbow.core.states import FAILED, RUNNING, SUCCEEDED
 from rainbow.v1 import types_pb2 as pb
 from rainbow_operator.agent.jobs import (
     CLUSTER_LABEL,
@@ -16,7 +17,7 @@ from rainbow_operator.agent.jobs import (
     parse_job_spec,
     request_of,
 )
-from rainbow_operator.agent.status import FAILED, RUNNING, SUCCEEDED, Report, job_report, unbound_pods
+from rainbow_operator.agent.status import Report, job_report, unbound_pods
 
 GiB = 1 << 30
 

@@ -24,6 +24,7 @@ from kubernetes.client.exceptions import ApiException
 
 from rainbow.client import AsyncRainbowClient, RainbowClientError
 from rainbow.core import NodeGroup, SpecError
+from rainbow.core.states import CANCELLED, FAILED, TERMINAL_STATES
 from rainbow.v1 import types_pb2 as pb
 from rainbow_operator.agent import metrics
 from rainbow_operator.agent.inventory import Inventory
@@ -31,7 +32,7 @@ from rainbow_operator.agent.jobs import job_id_of, job_manifest, job_name, parse
 from rainbow_operator.agent.kube import Kube, status_of
 from rainbow_operator.agent.registration import Credentials, register
 from rainbow_operator.agent.settings import AgentSettings
-from rainbow_operator.agent.status import FAILED, FINAL, Report, job_report
+from rainbow_operator.agent.status import Report, job_report
 from rainbow_operator.common.errors import is_permanent
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,6 @@ FATAL_REGISTRATION_CODES = frozenset(
     {"ALREADY_EXISTS", "UNAUTHENTICATED", "PERMISSION_DENIED", "INVALID_ARGUMENT"}
 )
 MAX_BACKOFF = 30.0
-CANCELLED = "CANCELLED"
 
 
 class FatalError(RuntimeError):
@@ -359,7 +359,9 @@ class Agent:
 
     def _final(self, job_id: int) -> bool:
         wanted = self.wanted.get(job_id)
-        return self.reported.get(job_id) in FINAL or (wanted is not None and wanted.state in FINAL)
+        return self.reported.get(job_id) in TERMINAL_STATES or (
+            wanted is not None and wanted.state in TERMINAL_STATES
+        )
 
     def want(self, job_id: int, report: Report) -> None:
         """Queue a status report unless it was sent already or the job's end was already reported."""

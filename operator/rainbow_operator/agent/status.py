@@ -12,9 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rainbow.core import JobRequest
-
-RUNNING, SUCCEEDED, FAILED = "RUNNING", "SUCCEEDED", "FAILED"
-FINAL = frozenset({SUCCEEDED, FAILED, "CANCELLED"})
+from rainbow.core.states import FAILED, RUNNING, SUCCEEDED
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rainbow.client.requests import state_name
-from rainbow.core import SpecError
+from rainbow.core import SpecError, states
 from rainbow.v1 import types_pb2 as pb
 from rainbow.wire import load_flux_document
 
@@ -22,17 +22,17 @@ DEFAULT_REMOTE_NAMESPACE = "default"
 GPU_RESOURCE = "nvidia.com/gpu"
 
 PHASES = {
-    "QUEUED": "Queued",
-    "UNSCHEDULABLE": "Unschedulable",
-    "ASSIGNED": "Assigned",
-    "LEASED": "Assigned",
-    "ACCEPTED": "Assigned",
-    "RUNNING": "Running",
-    "SUCCEEDED": "Succeeded",
-    "FAILED": "Failed",
-    "CANCELLED": "Cancelled",
+    states.QUEUED: "Queued",
+    states.UNSCHEDULABLE: "Unschedulable",
+    states.ASSIGNED: "Assigned",
+    states.LEASED: "Assigned",
+    states.ACCEPTED: "Assigned",
+    states.RUNNING: "Running",
+    states.SUCCEEDED: "Succeeded",
+    states.FAILED: "Failed",
+    states.CANCELLED: "Cancelled",
 }
-FINAL_PHASES = frozenset({"Succeeded", "Failed", "Cancelled"})
+FINAL_PHASES = frozenset(PHASES[state] for state in states.TERMINAL_STATES)
 
 COND_SCHEDULED = "Scheduled"
 COND_COMPLETE = "Complete"
