@@ -17,7 +17,6 @@ The auth file (YAML) names the registration secret and the users who may submit:
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import hmac
 import secrets
@@ -28,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from rainbow.core.access import ClusterAccess, patterns_allow
 from rainbow.server.errors import InvalidArgument, Unauthenticated
 
 HASH_PREFIX = "sha256:"
@@ -63,12 +63,11 @@ class Principal:
     admin: bool = False
 
     def may_use(self, cluster: str) -> bool:
-        for pattern in self.clusters:
-            if pattern in ("*", cluster):
-                return True
-            if any(c in pattern for c in "*?[") and fnmatch.fnmatchcase(cluster, pattern):
-                return True
-        return False
+        return patterns_allow(self.clusters, cluster)
+
+    def access(self, clusters: tuple[str, ...] = ()) -> ClusterAccess:
+        """What a job of this principal may use, narrowed to the job's allow-list ``clusters``."""
+        return ClusterAccess(self.name, self.clusters, clusters)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,405 @@
+"""The in-memory scheduling engine: where waiting jobs go, at a cost that follows what changed.
+
+The engine holds every cluster's capacity, every placed job's reservation and every waiting job,
+indexed by job class (see ``rainbow.core.jobclass``). It does no I/O: callers feed it events
+(cluster reports, submissions, acceptances, finished jobs) and persist the ``Change``s it returns.
+
+Order: when capacity frees, waiting jobs are considered by priority (higher first), then by fair
+share (the queue with the lowest weighted dominant share first), then by submission (job id).
+A job that fits no free cluster, or whose queue is at a limit, is skipped; placement never waits
+for an earlier job (no reservations). After ``schedule`` has run out of work, no waiting job fits
+any cluster's free capacity except those held back by their queue's limits; so a report only
+needs to look at the classes that fit the reporting cluster, and stops when it is full.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections import Counter, deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from rainbow.core.capacity import InsufficientCapacity, reserve
+from rainbow.core.jobclass import ClusterSlot, JobClass, JobShape, Placed, Waiting, build_mask
+from rainbow.core.match import Fit, explain_one
+from rainbow.core.models import ClusterCapacity, ClusterView, NodeGroup
+from rainbow.core.queues import QueueBook, QueueConfig, Usage
+from rainbow.core.states import ASSIGNED, QUEUED, UNSCHEDULABLE
+
+#: Job classes kept after their last waiting job left (so repeated shapes are not re-indexed).
+CLASS_CACHE = 4096
+
+
+class Change(NamedTuple):
+    """A job's new state (and cluster, when assigned) decided by the engine."""
+
+    job_id: int
+    state: str
+    cluster: str = ""
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """One queue as ``rainbow queues`` shows it."""
+
+    config: QueueConfig
+    held: Usage
+    share: float
+    waiting: int
+    placed: int
+
+
+class Engine:
+    """Clusters, reservations and waiting jobs; decides placements in bounded slices."""
+
+    def __init__(
+        self, queues: Mapping[str, QueueConfig] | None = None, rng: random.Random | None = None
+    ) -> None:
+        self.queues = QueueBook(queues)
+        self.rng = rng or random.Random()
+        self.clusters: dict[str, ClusterSlot] = {}
+        self._free_slots: list[int] = []
+        self._classes: dict[JobShape, JobClass] = {}
+        self._active: dict[JobClass, None] = {}
+        self._dirty: dict[JobClass, None] = {}
+        self._flips: deque[Waiting] = deque()
+        self._waiting: dict[int, Waiting] = {}
+        self._placed: dict[int, Placed] = {}
+        self._waiting_by_queue: Counter[str] = Counter()
+        self._placed_by_queue: Counter[str] = Counter()
+        self.topology = 0
+        self.growth = 0
+
+    # Clusters
+    def set_cluster(
+        self,
+        name: str,
+        order: int,
+        total: Iterable[NodeGroup],
+        reported_free: Iterable[NodeGroup],
+        attributes: Mapping[str, float],
+    ) -> None:
+        """Register a cluster or take its new report; reservations of jobs accepted before it end."""
+        cluster = self.clusters.get(name)
+        total, attributes = tuple(total), dict(attributes)
+        if cluster is None:
+            slot = heapq.heappop(self._free_slots) if self._free_slots else len(self.clusters)
+            cluster = self.clusters[name] = ClusterSlot(name, slot, order)
+        old_total = cluster.total
+        topology_changed = not old_total or old_total != total
+        cluster.order = order
+        attributes_changed = cluster.attributes != attributes
+        cluster.total, cluster.reported_free, cluster.attributes = total, tuple(reported_free), attributes
+        for placed in cluster.placed.values():
+            if placed.accepted:
+                placed.holding = False
+        self._recompute_free(cluster)
+        if attributes_changed:
+            cluster.key_version += 1
+            for job_class in self._active:
+                job_class.rekey(cluster)
+        if topology_changed:
+            self.queues.total = self.queues.total - Usage.capacity(old_total) + Usage.capacity(total)
+            self.topology += 1
+            for job_class in self._active:
+                self._update_mask(job_class, cluster)
+        self._grew(cluster)
+
+    def remove_cluster(self, name: str) -> tuple[list[Change], list[int]]:
+        """Forget a cluster: its unaccepted jobs wait again (returned as changes); the ids of its
+        accepted jobs, which can no longer run, are returned second."""
+        cluster = self.clusters.pop(name, None)
+        if cluster is None:
+            return [], []
+        heapq.heappush(self._free_slots, cluster.slot)
+        self.queues.total = self.queues.total - Usage.capacity(cluster.total)
+        self.topology += 1
+        for job_class in self._active:
+            job_class.forget_cluster(name)
+            self._update_mask(job_class, cluster, present=False)
+        requeued: list[Change] = []
+        dropped: list[int] = []
+        for placed in list(cluster.placed.values()):
+            self._unplace(placed)
+            if placed.accepted:
+                dropped.append(placed.id)
+            else:
+                state = self.enqueue(placed.id, placed.shape, placed.queue, placed.priority)
+                requeued.append(Change(placed.id, state))
+        return requeued, dropped
+
+    # Jobs
+    def submit(self, job_id: int, shape: JobShape, queue: str, priority: int = 0) -> Change:
+        """A new job: assigned at once when it fits a free cluster and nothing waits to be placed."""
+        job_class = self._prepare(self._class(shape))
+        if not self.has_work() and not self.queues.limit_reason(queue, shape.request):
+            cluster = job_class.select(self.clusters, self.rng)
+            if cluster is not None:
+                self._place(job_id, shape, queue, priority, cluster)
+                return Change(job_id, ASSIGNED, cluster.name)
+        return Change(job_id, self.enqueue(job_id, shape, queue, priority))
+
+    def enqueue(self, job_id: int, shape: JobShape, queue: str, priority: int = 0, state: str = "") -> str:
+        """Add a waiting job; returns its state (QUEUED, or UNSCHEDULABLE when no cluster can ever fit it).
+
+        ``state`` is the state the job had (when reloaded); a different one is announced by ``schedule``.
+        """
+        job_class = self._prepare(self._class(shape))
+        self._active[job_class] = None
+        current = QUEUED if job_class.mask else UNSCHEDULABLE
+        job = Waiting(job_id, queue, priority, job_class, state or current)
+        job_class.add(job)
+        self._waiting[job_id] = job
+        self._waiting_by_queue[queue] += 1
+        if job.state != current:
+            self._flips.append(job)
+        if job_class.candidates:
+            self._dirty[job_class] = None
+        return current
+
+    def restore_placed(
+        self,
+        job_id: int,
+        shape: JobShape,
+        queue: str,
+        priority: int,
+        cluster: str,
+        *,
+        accepted: bool,
+        holding: bool,
+    ) -> None:
+        """Reload a placed job (its cluster must be known); ``holding`` if it still holds its nodes."""
+        slot = self.clusters[cluster]
+        placed = Placed(job_id, shape, queue, priority, cluster)
+        placed.accepted, placed.holding = accepted, holding
+        slot.placed[job_id] = placed
+        self._placed[job_id] = placed
+        self.queues.add(queue, Usage.of(shape.request))
+        self._placed_by_queue[queue] += 1
+        if holding:
+            self._recompute_free(slot)
+
+    def accepted(self, job_id: int) -> None:
+        """The cluster accepted the job: it holds its nodes until the cluster's next report."""
+        placed = self._placed.get(job_id)
+        if placed is not None:
+            placed.accepted = True
+
+    def release(self, job_id: int) -> None:
+        """The job left (finished, cancelled): its nodes and its queue's share are freed."""
+        job = self._waiting.pop(job_id, None)
+        if job is not None:
+            self._waiting_by_queue[job.queue] -= 1
+            job.job_class.discard(job)
+            self._deactivate_if_empty(job.job_class)
+            return
+        placed = self._placed.get(job_id)
+        if placed is None:
+            return
+        cluster = self.clusters[placed.cluster]
+        self._unplace(placed)
+        if placed.holding:
+            self._recompute_free(cluster)
+            self._grew(cluster)
+
+    def is_waiting(self, job_id: int) -> bool:
+        return job_id in self._waiting
+
+    def cluster_of(self, job_id: int) -> str:
+        placed = self._placed.get(job_id)
+        return placed.cluster if placed is not None else ""
+
+    # Placement
+    def has_work(self) -> bool:
+        """True while placements or state changes are waiting for ``schedule``."""
+        return bool(self._dirty or self._flips)
+
+    def schedule(self, budget: int = 1000) -> list[Change]:
+        """Decide up to ``budget`` changes: state announcements first, then placements in order."""
+        changes: list[Change] = []
+        while self._flips and len(changes) < budget:
+            job = self._flips.popleft()
+            state = QUEUED if job.job_class.mask else UNSCHEDULABLE
+            if self._waiting.get(job.id) is job and job.state != state:
+                job.state = state
+                changes.append(Change(job.id, state))
+        if len(changes) < budget:
+            self._place_waiting(changes, budget)
+        return changes
+
+    def _place_waiting(self, changes: list[Change], budget: int) -> None:
+        heap: list[tuple[int, float, int, JobClass, str]] = []
+        for job_class in list(self._dirty):
+            for queue in list(job_class.queues):
+                self._push_head(heap, job_class, queue)
+        exhausted: set[JobClass] = set()
+        while heap and len(changes) < budget:
+            _, share, job_id, job_class, queue = heapq.heappop(heap)
+            if job_class in exhausted:
+                continue
+            head = job_class.head(queue)
+            if head is None:
+                continue
+            if head.id != job_id or share != self.queues.share(queue):
+                self._push_head(heap, job_class, queue)
+                continue
+            if self.queues.limit_reason(queue, job_class.request):
+                continue  # the queue frees room later: its classes are considered again then
+            cluster = job_class.select(self.clusters, self.rng)
+            if cluster is None:
+                exhausted.add(job_class)
+                self._dirty.pop(job_class, None)
+                continue
+            self._waiting.pop(head.id)
+            self._waiting_by_queue[queue] -= 1
+            job_class.discard(head)
+            self._deactivate_if_empty(job_class)
+            self._place(head.id, job_class.shape, queue, head.priority, cluster)
+            changes.append(Change(head.id, ASSIGNED, cluster.name))
+            self._push_head(heap, job_class, queue)
+        if not heap:
+            self._dirty.clear()
+
+    def _push_head(
+        self, heap: list[tuple[int, float, int, JobClass, str]], job_class: JobClass, queue: str
+    ) -> None:
+        head = job_class.head(queue)
+        if head is not None:
+            heapq.heappush(heap, (-head.priority, self.queues.share(queue), head.id, job_class, queue))
+
+    def _place(self, job_id: int, shape: JobShape, queue: str, priority: int, cluster: ClusterSlot) -> None:
+        cluster.free = reserve(cluster.free, shape.request)
+        placed = Placed(job_id, shape, queue, priority, cluster.name)
+        cluster.placed[job_id] = placed
+        self._placed[job_id] = placed
+        self.queues.add(queue, Usage.of(shape.request))
+        self._placed_by_queue[queue] += 1
+
+    def _unplace(self, placed: Placed) -> None:
+        self._placed.pop(placed.id, None)
+        cluster = self.clusters.get(placed.cluster)
+        if cluster is not None:
+            cluster.placed.pop(placed.id, None)
+        self.queues.remove(placed.queue, Usage.of(placed.shape.request))
+        self._placed_by_queue[placed.queue] -= 1
+        if self.queues.configs.get(placed.queue) is not None:
+            for job_class in self._active:  # jobs its limits held back may go now
+                if placed.queue in job_class.queues and job_class.candidates:
+                    self._dirty[job_class] = None
+
+    # Classes and capacity
+    def _class(self, shape: JobShape) -> JobClass:
+        job_class = self._classes.get(shape)
+        if job_class is None:
+            if len(self._classes) >= CLASS_CACHE * 5 // 4:
+                for cached in [c for c in self._classes.values() if c not in self._active]:
+                    del self._classes[cached.shape]
+                    if len(self._classes) < CLASS_CACHE:
+                        break
+            job_class = self._classes[shape] = JobClass(shape)
+        return job_class
+
+    def _prepare(self, job_class: JobClass) -> JobClass:
+        """Bring a class that was not following cluster changes up to date."""
+        if job_class.topology != self.topology:
+            job_class.mask = build_mask(
+                job_class.shape, self.clusters, lambda c: c.fits_total(job_class.request)
+            )
+            job_class.topology = self.topology
+            job_class.synced = -1
+        if job_class.synced != self.growth:
+            job_class.sync(self.clusters, self.growth)
+        return job_class
+
+    def _deactivate_if_empty(self, job_class: JobClass) -> None:
+        if not job_class.members:
+            self._active.pop(job_class, None)
+            self._dirty.pop(job_class, None)
+
+    def _update_mask(self, job_class: JobClass, cluster: ClusterSlot, present: bool = True) -> None:
+        """A cluster appeared, changed its total or left: update an active class's mask and state."""
+        before = job_class.mask
+        bit = 1 << cluster.slot
+        usable = (
+            present and job_class.shape.access.permits(cluster.name) and cluster.fits_total(job_class.request)
+        )
+        job_class.mask = (before | bit) if usable else (before & ~bit)
+        job_class.topology = self.topology
+        if bool(before) != bool(job_class.mask):
+            self._flips.extend(job_class.members.values())
+
+    def _recompute_free(self, cluster: ClusterSlot) -> None:
+        """Free view = reported free minus the reservations still held."""
+        free = cluster.reported_free
+        try:
+            for placed in cluster.placed.values():
+                if placed.holding:
+                    free = reserve(free, placed.shape.request)
+        except InsufficientCapacity:
+            free = ()  # the cluster reported less than it had promised: nothing is free
+        cluster.free = free
+
+    def _grew(self, cluster: ClusterSlot) -> None:
+        """``cluster`` may have more room: offer it to the waiting classes."""
+        self.growth += 1
+        for job_class in self._active:
+            if job_class.offer(cluster):
+                self._dirty[job_class] = None
+            job_class.synced = self.growth
+
+    # Reads
+    def explain(self, shape: JobShape) -> list[Fit]:
+        """Every cluster's fit for ``shape`` (clusters it may use first, in registration order)."""
+        fits: list[Fit] = []
+        excluded: list[Fit] = []
+        for cluster in sorted(self.clusters.values(), key=lambda c: c.order):
+            refusal = shape.access.refusal(cluster.name)
+            if refusal:
+                excluded.append(Fit(cluster.name, False, False, refusal))
+            else:
+                fits.append(explain_one(shape.request, self.view(cluster.name)))
+        return fits + excluded
+
+    def view(self, name: str) -> ClusterView:
+        """A cluster as selection sees it (total, effective free, attributes)."""
+        cluster = self.clusters[name]
+        return ClusterView(
+            name, ClusterCapacity(cluster.total, cluster.free), cluster.attributes, cluster.order
+        )
+
+    def waiting_message(self, job_id: int) -> str:
+        """Why a waiting job waits, e.g. ``queue team-a is at its limit of 64 nodes``."""
+        job = self._waiting.get(job_id)
+        if job is None:
+            return ""
+        job_class = job.job_class
+        if not job_class.mask:
+            return "no permitted cluster can fit this job now; it is re-evaluated when clusters change"
+        limit = self.queues.limit_reason(job.queue, job_class.request)
+        if limit:
+            return limit
+        ahead = 0
+        for other in self._active:
+            if other.mask & job_class.mask:
+                ahead += sum(count for priority, count in other.priorities.items() if priority > job.priority)
+        clusters = bin(job_class.mask).count("1")
+        where = f"{clusters} cluster{'s' if clusters != 1 else ''} that can fit it"
+        if ahead:
+            return f"waiting for free capacity on {where}; {ahead} jobs ahead of it (priority above {job.priority})"
+        return f"waiting for free capacity on {where}"
+
+    def queue_stats(self) -> list[QueueStats]:
+        """Every configured queue and every queue with jobs, by name."""
+        names = set(self.queues.configs) | set(+self._waiting_by_queue) | set(+self._placed_by_queue)
+        return [
+            QueueStats(
+                self.queues.config(name),
+                self.queues.held.get(name, Usage()),
+                self.queues.share(name),
+                self._waiting_by_queue[name],
+                self._placed_by_queue[name],
+            )
+            for name in sorted(names)
+        ]

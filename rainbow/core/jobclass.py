@@ -1,0 +1,234 @@
+"""Job classes: waiting jobs that are interchangeable for placement, and where they fit now.
+
+Jobs with the same request, cluster access and policy form one class. A class knows the
+clusters it may ever use (``mask``, a bit per cluster slot), the clusters it may fit now
+(``candidates``), and its waiting jobs per queue in (priority, submission) order, so that the
+engine touches classes, not jobs, when capacity changes.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rainbow.core.access import ClusterAccess
+from rainbow.core.capacity import free_cpu_after, free_fraction
+from rainbow.core.match import count_fitting_nodes
+from rainbow.core.models import COST_PER_NODE_HOUR, ETA_SECONDS, ClusterCapacity, JobRequest, NodeGroup
+
+#: Policies whose order of clusters does not change as jobs are placed: kept in a heap per class.
+STATIC_POLICIES = frozenset({"first-fit", "cost", "eta"})
+
+SortKey = tuple[float | int | str, ...]
+
+
+@dataclass(frozen=True)
+class JobShape:
+    """What placement needs to know about a job."""
+
+    request: JobRequest
+    access: ClusterAccess
+    policy: str
+
+
+class ClusterSlot:
+    """One cluster as the engine holds it; ``free`` is reported free minus held reservations."""
+
+    __slots__ = (
+        "attributes",
+        "free",
+        "key_version",
+        "name",
+        "order",
+        "placed",
+        "reported_free",
+        "slot",
+        "total",
+    )
+
+    def __init__(self, name: str, slot: int, order: int) -> None:
+        self.name, self.slot, self.order = name, slot, order
+        self.total: tuple[NodeGroup, ...] = ()
+        self.reported_free: tuple[NodeGroup, ...] = ()
+        self.free: tuple[NodeGroup, ...] = ()
+        self.attributes: dict[str, float] = {}
+        self.key_version = 0
+        self.placed: dict[int, Placed] = {}
+
+    def fits_free(self, request: JobRequest) -> bool:
+        return count_fitting_nodes(request, self.free) >= request.nodes
+
+    def fits_total(self, request: JobRequest) -> bool:
+        return count_fitting_nodes(request, self.total) >= request.nodes
+
+    def attribute(self, name: str) -> float:
+        """A numeric attribute, +inf when missing or not finite (worst for cost and eta)."""
+        value = self.attributes.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            return math.inf
+        return float(value)
+
+
+def policy_key(policy: str, request: JobRequest, cluster: ClusterSlot) -> SortKey:
+    """The order of ``cluster`` for ``policy`` (lower is better), as ``rainbow.core.select`` orders."""
+    tail = (cluster.order, cluster.name)
+    if policy == "cost":
+        return (cluster.attribute(COST_PER_NODE_HOUR) * request.nodes, cluster.attribute(ETA_SECONDS), *tail)
+    if policy == "eta":
+        return (cluster.attribute(ETA_SECONDS), cluster.attribute(COST_PER_NODE_HOUR) * request.nodes, *tail)
+    capacity = ClusterCapacity(cluster.total, cluster.free)
+    if policy == "least-loaded":
+        return (-free_fraction(capacity), *tail)
+    if policy == "best-fit":
+        return (float(free_cpu_after(capacity, request)), *tail)
+    return tail
+
+
+class Placed:
+    """A job placed on a cluster; it holds its nodes in the free view until the cluster reports after acceptance."""
+
+    __slots__ = ("accepted", "cluster", "holding", "id", "priority", "queue", "shape")
+
+    def __init__(self, job_id: int, shape: JobShape, queue: str, priority: int, cluster: str) -> None:
+        self.id, self.shape, self.queue, self.priority, self.cluster = job_id, shape, queue, priority, cluster
+        self.holding = True
+        self.accepted = False
+
+
+class Waiting:
+    """A waiting job."""
+
+    __slots__ = ("id", "job_class", "priority", "queue", "state")
+
+    def __init__(self, job_id: int, queue: str, priority: int, job_class: JobClass, state: str) -> None:
+        self.id, self.queue, self.priority, self.job_class, self.state = (
+            job_id,
+            queue,
+            priority,
+            job_class,
+            state,
+        )
+
+
+class JobClass:
+    """Waiting jobs of one shape, and the clusters that shape may use and fits now."""
+
+    def __init__(self, shape: JobShape) -> None:
+        self.shape = shape
+        self.request = shape.request
+        self.mask = 0
+        self.topology = -1  # the engine's topology version the mask was computed for
+        self.synced = -1  # the engine's growth version the candidates were computed for
+        self.candidates: set[str] = set()
+        self._heap: list[tuple[SortKey, int, str]] = []
+        self.queues: dict[str, list[tuple[int, int]]] = {}
+        self.members: dict[int, Waiting] = {}
+        self.priorities: Counter[int] = Counter()
+
+    # Waiting jobs
+    def add(self, job: Waiting) -> None:
+        self.members[job.id] = job
+        heapq.heappush(self.queues.setdefault(job.queue, []), (-job.priority, job.id))
+        self.priorities[job.priority] += 1
+
+    def discard(self, job: Waiting) -> None:
+        """Forget a waiting job (its heap entry is dropped lazily)."""
+        if self.members.pop(job.id, None) is not None:
+            self.priorities[job.priority] -= 1
+            if not self.priorities[job.priority]:
+                del self.priorities[job.priority]
+
+    def head(self, queue: str) -> Waiting | None:
+        """The first waiting job of ``queue`` in this class (highest priority, then oldest)."""
+        heap = self.queues.get(queue)
+        while heap:
+            job = self.members.get(heap[0][1])
+            if job is not None and job.queue == queue:
+                return job
+            heapq.heappop(heap)
+        self.queues.pop(queue, None)
+        return None
+
+    # Where the class fits
+    def sync(self, clusters: dict[str, ClusterSlot], growth: int) -> None:
+        """Recompute the candidates from every cluster (after the class missed growth events)."""
+        self.candidates.clear()
+        self._heap.clear()
+        for cluster in clusters.values():
+            self.offer(cluster)
+        self.synced = growth
+
+    def offer(self, cluster: ClusterSlot) -> bool:
+        """Note that ``cluster`` may have room for this class now; True if it does."""
+        if not (self.mask >> cluster.slot) & 1 or not cluster.fits_free(self.request):
+            return False
+        if cluster.name not in self.candidates:
+            self.candidates.add(cluster.name)
+            if self.shape.policy in STATIC_POLICIES:
+                self.push(cluster)
+        return True
+
+    def push(self, cluster: ClusterSlot) -> None:
+        key = policy_key(self.shape.policy, self.request, cluster)
+        heapq.heappush(self._heap, (key, cluster.key_version, cluster.name))
+
+    def select(self, clusters: dict[str, ClusterSlot], rng: random.Random) -> ClusterSlot | None:
+        """The cluster the class's policy picks among those it fits now (None when none)."""
+        if self.shape.policy in STATIC_POLICIES:
+            return self._select_static(clusters)
+        fitting = [
+            cluster
+            for name in list(self.candidates)
+            if (cluster := self._candidate(clusters, name)) is not None
+        ]
+        if not fitting:
+            return None
+        if self.shape.policy == "random":
+            return rng.choice(sorted(fitting, key=lambda c: (c.order, c.name)))
+        policy, request = self.shape.policy, self.request
+        return min(fitting, key=lambda c: policy_key(policy, request, c))
+
+    def _candidate(self, clusters: dict[str, ClusterSlot], name: str) -> ClusterSlot | None:
+        """The candidate cluster ``name`` if it still fits; otherwise it stops being a candidate."""
+        cluster = clusters.get(name)
+        if cluster is None or not (self.mask >> cluster.slot) & 1 or not cluster.fits_free(self.request):
+            self.candidates.discard(name)
+            return None
+        return cluster
+
+    def _select_static(self, clusters: dict[str, ClusterSlot]) -> ClusterSlot | None:
+        heap = self._heap
+        while heap:
+            _, version, name = heap[0]
+            cluster = clusters.get(name)
+            if cluster is not None and cluster.key_version != version:
+                heapq.heappop(heap)  # a fresher entry exists while the cluster is a candidate
+                continue
+            if self._candidate(clusters, name) is None:
+                heapq.heappop(heap)
+                continue
+            return cluster
+        return None
+
+    def forget_cluster(self, name: str) -> None:
+        self.candidates.discard(name)
+
+    def rekey(self, cluster: ClusterSlot) -> None:
+        """``cluster``'s attributes changed: re-enter it in the policy order."""
+        if cluster.name in self.candidates and self.shape.policy in STATIC_POLICIES:
+            self.push(cluster)
+
+
+def build_mask(
+    shape: JobShape, clusters: dict[str, ClusterSlot], fits_total: Callable[[ClusterSlot], bool]
+) -> int:
+    """A bit for every cluster slot the class may use and fits in total."""
+    mask = 0
+    for cluster in clusters.values():
+        if shape.access.permits(cluster.name) and fits_total(cluster):
+            mask |= 1 << cluster.slot
+    return mask
