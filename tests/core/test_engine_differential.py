@@ -39,7 +39,7 @@ groups = st.builds(
     gpu_type=st.sampled_from(["", "", "a100"]),
 )
 group_lists = st.lists(groups, max_size=3).map(tuple)
-registrations = st.lists(
+registrations: st.SearchStrategy[list[tuple[Any, ...]]] = st.lists(
     st.tuples(
         st.just("register"),
         st.sampled_from(NAMES),
