@@ -12,6 +12,8 @@ from rainbow.core import Fit, JobSpec, NodeGroup, Resources, SpecError
 from rainbow.v1 import types_pb2 as pb
 
 MAX_FLUX_TEXT = 256 * 1024
+#: libyaml's loader when PyYAML was built with it (several times faster), else the pure Python one.
+_YAML_LOADER: type[yaml.SafeLoader | yaml.CSafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def groups_from_proto(groups: Iterable[pb.NodeGroup]) -> tuple[NodeGroup, ...]:
@@ -44,9 +46,11 @@ def load_flux_document(text: str, field: str = "flux_jobspec") -> dict[str, Any]
     if len(text) > MAX_FLUX_TEXT:
         raise SpecError(f"{field}: {len(text)} bytes; the limit is {MAX_FLUX_TEXT}")
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as error:
         raise SpecError(f"{field}: not valid JSON or YAML: {error}") from None
+    except RecursionError:  # only the pure Python loader recurses per nesting level
+        raise SpecError(f"{field}: the document is nested too deeply") from None
     if not isinstance(doc, dict):
         raise SpecError(f"{field}: must be a mapping (a Flux jobspec v1 document)")
     return doc
@@ -79,6 +83,12 @@ def spec_document(spec: pb.JobSpec) -> dict[str, Any]:
         doc["env"] = dict(spec.env)
     if spec.clusters:
         doc["clusters"] = list(spec.clusters)
+    if spec.queue:
+        doc["queue"] = spec.queue
+    if spec.priority_class:  # the class replaces the number
+        doc["priorityClass"] = spec.priority_class
+    elif spec.priority:
+        doc["priority"] = spec.priority
     return doc
 
 
@@ -99,6 +109,9 @@ def spec_to_proto(spec: JobSpec) -> pb.JobSpec:
         env=dict(spec.env),
         clusters=list(spec.clusters),
         policy=spec.policy,
+        queue=spec.queue,
+        priority=spec.priority,
+        priority_class=spec.priority_class,
         flux_jobspec=json.dumps(spec.flux, sort_keys=True) if spec.flux is not None else "",
     )
 

@@ -21,6 +21,16 @@ def _state_arg(value: str) -> str:
     return name
 
 
+def _count_arg(value: str) -> int:
+    try:
+        count = int(value)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of jobs (0 or more), got {value!r}")
+    return count
+
+
 def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
     jobs = sub.add_parser("jobs", help="list, inspect, watch and cancel jobs")
     jsub = jobs.add_subparsers(dest="jobs_command", required=True, metavar="COMMAND")
@@ -30,7 +40,7 @@ def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
         "--state", action="append", type=_state_arg, metavar="S", help="only this state (repeatable)"
     )
     listing.add_argument("--cluster", default="", help="only jobs on this cluster")
-    listing.add_argument("--limit", type=int, default=0, metavar="N", help="at most N jobs")
+    listing.add_argument("--limit", type=_count_arg, default=0, metavar="N", help="at most N jobs (0: all)")
     listing.set_defaults(run=list_jobs)
 
     get = jsub.add_parser("get", parents=[parent], help="show one job with the reasons for its placement")
@@ -67,18 +77,24 @@ def job_row(job: pb.Job, now: float) -> list[object]:
 
 
 def list_jobs(args: argparse.Namespace) -> int:
-    with connect(args) as client:
-        jobs = client.list_jobs(args.state or (), args.cluster, args.limit)
+    """Print jobs page by page as the server sends them (however many there are)."""
     headers = ["ID", "NAME", "STATE", "CLUSTER", "REQUEST", "SUBMITTER", "AGE", "MESSAGE"]
     now = time.time()
-    text = output.table(headers, [job_row(j, now) for j in jobs]) if jobs else "no jobs"
-    output.emit(args.output, {"jobs": jobs}, text)
+    with connect(args) as client:
+        jobs = client.iter_jobs(args.state or (), args.cluster, limit=args.limit)
+        if args.output != "table":
+            output.stream_list(args.output, "jobs", jobs)
+        elif not output.stream_table(headers, (job_row(job, now) for job in jobs)):
+            print("no jobs")
     return OK
 
 
 def describe(job: pb.Job) -> str:
     """A job's details as ``key: value`` lines and its per-cluster reasons."""
     spec = job.spec
+    priority = str(job.priority or spec.priority)  # the server's effective value, else the requested one
+    if spec.priority_class:
+        priority += f" (class {spec.priority_class})"
     fields = [
         ("id", job.id),
         ("name", spec.name),
@@ -90,6 +106,8 @@ def describe(job: pb.Job) -> str:
         ("image", spec.image or "-"),
         ("clusters", ", ".join(spec.clusters) or "any"),
         ("policy", spec.policy or "default"),
+        ("queue", job.queue or spec.queue or "-"),
+        ("priority", priority),
         ("submitter", job.submitter),
         ("created", f"{output.age(job.created_at)} ago"),
         ("updated", f"{output.age(job.updated_at)} ago"),

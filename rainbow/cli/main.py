@@ -28,7 +28,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from rainbow.cli import clusters, jobs, receive, serve, submit
+from rainbow.cli import clusters, jobs, queues, receive, serve, submit
 from rainbow.cli.common import (
     EXIT_CODE_HELP,
     EXIT_CODES,
@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     clusters.add_parsers(sub, parent)
     submit.add_parsers(sub, parent)
     jobs.add_parsers(sub, parent)
+    queues.add_parsers(sub, parent)
     receive.add_parsers(sub, parent)
     return parser
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
+import textwrap
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -55,6 +57,61 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
     return "\n".join(lines)
+
+
+def stream_table(headers: Sequence[str], rows: Iterable[Sequence[object]], sample: int = 500) -> int:
+    """Print rows as they come, aligned like ``table``; returns how many there were (nothing printed for 0).
+
+    Column widths come from the first ``sample`` rows and only grow after them: a longer cell later
+    shifts the columns to its right from that row on.
+    """
+    it = iter(rows)
+    first = list(itertools.islice(it, sample))
+    if not first:
+        return 0
+    cells = [list(headers)] + [_cells(row) for row in first]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+
+    def line(row: Sequence[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+
+    print("\n".join(line(row) for row in cells))
+    count = len(first)
+    for row in it:
+        texts = _cells(row)
+        widths = [max(w, len(c)) for w, c in zip(widths, texts, strict=True)]
+        print(line(texts))
+        count += 1
+    sys.stdout.flush()
+    return count
+
+
+def _cells(row: Sequence[object]) -> list[str]:
+    return [str(c) if c not in ("", None) else "-" for c in row]
+
+
+def stream_list(fmt: str, key: str, items: Iterable[Any]) -> int:
+    """Print ``{key: [items]}`` as JSON or YAML while the items come; the text is what ``dump`` gives.
+
+    Returns how many items there were.
+    """
+    count = 0
+    out = sys.stdout
+    for item in items:
+        plain = _plain(item)
+        if fmt == "json":
+            text = textwrap.indent(json.dumps(plain, indent=2), "    ")
+            out.write(("{\n  " + json.dumps(key) + ": [\n" if not count else ",\n") + text)
+        else:
+            text = yaml.safe_dump([plain], sort_keys=False, default_flow_style=False)
+            out.write((f"{key}:\n" if not count else "") + text)
+        count += 1
+    if fmt == "json":
+        out.write("\n  ]\n}\n" if count else dump({key: []}, fmt) + "\n")
+    elif not count:
+        out.write(dump({key: []}, fmt) + "\n")
+    out.flush()
+    return count
 
 
 def age(timestamp: float, now: float | None = None) -> str:

@@ -13,6 +13,7 @@ import yaml
 from rainbow.cli.common import USAGE, CliError, load_yaml, read_text, yaml_error
 from rainbow.client import spec_message
 from rainbow.core import NodeGroup, Resources, SpecError, parse_cpu, parse_memory
+from rainbow.core.jobspec import MAX_PRIORITY, MIN_PRIORITY
 from rainbow.v1 import types_pb2 as pb
 
 GROUP_HELP = (
@@ -130,6 +131,21 @@ def add_spec_options(parser: argparse.ArgumentParser) -> None:
         "--policy", help="selection policy (first-fit, random, least-loaded, best-fit, cost, eta)"
     )
     spec.add_argument("--command", metavar="CMD", help="command line (or give it after --)")
+    spec.add_argument(
+        "--queue", metavar="NAME", help="queue the job waits in (default: the server uses your user name)"
+    )
+    priority = spec.add_mutually_exclusive_group()
+    priority.add_argument(
+        "--priority",
+        type=int,
+        metavar="N",
+        help=f"higher runs first, {MIN_PRIORITY}..{MAX_PRIORITY} (default 0)",
+    )
+    priority.add_argument(
+        "--priority-class",
+        metavar="NAME",
+        help="a priority class from the server config, instead of --priority",
+    )
 
 
 def _default_name(command: list[str]) -> str:
@@ -154,6 +170,14 @@ def _apply_flags(doc: dict[str, Any], args: argparse.Namespace, command: list[st
             doc[key] = value
     if args.cluster:
         doc["clusters"] = list(args.cluster)
+    if args.queue is not None:
+        doc["queue"] = args.queue
+    if args.priority is not None:  # a flag replaces the file's priority or priority class
+        doc.pop("priorityClass", None)
+        doc["priority"] = args.priority
+    if args.priority_class is not None:
+        doc.pop("priority", None)
+        doc["priorityClass"] = args.priority_class
     if args.label:
         doc["nodeSelector"] = {**(doc.get("nodeSelector") or {}), **pairs(args.label, "--label")}
     if args.env:

@@ -87,6 +87,12 @@ class AsyncRainbowClient:
         request = requests.update_state(name, free, total, attributes)
         return await self._call(self._stub.UpdateClusterState, request, secret)
 
+    # Queues
+    async def list_queues(self) -> list[pb.QueueInfo]:
+        """The server's queues: weight, limits, what each holds, fair share, waiting and placed jobs."""
+        response = await self._call(self._stub.ListQueues, api.ListQueuesRequest())
+        return list(response.queues)
+
     # Jobs
     async def submit(self, spec: JobSpecInput, idempotency_key: str = "") -> api.SubmitJobResponse:
         return await self._call(self._stub.SubmitJob, requests.submit(spec, idempotency_key))
@@ -95,10 +101,36 @@ class AsyncRainbowClient:
         return await self._call(self._stub.GetJob, api.GetJobRequest(id=job_id))
 
     async def list_jobs(
-        self, states: Sequence[str] = (), cluster: str = "", limit: int = 0, after_id: int = 0
+        self,
+        states: Sequence[str] = (),
+        cluster: str = "",
+        limit: int = 0,
+        after_id: int = 0,
+        page_size: int = 0,
     ) -> list[pb.Job]:
-        response = await self._call(self._stub.ListJobs, requests.list_jobs(states, cluster, limit, after_id))
-        return list(response.jobs)
+        """Jobs in id order after ``after_id``: all of them, or the first ``limit``.
+
+        Follows the server's pages (``page_size`` jobs each; 0: the server's default) and returns
+        them together; ``iter_jobs`` yields them as they arrive instead.
+        """
+        return [
+            job async for job in self.iter_jobs(states, cluster, page_size, limit=limit, after_id=after_id)
+        ]
+
+    async def iter_jobs(
+        self,
+        states: Sequence[str] = (),
+        cluster: str = "",
+        page_size: int = 0,
+        *,
+        limit: int = 0,
+        after_id: int = 0,
+    ) -> AsyncIterator[pb.Job]:
+        """Jobs in id order, fetched a page at a time while they are consumed (at most ``limit``; 0: all)."""
+        pages = requests.JobPages(states, cluster, page_size, limit, after_id)
+        while not pages.done:
+            for job in pages.take(await self._call(self._stub.ListJobs, pages.request())):
+                yield job
 
     async def cancel(self, job_id: int, reason: str = "") -> pb.Job:
         return await self._call(self._stub.CancelJob, api.CancelJobRequest(id=job_id, reason=reason))

@@ -95,6 +95,11 @@ class RainbowClient:
     def list_clusters(self) -> list[pb.ClusterInfo]:
         return list(self._call(self._stub.ListClusters, api.ListClustersRequest()).clusters)
 
+    # Queues
+    def list_queues(self) -> list[pb.QueueInfo]:
+        """The server's queues: weight, limits, what each holds, fair share, waiting and placed jobs."""
+        return list(self._call(self._stub.ListQueues, api.ListQueuesRequest()).queues)
+
     # Jobs
     def submit(self, spec: JobSpecInput, idempotency_key: str = "") -> api.SubmitJobResponse:
         return self._call(self._stub.SubmitJob, requests.submit(spec, idempotency_key))
@@ -106,11 +111,33 @@ class RainbowClient:
         return self._call(self._stub.GetJob, api.GetJobRequest(id=job_id))
 
     def list_jobs(
-        self, states: Sequence[str] = (), cluster: str = "", limit: int = 0, after_id: int = 0
+        self,
+        states: Sequence[str] = (),
+        cluster: str = "",
+        limit: int = 0,
+        after_id: int = 0,
+        page_size: int = 0,
     ) -> list[pb.Job]:
-        return list(
-            self._call(self._stub.ListJobs, requests.list_jobs(states, cluster, limit, after_id)).jobs
-        )
+        """Jobs in id order after ``after_id``: all of them, or the first ``limit``.
+
+        Follows the server's pages (``page_size`` jobs each; 0: the server's default) and returns
+        them together; ``iter_jobs`` yields them as they arrive instead.
+        """
+        return list(self.iter_jobs(states, cluster, page_size, limit=limit, after_id=after_id))
+
+    def iter_jobs(
+        self,
+        states: Sequence[str] = (),
+        cluster: str = "",
+        page_size: int = 0,
+        *,
+        limit: int = 0,
+        after_id: int = 0,
+    ) -> Iterator[pb.Job]:
+        """Jobs in id order, fetched a page at a time while they are consumed (at most ``limit``; 0: all)."""
+        pages = requests.JobPages(states, cluster, page_size, limit, after_id)
+        while not pages.done:
+            yield from pages.take(self._call(self._stub.ListJobs, pages.request()))
 
     def cancel(self, job_id: int, reason: str = "") -> pb.Job:
         return self._call(self._stub.CancelJob, api.CancelJobRequest(id=job_id, reason=reason))

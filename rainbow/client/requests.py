@@ -74,11 +74,56 @@ def submit_many(items: Sequence[tuple[JobSpecInput, str]]) -> api.SubmitJobsRequ
 
 
 def list_jobs(
-    states: Sequence[str] = (), cluster: str = "", limit: int = 0, after_id: int = 0
+    states: Sequence[str] = (),
+    cluster: str = "",
+    limit: int = 0,
+    after_id: int = 0,
+    page_size: int = 0,
+    page_token: str = "",
 ) -> api.ListJobsRequest:
     return api.ListJobsRequest(
-        states=[pb.JobState.Value(s) for s in states], cluster=cluster, limit=limit, after_id=after_id
+        states=[pb.JobState.Value(s) for s in states],
+        cluster=cluster,
+        limit=limit,
+        after_id=after_id,
+        page_size=page_size,
+        page_token=page_token,
     )
+
+
+class JobPages:
+    """The requests that page through a job listing, shared by both clients.
+
+    ``limit`` caps the number of jobs (0: all of them); each request asks for no more than are
+    still wanted.
+    """
+
+    def __init__(
+        self, states: Sequence[str], cluster: str, page_size: int, limit: int, after_id: int = 0
+    ) -> None:
+        if page_size < 0 or limit < 0 or after_id < 0:
+            raise ValueError("page_size, limit and after_id must not be negative")
+        self.states, self.cluster = list(states), cluster
+        self.page_size, self.left, self.after_id = page_size, limit, after_id
+        self.limited = limit > 0
+        self.token = ""
+        self.done = False
+
+    def request(self) -> api.ListJobsRequest:
+        size = self.page_size
+        if self.limited:
+            size = min(size, self.left) if size else self.left
+        return list_jobs(self.states, self.cluster, 0, self.after_id, size, self.token)
+
+    def take(self, response: api.ListJobsResponse) -> list[pb.Job]:
+        """The jobs of a page that are still wanted; sets ``done`` after the last one."""
+        jobs = list(response.jobs)
+        if self.limited:
+            jobs = jobs[: self.left]
+            self.left -= len(jobs)
+        self.token = response.next_page_token
+        self.done = not self.token or (self.limited and self.left <= 0)
+        return jobs
 
 
 def receive(

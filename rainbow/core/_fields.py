@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 
 from rainbow.core.models import SpecError
+
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+DNS_LABEL_HELP = "must be 1-63 lowercase letters, digits or '-', starting and ending with a letter or digit"
 
 
 def path(where: str, key: str | int) -> str:
@@ -57,6 +61,24 @@ def get_str(doc: Mapping[str, object], key: str, where: str, default: str = "") 
     value = doc.get(key, default)
     if not isinstance(value, str):
         raise SpecError(f"{path(where, key)}: expected a string, got {type_name(value)} {value!r}")
+    return value
+
+
+def get_label(doc: Mapping[str, object], key: str, where: str) -> str:
+    """An optional DNS-label string field (RFC 1123 label); missing or empty reads as ``""``."""
+    value = get_str(doc, key, where)
+    if value and (len(value) > 63 or not DNS_LABEL.fullmatch(value)):
+        raise SpecError(f"{path(where, key)}: {value[:80]!r} {DNS_LABEL_HELP}")
+    return value
+
+
+def get_int_range(doc: Mapping[str, object], key: str, where: str, low: int, high: int) -> int:
+    """An optional integer field (default 0, booleans rejected) between ``low`` and ``high``."""
+    value = get_int(doc, key, where, 0)
+    if value < low:
+        raise SpecError(f"{path(where, key)}: {value} is below the minimum of {low}")
+    if value > high:
+        raise SpecError(f"{path(where, key)}: {value} exceeds the maximum of {high}")
     return value
 
 

@@ -49,6 +49,7 @@ class QueueStats:
     share: float
     waiting: int
     placed: int
+    configured: bool
 
 
 class Engine:
@@ -71,6 +72,12 @@ class Engine:
         self._placed_by_queue: Counter[str] = Counter()
         self.topology = 0
         self.growth = 0
+        #: Changes whenever any cluster's capacity or attributes, or any reservation, changes.
+        self.version = 0
+
+    def clear(self) -> None:
+        """Forget every cluster and job (before reloading them); queue configs stay."""
+        self.__init__(self.queues.configs, self.rng)  # type: ignore[misc]
 
     # Clusters
     def set_cluster(
@@ -114,6 +121,7 @@ class Engine:
         if cluster is None:
             return [], []
         heapq.heappush(self._free_slots, cluster.slot)
+        self.version += 1
         self.queues.total = self.queues.total - Usage.capacity(cluster.total)
         self.topology += 1
         for job_class in self._active:
@@ -134,17 +142,28 @@ class Engine:
     def submit(self, job_id: int, shape: JobShape, queue: str, priority: int = 0) -> Change:
         """A new job: assigned at once when it fits a free cluster and nothing waits to be placed."""
         job_class = self._prepare(self._class(shape))
-        if not self.has_work() and not self.queues.limit_reason(queue, shape.request):
+        if self.queues.limit_reason(queue, shape.request):  # it waits until its queue frees room
+            return Change(job_id, self.enqueue(job_id, shape, queue, priority, consider=False))
+        if not self.has_work():
             cluster = job_class.select(self.clusters, self.rng)
             if cluster is not None:
                 self._place(job_id, shape, queue, priority, cluster)
                 return Change(job_id, ASSIGNED, cluster.name)
         return Change(job_id, self.enqueue(job_id, shape, queue, priority))
 
-    def enqueue(self, job_id: int, shape: JobShape, queue: str, priority: int = 0, state: str = "") -> str:
+    def enqueue(
+        self,
+        job_id: int,
+        shape: JobShape,
+        queue: str,
+        priority: int = 0,
+        state: str = "",
+        consider: bool = True,
+    ) -> str:
         """Add a waiting job; returns its state (QUEUED, or UNSCHEDULABLE when no cluster can ever fit it).
 
         ``state`` is the state the job had (when reloaded); a different one is announced by ``schedule``.
+        ``consider=False`` leaves it to the next event that frees room (its queue is at a limit).
         """
         job_class = self._prepare(self._class(shape))
         self._active[job_class] = None
@@ -155,7 +174,7 @@ class Engine:
         self._waiting_by_queue[queue] += 1
         if job.state != current:
             self._flips.append(job)
-        if job_class.candidates:
+        if consider and job_class.candidates:
             self._dirty[job_class] = None
         return current
 
@@ -179,7 +198,11 @@ class Engine:
         self.queues.add(queue, Usage.of(shape.request))
         self._placed_by_queue[queue] += 1
         if holding:
-            self._recompute_free(slot)
+            self.version += 1
+            try:
+                slot.free = reserve(slot.free, shape.request)
+            except InsufficientCapacity:
+                slot.free = ()  # the cluster reported less than it had promised: nothing is free
 
     def accepted(self, job_id: int) -> None:
         """The cluster accepted the job: it holds its nodes until the cluster's next report."""
@@ -210,6 +233,14 @@ class Engine:
     def cluster_of(self, job_id: int) -> str:
         placed = self._placed.get(job_id)
         return placed.cluster if placed is not None else ""
+
+    def shape_of(self, job_id: int) -> JobShape | None:
+        """The shape of a waiting or placed job."""
+        job = self._waiting.get(job_id)
+        if job is not None:
+            return job.job_class.shape
+        placed = self._placed.get(job_id)
+        return placed.shape if placed is not None else None
 
     # Placement
     def has_work(self) -> bool:
@@ -270,6 +301,7 @@ class Engine:
             heapq.heappush(heap, (-head.priority, self.queues.share(queue), head.id, job_class, queue))
 
     def _place(self, job_id: int, shape: JobShape, queue: str, priority: int, cluster: ClusterSlot) -> None:
+        self.version += 1
         cluster.free = reserve(cluster.free, shape.request)
         placed = Placed(job_id, shape, queue, priority, cluster.name)
         cluster.placed[job_id] = placed
@@ -332,6 +364,7 @@ class Engine:
 
     def _recompute_free(self, cluster: ClusterSlot) -> None:
         """Free view = reported free minus the reservations still held."""
+        self.version += 1
         free = cluster.reported_free
         try:
             for placed in cluster.placed.values():
@@ -400,6 +433,7 @@ class Engine:
                 self.queues.share(name),
                 self._waiting_by_queue[name],
                 self._placed_by_queue[name],
+                name in self.queues.configs,
             )
             for name in sorted(names)
         ]

@@ -9,11 +9,11 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from rainbow.core._fields import check_keys, get_str, mapping, path, str_list, str_map, type_name
+from rainbow.core._fields import check_keys, get_label, get_str, mapping, path, str_list, str_map, type_name
 from rainbow.core.models import SpecError
 from rainbow.core.quantity import format_cpu, format_memory, parse_memory
 
-PASSTHROUGH = ("name", "image", "clusters", "policy", "nodeSelector")
+PASSTHROUGH = ("name", "image", "clusters", "policy", "nodeSelector", "queue", "priority", "priorityClass")
 _TOP = {"version", "resources", "tasks", "task", "attributes", "env", *PASSTHROUGH}
 _VERTEX = {"type", "count", "unit", "with", "label", "exclusive", "id", "requires"}
 _GROUPING = {"slot", "socket"}
@@ -141,7 +141,7 @@ def _or_empty(doc: Mapping[str, object], key: str) -> object:
     return {} if value is None else value
 
 
-def _attributes(doc: Mapping[str, object]) -> tuple[str, dict[str, str]]:
+def _attributes(doc: Mapping[str, object]) -> tuple[str, dict[str, str], str]:
     attrs = mapping(_or_empty(doc, "attributes"), "attributes")
     check_keys(attrs, "attributes", {"system", "user", "parameter"})
     system = mapping(_or_empty(attrs, "system"), "attributes.system")
@@ -150,7 +150,8 @@ def _attributes(doc: Mapping[str, object]) -> tuple[str, dict[str, str]]:
         raise SpecError(f"attributes.system.duration: expected a non-negative number, got {duration!r}")
     env = str_map(_or_empty(system, "environment"), "attributes.system.environment", numbers_ok=True)
     job = mapping(_or_empty(system, "job"), "attributes.system.job")
-    return _job_name(get_str(job, "name", "attributes.system.job", "job")), env
+    queue = get_label(system, "queue", "attributes.system")
+    return _job_name(get_str(job, "name", "attributes.system.job", "job")), env, queue
 
 
 def check_flux_document(doc: Mapping[str, object], where: str = "flux") -> dict[str, object]:
@@ -159,16 +160,23 @@ def check_flux_document(doc: Mapping[str, object], where: str = "flux") -> dict[
         size = len(json.dumps(doc, allow_nan=False))
     except (TypeError, ValueError) as exc:
         raise SpecError(f"{where}: cannot be stored as JSON: {exc}") from exc
+    except RecursionError:
+        raise SpecError(f"{where}: the document is nested too deeply") from None
     if size > MAX_FLUX_BYTES:
         raise SpecError(f"{where}: document is {size} bytes, over the limit of {MAX_FLUX_BYTES}")
-    return dict(copy.deepcopy(doc))
+    try:
+        return dict(copy.deepcopy(doc))
+    except RecursionError:
+        raise SpecError(f"{where}: the document is nested too deeply") from None
 
 
 def flux_to_simple(doc: Mapping[str, object]) -> dict[str, object]:
     """Convert a Flux jobspec v1 document into a simple-form document (keeping the original as ``flux``).
 
-    Top-level ``name``, ``image``, ``clusters``, ``policy``, ``nodeSelector`` and ``env`` (merged over
-    ``attributes.system.environment``) are Rainbow extras and are taken as in the simple form.
+    Top-level ``name``, ``image``, ``clusters``, ``policy``, ``nodeSelector``, ``queue``, ``priority``,
+    ``priorityClass`` and ``env`` (merged over ``attributes.system.environment``) are Rainbow extras and
+    are taken as in the simple form. ``attributes.system.queue`` (Flux's queue) is the job's queue unless
+    a top-level ``queue`` is given.
 
     nodes = node count (1 without a node level); per-node cpu/gpus = cores/gpus per slot x slots
     per node; memory from a ``memory`` resource whose ``unit`` is B/KB/MB/GB/TB (binary) or a
@@ -180,7 +188,7 @@ def flux_to_simple(doc: Mapping[str, object]) -> dict[str, object]:
         raise SpecError(f"version: only Flux jobspec version 1 is supported, got {version!r}")
     nodes, per_node, labels = _resources(doc)
     command = _task(doc, labels)
-    name, env = _attributes(doc)
+    name, env, queue = _attributes(doc)
     env.update(str_map(_or_empty(doc, "env"), "env", numbers_ok=True))  # explicit env wins
     simple: dict[str, object] = {
         "name": name,
@@ -193,6 +201,8 @@ def flux_to_simple(doc: Mapping[str, object]) -> dict[str, object]:
         "command": list(command),
         "env": env,
     }
+    if queue:
+        simple["queue"] = queue
     simple.update({k: doc[k] for k in PASSTHROUGH if k in doc})
     simple["flux"] = check_flux_document(doc)
     return simple

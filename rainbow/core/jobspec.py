@@ -8,7 +8,17 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from rainbow.core._fields import check_keys, get_int, get_str, mapping, str_list, str_map, type_name
+from rainbow.core._fields import (
+    check_keys,
+    get_int,
+    get_int_range,
+    get_label,
+    get_str,
+    mapping,
+    str_list,
+    str_map,
+    type_name,
+)
 from rainbow.core.flux import check_flux_document, flux_to_simple
 from rainbow.core.models import JobRequest, Resources, SpecError
 from rainbow.core.quantity import format_cpu, format_memory, parse_cpu, parse_memory
@@ -16,6 +26,8 @@ from rainbow.core.select import validate_policy
 
 MAX_COMMAND_ENV_BYTES = 64 * 1024
 MAX_IMAGE = 1024
+MIN_PRIORITY = -1_000_000
+MAX_PRIORITY = 1_000_000
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _ENV_KEY = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
 _CLUSTER = re.compile(r"[A-Za-z0-9]([-._A-Za-z0-9]*[A-Za-z0-9])?")
@@ -30,6 +42,9 @@ _SIMPLE_KEYS = (
     "clusters",
     "policy",
     "flux",
+    "queue",
+    "priority",
+    "priorityClass",
 )
 _RESOURCE_KEYS = ("cpu", "memory", "gpus", "gpuType")
 
@@ -40,6 +55,9 @@ class JobSpec:
 
     ``clusters`` is an optional allow-list, ``policy`` an optional selection override
     and ``flux`` the original Flux jobspec when the job was submitted in that form.
+    ``queue`` is the queue the job waits in (empty: the server's default, the submitter's name);
+    ``priority`` orders waiting jobs (higher first) unless ``priority_class`` names a class from
+    the server config, which then supplies the number.
     """
 
     name: str
@@ -50,6 +68,9 @@ class JobSpec:
     clusters: tuple[str, ...] = ()
     policy: str = ""
     flux: Mapping[str, object] | None = field(default=None, hash=False)
+    queue: str = ""
+    priority: int = 0
+    priority_class: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "command", tuple(self.command))
@@ -135,6 +156,14 @@ def _clusters(doc: Mapping[str, object]) -> tuple[str, ...]:
     return clusters
 
 
+def _priority(doc: Mapping[str, object]) -> tuple[int, str]:
+    priority = get_int_range(doc, "priority", "", MIN_PRIORITY, MAX_PRIORITY)
+    priority_class = get_label(doc, "priorityClass", "")
+    if priority_class and "priority" in doc:
+        raise SpecError("priority: set either priority or priorityClass, not both")
+    return priority, priority_class
+
+
 def _parse_simple(doc: Mapping[str, object]) -> JobSpec:
     check_keys(doc, "", _SIMPLE_KEYS, ("name",))
     name = _name(doc)
@@ -153,11 +182,28 @@ def _parse_simple(doc: Mapping[str, object]) -> JobSpec:
     flux = doc.get("flux")
     if flux is not None:
         flux = check_flux_document(mapping(flux, "flux"))
-    return JobSpec(name, request, command, image, env, _clusters(doc), policy, flux)
+    priority, priority_class = _priority(doc)
+    return JobSpec(
+        name,
+        request,
+        command,
+        image,
+        env,
+        _clusters(doc),
+        policy,
+        flux,
+        queue=get_label(doc, "queue", ""),
+        priority=priority,
+        priority_class=priority_class,
+    )
 
 
 def jobspec_to_dict(spec: JobSpec) -> dict[str, object]:
-    """Canonical simple form of ``spec``; ``parse_jobspec`` of the result equals ``spec``."""
+    """Canonical simple form of ``spec``; ``parse_jobspec`` of the result equals ``spec``.
+
+    ``queue``, ``priority`` and ``priorityClass`` appear only when set, so the canonical form of a
+    job without them is what it was before they existed.
+    """
     req = spec.request
     doc: dict[str, object] = {
         "name": spec.name,
@@ -175,6 +221,12 @@ def jobspec_to_dict(spec: JobSpec) -> dict[str, object]:
         "clusters": list(spec.clusters),
         "policy": spec.policy,
     }
+    if spec.queue:
+        doc["queue"] = spec.queue
+    if spec.priority:
+        doc["priority"] = spec.priority
+    if spec.priority_class:
+        doc["priorityClass"] = spec.priority_class
     if spec.flux is not None:
         doc["flux"] = copy.deepcopy(dict(spec.flux))
     return doc

@@ -16,8 +16,9 @@ from prometheus_client import start_http_server
 from rainbow.server.auth import AuthConfig, load_auth
 from rainbow.server.config import ServerConfig
 from rainbow.server.metrics import SchedulerMetrics
-from rainbow.server.scheduler import Scheduler, SchedulerSettings
+from rainbow.server.scheduler import Scheduler
 from rainbow.server.servicer import SchedulerServicer
+from rainbow.server.settings import SchedulerSettings
 from rainbow.store import Store, open_store
 from rainbow.v1 import scheduler_pb2, scheduler_pb2_grpc
 
@@ -26,6 +27,8 @@ log = logging.getLogger("rainbow.server")
 SERVICE_NAME = scheduler_pb2.DESCRIPTOR.services_by_name["Scheduler"].full_name
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 LEASE_SWEEP_SECONDS = 1.0
+# Rows deleted per transaction by retention; the event loop serves calls between batches.
+PRUNE_BATCH = 1000
 
 
 def _split_address(address: str) -> tuple[str, int]:
@@ -46,14 +49,21 @@ class RainbowServer:
                 raise ValueError("the server needs an auth file (authFile in the config)")
             auth = load_auth(config.auth_file)
         self.metrics = SchedulerMetrics()
-        settings = SchedulerSettings(default_policy=config.default_policy, lease_seconds=config.lease_seconds)
+        settings = SchedulerSettings(
+            default_policy=config.default_policy,
+            lease_seconds=config.lease_seconds,
+            queues=config.queues,
+            priority_classes=config.priority_classes,
+        )
         self.scheduler = Scheduler(self.store, auth, settings, metrics=self.metrics)
-        self.metrics.watch_store(self.store.count_jobs_by_state, lambda: len(self.store.list_clusters()))
+        self.metrics.watch_store(self.scheduler.counts.snapshot, lambda: len(self.scheduler.registry.records))
         self.port = 0
         self.metrics_port = 0
         self._server: grpc.aio.Server | None = None
         self._metrics_server: object | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._pruner: asyncio.Task[None] | None = None
+        self._scheduling: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         server = grpc.aio.server(
@@ -90,7 +100,11 @@ class RainbowServer:
             httpd, _thread = start_http_server(port, host, registry=self.metrics.registry)
             self._metrics_server = httpd
             self.metrics_port = httpd.server_port
+        self._scheduling = asyncio.create_task(self.scheduler.loop.run())
+        self.scheduler.loop.wake()  # jobs reloaded from the store may be placeable now
         self._sweeper = asyncio.create_task(self._sweep_leases())
+        if self.config.retention_seconds > 0:
+            self._pruner = asyncio.create_task(self._prune_forever())
         log.info(
             "rainbow server listening on %s (port %d), metrics port %d",
             self.config.address,
@@ -102,19 +116,47 @@ class RainbowServer:
         while True:
             await asyncio.sleep(LEASE_SWEEP_SECONDS)
             try:
-                self.scheduler.expire_leases()
+                self.scheduler.pulls.expire_leases()
             except Exception:  # keep sweeping; the error is logged
                 log.exception("lease sweep failed")
+
+    async def _prune_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.retention_interval)
+            try:
+                await self.prune()
+            except Exception:  # keep pruning; the error is logged
+                log.exception("retention pruning failed")
+
+    async def prune(self) -> int:
+        """Delete finished jobs and events older than the retention period; returns how many rows went.
+
+        Works in transactions of at most PRUNE_BATCH rows and lets other calls run between them.
+        """
+        before = self.scheduler.clock() - self.config.retention_seconds
+        total = 0
+        while True:
+            with self.store.transaction():
+                deleted = self.store.prune(before, PRUNE_BATCH)
+            total += deleted
+            if deleted < PRUNE_BATCH:
+                break
+            await asyncio.sleep(0)
+        if total:
+            self.scheduler.counts.reset(self.store.count_jobs_by_state())  # finished jobs went
+            log.info("retention: deleted %d finished jobs and events from before %.0f", total, before)
+        return total
 
     async def wait(self) -> None:
         assert self._server is not None
         await self._server.wait_for_termination()
 
     async def stop(self, grace: float | None = 1.0) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+        for task in (self._sweeper, self._pruner, self._scheduling):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._server is not None:
             await self._server.stop(grace)
         if self._metrics_server is not None:

@@ -6,7 +6,7 @@ import asyncio
 
 from rainbow.core import JobSpec
 from rainbow.server.auth import Principal
-from rainbow.server.scheduler import Scheduler
+from rainbow.server.submissions import Submissions
 from rainbow.store import JobRecord
 
 Outcome = tuple[JobRecord, bool]
@@ -19,12 +19,12 @@ GROUP_COMMIT_WINDOW_SECONDS = 0.0005
 class SubmitCoalescer:
     """Collects SubmitJob calls that arrive within a short window and submits them together.
 
-    Each caller still gets its own outcome (see ``Scheduler.submit_each``); the gain is one
+    Each caller still gets its own outcome (see ``Submissions.submit_each``); the gain is one
     commit for many concurrent callers instead of one each.
     """
 
-    def __init__(self, scheduler: Scheduler) -> None:
-        self._scheduler = scheduler
+    def __init__(self, submissions: Submissions) -> None:
+        self._submissions = submissions
         self._pending: list[tuple[Principal, JobSpec, str, asyncio.Future[Outcome]]] = []
 
     async def submit(self, principal: Principal, spec: JobSpec, key: str) -> Outcome:
@@ -39,7 +39,7 @@ class SubmitCoalescer:
         pending, self._pending = self._pending, []
         outcomes: list[Outcome | Exception]
         try:
-            outcomes = list(self._scheduler.submit_each([(p, spec, key) for p, spec, key, _ in pending]))
+            outcomes = list(self._submissions.submit_each([(p, spec, key) for p, spec, key, _ in pending]))
         except Exception as error:  # the store failed: every caller learns of it
             outcomes = [error] * len(pending)
         for (*_, future), outcome in zip(pending, outcomes, strict=True):

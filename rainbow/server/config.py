@@ -6,6 +6,13 @@ database: rainbow.db            # SQLite file (relative paths: next to this file
 authFile: auth.yaml             # registration secret and user tokens
 defaultPolicy: first-fit        # first-fit | random | least-loaded | best-fit | cost | eta
 leaseSeconds: 30
+retention: 7d                   # finished jobs and job events older than this are deleted
+                                #   (seconds, or a duration: 7d, 12h, 30m, 45s; 0 keeps everything)
+queues:                         # optional: fair-share weights and limits (other queues: weight 1)
+  team-a: {weight: 1, limits: {nodes: 64, cpu: "512", gpus: 8}}
+  team-b: {weight: 3}
+priorityClasses:                # optional: names jobs may give as priorityClass
+  high: 100
 tls:                            # optional
   cert: server.crt
   key: server.key
@@ -14,15 +21,33 @@ tls:                            # optional
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from rainbow.core.queues import QueueConfig
 from rainbow.server.errors import InvalidArgument
+from rainbow.server.queueconfig import parse_priority_classes, parse_queues
 
-_KEYS = {"address", "metricsAddress", "database", "authFile", "defaultPolicy", "leaseSeconds", "tls"}
+_KEYS = {
+    "address",
+    "metricsAddress",
+    "database",
+    "authFile",
+    "defaultPolicy",
+    "leaseSeconds",
+    "retention",
+    "queues",
+    "priorityClasses",
+    "tls",
+}
+DEFAULT_RETENTION_SECONDS = 7 * 86400.0
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([dhms])")
+_UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
 
 
 @dataclass
@@ -40,6 +65,12 @@ class ServerConfig:
     auth_file: Path | None = None
     default_policy: str = "first-fit"
     lease_seconds: float = 30.0
+    # Finished jobs and events older than this many seconds are deleted (0: never).
+    retention_seconds: float = DEFAULT_RETENTION_SECONDS
+    # How often the server looks for what retention deletes (not a config file key).
+    retention_interval: float = 60.0
+    queues: dict[str, QueueConfig] = field(default_factory=dict)
+    priority_classes: dict[str, int] = field(default_factory=dict)
     tls: TLSConfig | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -49,6 +80,31 @@ def _path(base: Path, value: object, where: str) -> Path:
         raise InvalidArgument(f"{where} must be a path")
     path = Path(value).expanduser()
     return path if path.is_absolute() else base / path
+
+
+def parse_duration(value: object, where: str = "retention") -> float:
+    """Seconds from a number or a duration such as ``7d``, ``12h``, ``30m``, ``45s`` or ``1h30m``."""
+    problem = f"{where} must be a number of seconds or a duration such as 7d, 12h or 30m, not {value!r}"
+    if isinstance(value, bool):
+        raise InvalidArgument(problem)
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and value.strip():
+        text = value.strip().lower()
+        try:
+            seconds = float(text)
+        except ValueError:
+            parts = _DURATION.findall(text)
+            if "".join(number + unit for number, unit in parts) != text:
+                raise InvalidArgument(problem) from None
+            seconds = sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+    else:
+        raise InvalidArgument(problem)
+    if not math.isfinite(seconds):
+        raise InvalidArgument(problem)
+    if seconds < 0:
+        raise InvalidArgument(f"{where} must not be negative, got {value!r}")
+    return seconds
 
 
 def load_config(path: str | Path) -> ServerConfig:
@@ -75,6 +131,10 @@ def load_config(path: str | Path) -> ServerConfig:
         config.lease_seconds = float(doc.get("leaseSeconds", config.lease_seconds))
     except (TypeError, ValueError):
         raise InvalidArgument(f"{path}: leaseSeconds must be a number") from None
+    if "retention" in doc:
+        config.retention_seconds = parse_duration(doc["retention"], f"{path}: retention")
+    config.queues = parse_queues(doc.get("queues"), f"{path}: queues")
+    config.priority_classes = parse_priority_classes(doc.get("priorityClasses"), f"{path}: priorityClasses")
     tls = doc.get("tls")
     if tls:
         if not isinstance(tls, dict) or set(tls) - {"cert", "key", "clientCA"}:

@@ -2,17 +2,51 @@
 
 from __future__ import annotations
 
-from rainbow.core import JobSpec, parse_jobspec
+import json
+from typing import Any
+
+from rainbow.core import JobSpec, parse_cpu, parse_memory
+from rainbow.core.engine import QueueStats
+from rainbow.core.queues import Usage
 from rainbow.store import JobRecord
 from rainbow.v1 import types_pb2 as pb
 from rainbow.wire import fit_to_proto, spec_to_proto
 
 
+def stored_spec_to_proto(doc: dict[str, Any]) -> pb.JobSpec:
+    """The message for a stored spec, read straight from its canonical form (``jobspec_to_dict``).
+
+    Stored specs were validated when submitted, so this skips parsing them again.
+    """
+    resources = doc["resources"]
+    flux = doc.get("flux")
+    return pb.JobSpec(
+        name=doc["name"],
+        nodes=doc["nodes"],
+        resources=pb.Resources(
+            cpu_millis=parse_cpu(resources["cpu"]),
+            memory_bytes=parse_memory(resources["memory"]),
+            gpus=resources["gpus"],
+        ),
+        gpu_type=resources["gpuType"],
+        node_selector=doc["nodeSelector"],
+        command=doc["command"],
+        image=doc["image"],
+        env=doc["env"],
+        clusters=doc["clusters"],
+        policy=doc["policy"],
+        queue=doc.get("queue", ""),
+        priority=doc.get("priority", 0),
+        priority_class=doc.get("priorityClass", ""),
+        flux_jobspec=json.dumps(flux, sort_keys=True) if flux is not None else "",
+    )
+
+
 def job_to_proto(job: JobRecord, spec: JobSpec | None = None) -> pb.Job:
-    """The API form of a job; pass ``spec`` when it is at hand to skip re-parsing the stored one."""
+    """The API form of a job; pass ``spec`` when it is at hand."""
     return pb.Job(
         id=job.id,
-        spec=spec_to_proto(spec or parse_jobspec(job.spec)),
+        spec=spec_to_proto(spec) if spec is not None else stored_spec_to_proto(job.spec),
         state=pb.JobState.Value(job.state),
         cluster=job.cluster,
         message=job.message,
@@ -28,4 +62,25 @@ def job_to_proto(job: JobRecord, spec: JobSpec | None = None) -> pb.Job:
         started_at=job.started_at,
         finished_at=job.finished_at,
         remote_ref=job.remote_ref,
+        queue=job.queue,
+        priority=job.priority,
+    )
+
+
+def _usage(usage: Usage) -> pb.QueueUsage:
+    return pb.QueueUsage(nodes=usage.nodes, cpu_millis=usage.cpu_millis, gpus=usage.gpus)
+
+
+def queue_to_proto(stats: QueueStats) -> pb.QueueInfo:
+    """A queue as ``ListQueues`` reports it."""
+    config = stats.config
+    return pb.QueueInfo(
+        name=config.name,
+        weight=config.weight,
+        limits=pb.QueueUsage(nodes=config.max_nodes, cpu_millis=config.max_cpu_millis, gpus=config.max_gpus),
+        in_use=_usage(stats.held),
+        share=stats.share,
+        waiting=stats.waiting,
+        placed=stats.placed,
+        configured=stats.configured,
     )

@@ -2,77 +2,94 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import heapq
+import math
+from collections.abc import Callable, Sequence
 
-from rainbow.core.states import REPORTABLE_STATES
-from rainbow.server.errors import (
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-)
-from rainbow.server.lifecycle import check_transition
-from rainbow.server.placement import MAX_LEASE_SECONDS, Placement
-from rainbow.store import JobRecord
-from rainbow.store.records import (
-    ACCEPTED,
-    ASSIGNED,
-    CANCELLED,
-    LEASED,
-)
+from rainbow.core.engine import Engine
+from rainbow.core.states import ACCEPTED, ASSIGNED, CANCELLED, LEASED, REPORTABLE_STATES
+from rainbow.server.errors import FailedPrecondition, InvalidArgument, NotFound
+from rainbow.server.lifecycle import check_transition, move
+from rainbow.server.limits import MAX_LEASE_SECONDS, MAX_MESSAGE, MAX_RECEIVE, MAX_REMOTE_REF
+from rainbow.server.loader import Leases
+from rainbow.server.loop import SchedulingLoop
+from rainbow.server.metrics import SchedulerMetrics
+from rainbow.server.registry import ClusterRegistry
+from rainbow.server.unit import Unit, UnitOfWork
+from rainbow.store import JobRecord, Store
 
 
-class ClusterPulls(Placement):
+class ClusterPulls:
     """What member clusters call to take and run their jobs."""
+
+    def __init__(
+        self,
+        store: Store,
+        engine: Engine,
+        registry: ClusterRegistry,
+        work: UnitOfWork,
+        loop: SchedulingLoop,
+        leases: Leases,
+        metrics: SchedulerMetrics,
+        clock: Callable[[], float],
+        lease_seconds: float,
+    ) -> None:
+        self.store, self.engine, self.registry, self.work, self.loop = store, engine, registry, work, loop
+        self.leases, self.metrics, self.clock, self.lease_seconds = leases, metrics, clock, lease_seconds
 
     def receive(
         self, name: str, secret: str, max_jobs: int, lease_seconds: float = 0.0
     ) -> tuple[list[JobRecord], list[int]]:
         """Lease up to ``max_jobs`` assigned jobs to their cluster; also list cancellations to act on."""
-        self.authenticate_cluster(name, secret)
-        if not 1 <= max_jobs <= 1000:
-            raise InvalidArgument(f"max_jobs must be between 1 and 1000, got {max_jobs}")
-        if lease_seconds < 0 or lease_seconds > MAX_LEASE_SECONDS:
+        self.registry.authenticate(name, secret)
+        if not 1 <= max_jobs <= MAX_RECEIVE:
+            raise InvalidArgument(f"max_jobs must be between 1 and {MAX_RECEIVE}, got {max_jobs}")
+        if not (math.isfinite(lease_seconds) and 0 <= lease_seconds <= MAX_LEASE_SECONDS):
             raise InvalidArgument(f"lease_seconds must be between 0 and {MAX_LEASE_SECONDS:.0f}")
         self.expire_leases()
         now = self.clock()
-        deadline = now + (lease_seconds or self.settings.lease_seconds)
-        leased: list[JobRecord] = []
-        with self._atomic():
-            for job in self.store.list_jobs(states=(ASSIGNED,), cluster=name, limit=max_jobs):
-                self._move(job, LEASED, now, message=f"leased to {name}")
-                job.lease_deadline = deadline
-                job.deliveries += 1
-                leased.append(self.store.save_job(job))
-        cancelled = [
-            job.id for job in self.store.list_jobs(states=(CANCELLED,), cluster=name) if not job.cancel_acked
-        ]
-        self._publish(leased)
-        return leased, cancelled
+        deadline = now + (lease_seconds or self.lease_seconds)
+        jobs = self.store.list_jobs(states=(ASSIGNED,), cluster=name, limit=max_jobs)
+        if jobs:
+            with self.work.atomic() as unit:
+                for job in jobs:
+                    before = move(job, LEASED, now, f"leased to {name}")
+                    job.lease_deadline = deadline
+                    job.deliveries += 1
+                    unit.save(job, before)
+            for job in jobs:
+                heapq.heappush(self.leases.deadlines, (deadline, job.id))
+        cancelled = sorted(self.leases.cancels.get(name, ()))[:MAX_RECEIVE]
+        return jobs, cancelled
 
     def accept(self, name: str, secret: str, ids: Sequence[int]) -> list[JobRecord]:
-        """Confirm leased jobs; a job whose lease expired or was cancelled is refused."""
-        self.authenticate_cluster(name, secret)
+        """Confirm leased jobs; a job whose lease expired or was cancelled is refused (and none is accepted)."""
+        self.registry.authenticate(name, secret)
         if not ids:
             raise InvalidArgument("no job ids to accept")
+        if len(ids) > MAX_RECEIVE:
+            raise InvalidArgument(f"at most {MAX_RECEIVE} ids per call, got {len(ids)}")
         now = self.clock()
-        accepted: list[JobRecord] = []
-        with self._atomic():
-            for job_id in ids:
-                job = self._cluster_job(name, job_id)
-                if job.state == ACCEPTED:
-                    accepted.append(job)
-                    continue
-                if job.state != LEASED:
-                    raise FailedPrecondition(
-                        f"job {job_id} is {job.state}; only a leased job can be accepted"
-                    )
-                if job.lease_deadline < now:
-                    raise FailedPrecondition(f"the lease on job {job_id} expired; receive it again")
-                self._move(job, ACCEPTED, now, message=f"accepted by {name}")
-                job.accept_revision = self.store.next_revision()
-                accepted.append(self.store.save_job(job))
-        self._publish(accepted)
-        return accepted
+        jobs = self.store.get_jobs(list(dict.fromkeys(ids)))
+        for job_id in ids:
+            job = self._cluster_job(jobs, name, job_id)
+            if job.state == ACCEPTED:
+                continue
+            if job.state != LEASED:
+                raise FailedPrecondition(f"job {job_id} is {job.state}; only a leased job can be accepted")
+            if job.lease_deadline < now:
+                raise FailedPrecondition(f"the lease on job {job_id} expired; receive it again")
+        accepted = [jobs[job_id] for job_id in dict.fromkeys(ids)]
+        fresh = [job for job in accepted if job.state == LEASED]
+        if fresh:
+            with self.work.atomic() as unit:
+                for job in fresh:
+                    before = move(job, ACCEPTED, now, f"accepted by {name}")
+                    job.accept_revision = self.store.next_revision()
+                    unit.save(job, before)
+            for job in fresh:
+                self.engine.accepted(job.id)
+        return [jobs[job_id] for job_id in ids]
 
     def report(
         self,
@@ -85,47 +102,73 @@ class ClusterPulls(Placement):
         remote_ref: str = "",
     ) -> JobRecord:
         """Record what the cluster says about a job it accepted (and what runs it, ``remote_ref``)."""
-        self.authenticate_cluster(name, secret)
+        self.registry.authenticate(name, secret)
         if state not in REPORTABLE_STATES:
             raise InvalidArgument(f"state must be one of {', '.join(sorted(REPORTABLE_STATES))}, got {state}")
-        job = self._cluster_job(name, job_id)
+        job = self.store.get_job(job_id)
+        job = self._cluster_job({job_id: job} if job else {}, name, job_id)
         if job.state == state:
             if state == CANCELLED and not job.cancel_acked:
-                with self._atomic():
+                with self.work.atomic() as unit:
                     job.cancel_acked = True
-                    self.store.save_job(job)
+                    unit.save(job, (job.cluster, job.state))
+                self._acknowledged(name, job_id)
             return job
         if job.state in (ASSIGNED, LEASED):
             raise FailedPrecondition(f"job {job_id} is {job.state}; accept it before reporting status")
         check_transition(job, state)
-        with self._atomic():
-            self._move(job, state, self.clock(), message=message[:4096])
+        with self.work.atomic() as unit:
+            before = move(job, state, self.clock(), message[:MAX_MESSAGE])
             job.exit_code = exit_code
-            job.remote_ref = remote_ref[:512] or job.remote_ref
+            job.remote_ref = remote_ref[:MAX_REMOTE_REF] or job.remote_ref
             job.cancel_acked = state == CANCELLED or job.cancel_acked
-            self.store.save_job(job)
+            unit.save(job, before)
+        if state == CANCELLED:
+            self._acknowledged(name, job_id)
         if job.is_terminal:
             self.metrics.finished(name, state)
-        self._publish([job])
+            self.engine.release(job_id)
+            self.loop.settle()
         return job
+
+    def note_cancel(self, job: JobRecord) -> None:
+        """A job its cluster may have started was cancelled: tell the cluster until it acknowledges."""
+        self.leases.cancels.setdefault(job.cluster, set()).add(job.id)
+
+    def _acknowledged(self, cluster: str, job_id: int) -> None:
+        waiting = self.leases.cancels.get(cluster)
+        if waiting is not None:
+            waiting.discard(job_id)
+            if not waiting:
+                del self.leases.cancels[cluster]
 
     def expire_leases(self) -> int:
         """Return expired leases to their cluster's queue, to be offered again."""
         now = self.clock()
-        expired = [job for job in self.store.list_jobs(states=(LEASED,)) if job.lease_deadline < now]
-        if not expired:
+        deadlines = self.leases.deadlines
+        due: dict[int, float] = {}
+        while deadlines and deadlines[0][0] < now:
+            deadline, job_id = heapq.heappop(deadlines)
+            due[job_id] = deadline
+        if not due:
             return 0
-        with self._atomic():
-            for job in expired:
-                self._move(job, ASSIGNED, now, message=f"lease expired after delivery {job.deliveries}")
-                job.lease_deadline = 0.0
-                self.store.save_job(job)
-        self.metrics.leases_expired(len(expired))
-        self._publish(expired)
+        jobs = self.store.get_jobs(list(due))
+        expired = [job for job in jobs.values() if job.state == LEASED and job.lease_deadline == due[job.id]]
+        if expired:
+            with self.work.atomic() as unit:
+                self._expire(unit, expired, now)
+            self.metrics.leases_expired(len(expired))
         return len(expired)
 
-    def _cluster_job(self, name: str, job_id: int) -> JobRecord:
-        job = self.store.get_job(job_id)
+    @staticmethod
+    def _expire(unit: Unit, jobs: list[JobRecord], now: float) -> None:
+        for job in jobs:
+            before = move(job, ASSIGNED, now, f"lease expired after delivery {job.deliveries}")
+            unit.save(job, before)
+
+    @staticmethod
+    def _cluster_job(jobs: dict[int, JobRecord], name: str, job_id: int) -> JobRecord:
+        job = jobs.get(job_id)
         if job is None or job.cluster != name:
             raise NotFound(f"job {job_id} is not assigned to cluster {name!r}")
         return job

@@ -1,36 +1,100 @@
-"""Cluster registration, state reports and removal."""
+"""Cluster registration, state reports and removal; cluster secrets and submit tokens."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from rainbow.core import (
     ClusterCapacity,
     ClusterView,
     NodeGroup,
+    SpecError,
+    node_group_to_dict,
+    validate_capacity,
 )
-from rainbow.server.auth import hash_token, new_token, token_matches
-from rainbow.server.errors import (
-    AlreadyExists,
-    InvalidArgument,
-    Unauthenticated,
-)
-from rainbow.server.placement import CLUSTER_NAME, Placement, Registration, capacity_dicts, check_attributes
-from rainbow.store import ClusterRecord, JobRecord
-from rainbow.store.records import (
-    ACCEPTED,
-    ASSIGNED,
-    FAILED,
-    LEASED,
-    QUEUED,
-    RUNNING,
-)
+from rainbow.core.engine import Engine
+from rainbow.core.states import ASSIGNED, FAILED
+from rainbow.server.auth import AuthConfig, hash_token, new_token, token_matches
+from rainbow.server.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated
+from rainbow.server.lifecycle import move
+from rainbow.server.limits import CLUSTER_NAME, MAX_ATTRIBUTE_NAME
+from rainbow.server.loader import groups_from_dicts
+from rainbow.server.loop import SchedulingLoop
+from rainbow.server.unit import UnitOfWork
+from rainbow.store import ClusterRecord, Store
 
 
-class ClusterRegistry(Placement):
-    """Clusters joining, reporting capacity, and leaving."""
+@dataclass
+class Registration:
+    name: str
+    secret: str
+    submit_token: str
+    created: bool
 
-    def register_cluster(
+
+def check_attributes(attributes: Mapping[str, float]) -> dict[str, float]:
+    for key, value in attributes.items():
+        if not key or len(key) > MAX_ATTRIBUTE_NAME:
+            raise InvalidArgument(f"attribute name {key!r} must be 1-{MAX_ATTRIBUTE_NAME} characters")
+        if not math.isfinite(value):
+            raise InvalidArgument(f"attribute {key!r} must be a finite number, got {value}")
+    return dict(attributes)
+
+
+def capacity_dicts(groups: Iterable[NodeGroup]) -> list[dict[str, object]]:
+    return [node_group_to_dict(group) for group in groups]
+
+
+def _validate(capacity: ClusterCapacity) -> None:
+    try:
+        validate_capacity(capacity)
+    except SpecError as error:
+        raise InvalidArgument(f"capacity: {error}") from None
+
+
+class ClusterRegistry:
+    """Clusters joining, reporting capacity and leaving; their records are kept in memory."""
+
+    def __init__(
+        self,
+        store: Store,
+        auth: AuthConfig,
+        engine: Engine,
+        work: UnitOfWork,
+        loop: SchedulingLoop,
+        clock: Callable[[], float],
+    ) -> None:
+        self.store, self.auth, self.engine, self.work, self.loop, self.clock = (
+            store,
+            auth,
+            engine,
+            work,
+            loop,
+            clock,
+        )
+        self.records: dict[str, ClusterRecord] = {}
+        self._submit_tokens: dict[str, str] = {}
+        self.reload()
+
+    def reload(self) -> None:
+        self.records = {record.name: record for record in self.store.list_clusters()}
+        self._submit_tokens = {record.submit_token_hash: name for name, record in self.records.items()}
+
+    def authenticate(self, name: str, secret: str) -> ClusterRecord:
+        """The cluster's record, if ``secret`` is its current secret."""
+        record = self.records.get(name)
+        if record is None:
+            raise NotFound(f"cluster {name!r} is not registered")
+        if not token_matches(secret, record.secret_hash):
+            raise Unauthenticated(f"secret for cluster {name!r} is missing or wrong")
+        return record
+
+    def cluster_of_submit_token(self, token: str) -> str | None:
+        return self._submit_tokens.get(hash_token(token)) if token else None
+
+    def register(
         self,
         name: str,
         capacity: ClusterCapacity,
@@ -47,9 +111,10 @@ class ClusterRegistry(Placement):
         if not capacity.total:
             raise InvalidArgument("capacity.total is empty: a cluster must report at least one node group")
         free = capacity.free if capacity.free else capacity.total
-        self._validate(ClusterCapacity(total=capacity.total, free=free))
+        _validate(ClusterCapacity(total=capacity.total, free=free))
         attributes = check_attributes(attributes)
-        existing = self.store.get_cluster(name)
+        existing = self.records.get(name)
+        old_token_hash = existing.submit_token_hash if existing is not None else ""
         now = self.clock()
         secret, submit_token = current_secret, ""
         if existing is None:
@@ -67,42 +132,44 @@ class ClusterRegistry(Placement):
             record = existing
             if rotate:
                 secret, submit_token = new_token("rbc_"), new_token("rbs_")
-                self._submit_tokens.pop(record.submit_token_hash, None)
-                record.secret_hash, record.submit_token_hash = hash_token(secret), hash_token(submit_token)
         record.total = capacity_dicts(capacity.total)
         record.reported_free = capacity_dicts(free)
         record.attributes = attributes
         record.state_reported_at = now
-        with self._atomic():
-            record.state_revision = self.store.last_revision()
+        record.state_revision = self.store.last_revision()
+        with self.work.atomic():
+            if rotate and existing is not None:
+                record.secret_hash, record.submit_token_hash = hash_token(secret), hash_token(submit_token)
             record = self.store.save_cluster(record)
-            self.views.refresh(record)
-            changed = self._schedule_pending()
+        self._submit_tokens.pop(old_token_hash, None)
+        self.records[name] = record
         self._submit_tokens[record.submit_token_hash] = name
-        self._publish(changed)
+        self.loop.forget_report(name)
+        self.engine.set_cluster(name, record.order, capacity.total, free, attributes)
+        self.loop.settle()
         return Registration(name, secret, submit_token, existing is None)
 
-    def delete_cluster(self, name: str, secret: str) -> int:
-        """Remove a cluster; its waiting jobs go back to the queue, its running jobs fail."""
-        record = self.authenticate_cluster(name, secret)
+    def delete(self, name: str, secret: str) -> int:
+        """Remove a cluster; its unaccepted jobs go back to the queue, its accepted ones fail."""
+        record = self.authenticate(name, secret)
         now = self.clock()
-        changed: list[JobRecord] = []
-        with self._atomic():
+        requeued, dropped = self.engine.remove_cluster(name)
+        with self.work.atomic() as unit:
             self.store.delete_cluster(name)
-            self.views.forget(name)
-            requeued = 0
-            for job in self.store.list_jobs(states=(ASSIGNED, LEASED, ACCEPTED, RUNNING), cluster=name):
-                if job.state in (ASSIGNED, LEASED):
-                    requeued += 1
-                    self._move(job, QUEUED, now, cluster="", message=f"cluster {name} was deleted")
-                    job.deliveries = 0
-                else:
-                    self._move(job, FAILED, now, message=f"cluster {name} was deleted")
-                changed.append(self.store.save_job(job))
-            changed += self._schedule_pending()
+            jobs = self.store.get_jobs([change.job_id for change in requeued] + dropped)
+            for change in requeued:
+                job = jobs[change.job_id]
+                before = move(job, change.state, now, f"cluster {name} was deleted")
+                job.cluster, job.deliveries = "", 0
+                unit.save(job, before)
+            for job_id in dropped:
+                job = jobs[job_id]
+                unit.save(job, move(job, FAILED, now, f"cluster {name} was deleted"))
+        del self.records[name]
         self._submit_tokens.pop(record.submit_token_hash, None)
-        self._publish(changed)
-        return requeued
+        self.loop.forget_report(name)
+        self.loop.settle()
+        return len(requeued)
 
     def update_state(
         self,
@@ -112,26 +179,23 @@ class ClusterRegistry(Placement):
         total: Sequence[NodeGroup] = (),
         attributes: Mapping[str, float] | None = None,
     ) -> int:
-        """Replace a cluster's free capacity (and total, if given); assign waiting jobs."""
-        record = self.authenticate_cluster(name, secret)
-        new_total = tuple(total) if total else tuple(self.views_total(record))
-        self._validate(ClusterCapacity(total=new_total, free=tuple(free)))
-        record.attributes.update(check_attributes(attributes or {}))
+        """Replace a cluster's free capacity (and total, if given); returns the jobs assigned to it now."""
+        record = self.authenticate(name, secret)
+        new_total = tuple(total) if total else groups_from_dicts(record.total)
+        _validate(ClusterCapacity(total=new_total, free=tuple(free)))
+        merged = {**record.attributes, **check_attributes(attributes or {})}
+        record.attributes = merged
         if total:
             record.total = capacity_dicts(total)
         record.reported_free = capacity_dicts(free)
         record.state_reported_at = self.clock()
-        with self._atomic():
-            record.state_revision = self.store.last_revision()
-            record = self.store.save_cluster(record)
-            self.views.refresh(record)
-            changed = self._schedule_pending()
-        self._publish(changed)
+        record.state_revision = self.store.last_revision()
+        self.engine.set_cluster(name, record.order, new_total, free, merged)
+        self.loop.note_report(record)
+        changed = self.loop.settle()
         return sum(1 for job in changed if job.cluster == name and job.state == ASSIGNED)
 
-    def list_clusters(self) -> list[tuple[ClusterRecord, ClusterView]]:
-        result = []
-        for record in self.store.list_clusters():
-            view = self.views.get(record.name) or self.views.refresh(record)
-            result.append((record, view))
-        return result
+    def list(self) -> list[tuple[ClusterRecord, ClusterView]]:
+        """Every cluster's record and its view (effective free capacity), in registration order."""
+        records = sorted(self.records.values(), key=lambda record: record.order)
+        return [(record, self.engine.view(record.name)) for record in records]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import grpc
@@ -13,11 +13,12 @@ import grpc
 from rainbow import wire
 from rainbow.core import JobSpec, SpecError, parse_jobspec
 from rainbow.core.models import ClusterCapacity
-from rainbow.server import convert
+from rainbow.server import convert, paging
 from rainbow.server.auth import Principal
-from rainbow.server.clusterviews import groups_from_dicts
 from rainbow.server.coalesce import SubmitCoalescer
 from rainbow.server.errors import InvalidArgument, RainbowError
+from rainbow.server.jobs import may_see, visible_submitter
+from rainbow.server.loader import groups_from_dicts
 from rainbow.server.scheduler import Scheduler
 from rainbow.store import JobRecord
 from rainbow.v1 import scheduler_pb2 as api
@@ -81,7 +82,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
 
     def __init__(self, scheduler: Scheduler) -> None:
         self.scheduler = scheduler
-        self.submissions = SubmitCoalescer(scheduler)
+        self.coalescer = SubmitCoalescer(scheduler.submissions)
 
     def _user(self, context: Context) -> Principal:
         return self.scheduler.authenticate_user(bearer_token(context))
@@ -95,7 +96,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
             total=wire.groups_from_proto(request.capacity.total),
             free=wire.groups_from_proto(request.capacity.free),
         )
-        result = self.scheduler.register_cluster(
+        result = self.scheduler.registry.register(
             request.name,
             capacity,
             dict(request.attributes),
@@ -111,14 +112,14 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     async def DeleteCluster(
         self, request: api.DeleteClusterRequest, context: Context
     ) -> api.DeleteClusterResponse:
-        requeued = self.scheduler.delete_cluster(request.name, bearer_token(context))
+        requeued = self.scheduler.registry.delete(request.name, bearer_token(context))
         return api.DeleteClusterResponse(requeued_jobs=requeued)
 
     @unary
     async def UpdateClusterState(
         self, request: api.UpdateClusterStateRequest, context: Context
     ) -> api.UpdateClusterStateResponse:
-        assigned = self.scheduler.update_state(
+        assigned = self.scheduler.registry.update_state(
             request.name,
             bearer_token(context),
             wire.groups_from_proto(request.free),
@@ -132,9 +133,9 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         self, request: api.ListClustersRequest, context: Context
     ) -> api.ListClustersResponse:
         self._user(context)
-        counts = self.scheduler.store.count_jobs_by_state()
+        counts = self.scheduler.counts.snapshot()
         clusters = []
-        for record, view in self.scheduler.list_clusters():
+        for record, view in self.scheduler.registry.list():
             clusters.append(
                 pb.ClusterInfo(
                     name=record.name,
@@ -163,18 +164,18 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     async def SubmitJob(self, request: api.SubmitJobRequest, context: Context) -> api.SubmitJobResponse:
         principal = self._user(context)
         spec = self._spec(request.spec)
-        job, created = await self.submissions.submit(principal, spec, request.idempotency_key)
+        job, created = await self.coalescer.submit(principal, spec, request.idempotency_key)
         return api.SubmitJobResponse(job=convert.job_to_proto(job, spec), created=created)
 
     @unary
     async def SubmitJobs(self, request: api.SubmitJobsRequest, context: Context) -> api.SubmitJobsResponse:
         principal = self._user(context)
-        self.scheduler.check_batch_size(len(request.jobs))
+        self.scheduler.submissions.check_batch_size(len(request.jobs))
         items = [
             (self._spec(item.spec, f"jobs[{i}]: "), item.idempotency_key)
             for i, item in enumerate(request.jobs)
         ]
-        results = self.scheduler.submit(principal, items)
+        results = self.scheduler.submissions.submit(principal, items)
         return api.SubmitJobsResponse(
             results=[
                 api.SubmitJobResponse(job=convert.job_to_proto(job, spec), created=created)
@@ -184,27 +185,42 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
 
     @unary
     async def GetJob(self, request: api.GetJobRequest, context: Context) -> pb.Job:
-        return convert.job_to_proto(self.scheduler.get_job(self._user(context), request.id))
+        return convert.job_to_proto(self.scheduler.jobs.get(self._user(context), request.id))
 
     @unary
     async def ListJobs(self, request: api.ListJobsRequest, context: Context) -> api.ListJobsResponse:
         states = [pb.JobState.Name(state) for state in request.states]
-        if request.limit < 0:
-            raise InvalidArgument("limit must not be negative")
-        jobs = self.scheduler.list_jobs(
-            self._user(context), states, request.cluster, request.after_id, request.limit
+        size = paging.page_size(request.page_size, request.limit)
+        after_id = request.after_id
+        if request.page_token:
+            after_id = paging.decode_page_token(request.page_token, states, request.cluster)
+        submitter = visible_submitter(self._user(context))
+        jobs, last_id = paging.job_page(
+            self.scheduler.store, states, request.cluster, after_id, submitter, size
         )
-        return api.ListJobsResponse(jobs=[convert.job_to_proto(job) for job in jobs])
+        token = paging.encode_page_token(last_id, states, request.cluster) if last_id else ""
+        return api.ListJobsResponse(jobs=jobs, next_page_token=token)
 
     @unary
     async def CancelJob(self, request: api.CancelJobRequest, context: Context) -> pb.Job:
-        return convert.job_to_proto(self.scheduler.cancel(self._user(context), request.id, request.reason))
+        return convert.job_to_proto(
+            self.scheduler.jobs.cancel(self._user(context), request.id, request.reason)
+        )
 
     @unary
     async def Explain(self, request: api.ExplainRequest, context: Context) -> api.ExplainResponse:
-        fits, selected, policy = self.scheduler.explain(self._user(context), self._spec(request.spec))
+        fits, selected, policy = self.scheduler.submissions.explain(
+            self._user(context), self._spec(request.spec)
+        )
         return api.ExplainResponse(
             fits=[wire.fit_to_proto(f) for f in fits], selected=selected, policy=policy
+        )
+
+    @unary
+    async def ListQueues(self, request: api.ListQueuesRequest, context: Context) -> api.ListQueuesResponse:
+        self._user(context)
+        return api.ListQueuesResponse(
+            queues=[convert.queue_to_proto(stats) for stats in self.scheduler.queues()]
         )
 
     async def WatchJobs(self, request: api.WatchJobsRequest, context: Context) -> AsyncIterator[pb.JobEvent]:
@@ -215,7 +231,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
 
         def accepts(job: JobRecord) -> bool:
             return (
-                self.scheduler.may_see(principal, job)
+                may_see(principal, job)
                 and (not request.job_id or job.id == request.job_id)
                 and (not request.cluster or job.cluster == request.cluster)
             )
@@ -226,6 +242,14 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
             seen = 0 if request.from_start else request.since_revision
             if seen > 0 or request.from_start:
                 while True:
+                    pruned = store.compacted_revision()
+                    if seen < pruned:  # also when retention pruned events while this replay ran
+                        await context.abort(
+                            grpc.StatusCode.OUT_OF_RANGE,
+                            f"revision {seen} is too old: the events up to revision {pruned} were pruned "
+                            "(retention); restart the watch without since_revision or from_start to get "
+                            "the current state of every job",
+                        )
                     batch = list(store.events_since(seen, 1000))
                     if not batch:
                         break
@@ -235,14 +259,21 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
                             yield pb.JobEvent(revision=job.revision, job=convert.job_to_proto(job))
             else:
                 seen = store.last_revision()
+                current: Iterable[JobRecord]
                 if request.job_id:
                     current = [job for job in [store.get_job(request.job_id)] if job is not None]
-                else:
-                    current = store.list_jobs(
-                        cluster=request.cluster, submitter=self.scheduler.visible_submitter(principal)
+                else:  # read a page at a time; other calls run between pages
+                    current = paging.scan_jobs(
+                        store,
+                        cluster=request.cluster,
+                        submitter=visible_submitter(principal),
+                        chunk=paging.DEFAULT_PAGE_SIZE,
                     )
-                for job in [job for job in current if accepts(job)]:
-                    yield pb.JobEvent(revision=job.revision, job=convert.job_to_proto(job), initial=True)
+                for job in current:
+                    # A job that changed after ``seen`` reaches the watcher as live events instead,
+                    # so each job's events arrive in revision order.
+                    if job.revision <= seen and accepts(job):
+                        yield pb.JobEvent(revision=job.revision, job=convert.job_to_proto(job), initial=True)
             while True:
                 job = await subscription.queue.get()
                 if subscription.overflowed:
@@ -266,7 +297,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + request.wait_seconds
         while True:
-            jobs, cancelled = self.scheduler.receive(
+            jobs, cancelled = self.scheduler.pulls.receive(
                 request.cluster, secret, request.max_jobs or 1, request.lease_seconds
             )
             remaining = deadline - loop.time()
@@ -278,12 +309,12 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
 
     @unary
     async def AcceptJobs(self, request: api.AcceptJobsRequest, context: Context) -> api.AcceptJobsResponse:
-        jobs = self.scheduler.accept(request.cluster, bearer_token(context), list(request.ids))
+        jobs = self.scheduler.pulls.accept(request.cluster, bearer_token(context), list(request.ids))
         return api.AcceptJobsResponse(jobs=[convert.job_to_proto(job) for job in jobs])
 
     @unary
     async def ReportJobStatus(self, request: api.ReportJobStatusRequest, context: Context) -> pb.Job:
-        job = self.scheduler.report(
+        job = self.scheduler.pulls.report(
             request.cluster,
             bearer_token(context),
             request.id,

@@ -41,6 +41,14 @@ class Store(Protocol):
 
     def get_job(self, job_id: int) -> JobRecord | None: ...
 
+    def get_jobs(self, job_ids: Sequence[int]) -> dict[int, JobRecord]:
+        """The jobs with these ids that exist, by id."""
+        ...
+
+    def next_job_id(self) -> int:
+        """The id the next added job will get (inside the current transaction)."""
+        ...
+
     def find_jobs(self, submitter: str, idempotency_keys: Sequence[str]) -> dict[str, JobRecord]:
         """Jobs of ``submitter`` by idempotency key, for the keys that were used before."""
         ...
@@ -68,3 +76,17 @@ class Store(Protocol):
         ...
 
     def events_since(self, revision: int, limit: int = 1000) -> Iterator[JobRecord]: ...
+
+    def compacted_revision(self) -> int:
+        """Events up to this revision were pruned (0: none were); a watch cannot resume before it."""
+        ...
+
+    # Retention
+    def prune(self, before: float, limit: int = 1000) -> int:
+        """Delete up to ``limit`` events and finished jobs (by finished_at) older than ``before``.
+
+        Inside a transaction. Events go oldest first without leaving gaps, and a job only after all
+        its events; the newest job and the newest event are kept so ids and revisions never repeat.
+        Returns how many rows went.
+        """
+        ...

@@ -68,7 +68,11 @@ class JobRecord:
     cluster: str = ""
     message: str = ""
     exit_code: int = 0
+    # Why the job does not fit each cluster, when it waits: computed on read, never stored.
     reasons: list[dict[str, Any]] = field(default_factory=list)
+    # The queue it waits in and its priority (after resolving a priority class).
+    queue: str = ""
+    priority: int = 0
     created_at: float = 0.0
     updated_at: float = 0.0
     lease_deadline: float = 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import threading
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rainbow.store.base import StoreError
-from rainbow.store.records import ClusterRecord, JobRecord
+from rainbow.store.records import CANCELLED, TERMINAL_STATES, ClusterRecord, JobRecord
 
 # Each entry migrates the schema from version i to i + 1. Never edit a released entry: append.
 MIGRATIONS: tuple[str, ...] = (
@@ -41,19 +42,43 @@ MIGRATIONS: tuple[str, ...] = (
         data TEXT NOT NULL
     );
     """,
+    # Listings by state or by submitter in id order (an index ends with the id), and finished jobs
+    # by age for retention.
+    """
+    CREATE INDEX jobs_state_id ON jobs (state, id);
+    CREATE INDEX jobs_submitter_id ON jobs (submitter, id);
+    CREATE INDEX jobs_state_finished ON jobs (state, json_extract(data, '$.finished_at'));
+    """,
 )
 
-_JOB_FIELDS = tuple(JobRecord.__dataclass_fields__)
+# Stored job fields: reasons are computed when read, never stored; fields at their default are left
+# out of the JSON, and events leave out the spec (it never changes: replays join it from the job).
+_JOB_FIELDS = tuple(name for name in JobRecord.__dataclass_fields__ if name != "reasons")
+_DEFAULTS = {
+    name: f.default
+    for name, f in JobRecord.__dataclass_fields__.items()
+    if f.default is not dataclasses.MISSING
+}
 _CLUSTER_FIELDS = frozenset(ClusterRecord.__dataclass_fields__)
 
 
-def _job_json(job: JobRecord) -> str:
+def _job_json(job: JobRecord, with_spec: bool = True) -> str:
     # A shallow dict: dataclasses.asdict would deep-copy the spec on every write.
-    return json.dumps({name: getattr(job, name) for name in _JOB_FIELDS}, separators=(",", ":"))
+    data = {}
+    for name in _JOB_FIELDS:
+        value = getattr(job, name)
+        if name in _DEFAULTS and value == _DEFAULTS[name] and type(value) is type(_DEFAULTS[name]):
+            continue
+        data[name] = value
+    if not with_spec:
+        del data["spec"]
+    return json.dumps(data, separators=(",", ":"))
 
 
-def _job_from_json(text: str) -> JobRecord:
+def _job_from_json(text: str, spec: dict[str, Any] | None = None) -> JobRecord:
     data = json.loads(text)
+    if spec is not None:
+        data["spec"] = spec
     return JobRecord(**{k: v for k, v in data.items() if k in _JOB_FIELDS})
 
 
@@ -163,15 +188,18 @@ class SQLiteStore:
         """The revision the next job write will get."""
         return self._revision + 1
 
+    def next_job_id(self) -> int:
+        """The id the next added job will get."""
+        return self._next_job_id
+
     def _event(self, job: JobRecord) -> str:
         self._revision += 1
         job.revision = self._revision
-        text = _job_json(job)
         self._conn.execute(
             "INSERT INTO events (revision, job_id, at, data) VALUES (?, ?, ?, ?)",
-            (job.revision, job.id, job.updated_at, text),
+            (job.revision, job.id, job.updated_at, _job_json(job, with_spec=False)),
         )
-        return text
+        return _job_json(job)
 
     def add_job(self, job: JobRecord) -> JobRecord:
         self._require_transaction()
@@ -201,6 +229,18 @@ class SQLiteStore:
     def get_job(self, job_id: int) -> JobRecord | None:
         row = self._conn.execute("SELECT data FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return _job_from_json(row[0]) if row else None
+
+    def get_jobs(self, job_ids: Sequence[int]) -> dict[int, JobRecord]:
+        found: dict[int, JobRecord] = {}
+        for start in range(0, len(job_ids), 500):
+            chunk = job_ids[start : start + 500]
+            rows = self._conn.execute(
+                f"SELECT data FROM jobs WHERE id IN ({', '.join('?' * len(chunk))})", chunk
+            )
+            for (text,) in rows:
+                job = _job_from_json(text)
+                found[job.id] = job
+        return found
 
     def find_jobs(self, submitter: str, idempotency_keys: Sequence[str]) -> dict[str, JobRecord]:
         found: dict[str, JobRecord] = {}
@@ -252,7 +292,54 @@ class SQLiteStore:
 
     def events_since(self, revision: int, limit: int = 1000) -> Iterator[JobRecord]:
         rows = self._conn.execute(
-            "SELECT data FROM events WHERE revision > ? ORDER BY revision LIMIT ?", (revision, limit)
+            "SELECT e.data, json_extract(j.data, '$.spec') FROM events e LEFT JOIN jobs j ON j.id = e.job_id "
+            "WHERE e.revision > ? ORDER BY e.revision LIMIT ?",
+            (revision, limit),
         ).fetchall()
-        for (text,) in rows:
-            yield _job_from_json(text)
+        for text, spec in rows:
+            yield _job_from_json(text, json.loads(spec) if spec else {})
+
+    def compacted_revision(self) -> int:
+        """Events up to this revision were pruned (0: none were); history resumes after it."""
+        first = self._conn.execute("SELECT MIN(revision) FROM events").fetchone()[0]
+        return self._revision if first is None else int(first) - 1
+
+    # Retention
+    def prune(self, before: float, limit: int = 1000) -> int:
+        """Delete up to ``limit`` rows: events, then finished jobs, from before ``before``.
+
+        Events go oldest first and stop at the first newer one, so the history that is kept has no
+        gaps. A finished job goes once its finished_at is before ``before`` and all its events are
+        gone, so every event that is kept still has its job; a cancelled job waits until its cluster
+        acknowledged the cancellation. The newest job and the newest event are always kept: job ids
+        and revisions carry on from them after a restart. Returns how many rows were deleted.
+        """
+        self._require_transaction()
+        rows = self._conn.execute(
+            "SELECT revision, at FROM events WHERE revision < ? ORDER BY revision LIMIT ?",
+            (self._revision, limit),
+        ).fetchall()
+        through = 0
+        for revision, at in rows:
+            if at >= before:
+                break
+            through = revision
+        deleted = 0
+        if through:
+            deleted = self._conn.execute("DELETE FROM events WHERE revision <= ?", (through,)).rowcount
+        pruned = self.compacted_revision()
+        newest_job = self._max("SELECT MAX(id) FROM jobs")
+        for state in sorted(TERMINAL_STATES):
+            if deleted >= limit:
+                break
+            # A cancellation its cluster has not acknowledged yet is still being delivered: kept.
+            acked = " AND json_extract(data, '$.cancel_acked')" if state == CANCELLED else ""
+            ids = self._conn.execute(
+                "SELECT id FROM jobs WHERE state = ? AND json_extract(data, '$.finished_at') < ? "
+                f"AND revision <= ? AND id < ?{acked} LIMIT ?",
+                (state, before, pruned, newest_job, limit - deleted),
+            ).fetchall()
+            if ids:
+                self._conn.executemany("DELETE FROM jobs WHERE id = ?", ids)
+                deleted += len(ids)
+        return deleted

@@ -90,6 +90,11 @@ class SchedulerStub:
                 request_serializer=rainbow_dot_v1_dot_scheduler__pb2.ExplainRequest.SerializeToString,
                 response_deserializer=rainbow_dot_v1_dot_scheduler__pb2.ExplainResponse.FromString,
                 _registered_method=True)
+        self.ListQueues = channel.unary_unary(
+                '/rainbow.v1.Scheduler/ListQueues',
+                request_serializer=rainbow_dot_v1_dot_scheduler__pb2.ListQueuesRequest.SerializeToString,
+                response_deserializer=rainbow_dot_v1_dot_scheduler__pb2.ListQueuesResponse.FromString,
+                _registered_method=True)
         self.ReceiveJobs = channel.unary_unary(
                 '/rainbow.v1.Scheduler/ReceiveJobs',
                 request_serializer=rainbow_dot_v1_dot_scheduler__pb2.ReceiveJobsRequest.SerializeToString,
@@ -176,6 +181,12 @@ class SchedulerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListQueues(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ReceiveJobs(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -251,6 +262,11 @@ def add_SchedulerServicer_to_server(servicer, server):
                     servicer.Explain,
                     request_deserializer=rainbow_dot_v1_dot_scheduler__pb2.ExplainRequest.FromString,
                     response_serializer=rainbow_dot_v1_dot_scheduler__pb2.ExplainResponse.SerializeToString,
+            ),
+            'ListQueues': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListQueues,
+                    request_deserializer=rainbow_dot_v1_dot_scheduler__pb2.ListQueuesRequest.FromString,
+                    response_serializer=rainbow_dot_v1_dot_scheduler__pb2.ListQueuesResponse.SerializeToString,
             ),
             'ReceiveJobs': grpc.unary_unary_rpc_method_handler(
                     servicer.ReceiveJobs,
@@ -565,6 +581,33 @@ class Scheduler:
             '/rainbow.v1.Scheduler/Explain',
             rainbow_dot_v1_dot_scheduler__pb2.ExplainRequest.SerializeToString,
             rainbow_dot_v1_dot_scheduler__pb2.ExplainResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListQueues(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rainbow.v1.Scheduler/ListQueues',
+            rainbow_dot_v1_dot_scheduler__pb2.ListQueuesRequest.SerializeToString,
+            rainbow_dot_v1_dot_scheduler__pb2.ListQueuesResponse.FromString,
             options,
             channel_credentials,
             insecure,

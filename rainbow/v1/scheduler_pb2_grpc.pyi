@@ -52,6 +52,7 @@ class SchedulerStub:
     WatchJobs: _grpc.UnaryStreamMultiCallable[_scheduler_pb2.WatchJobsRequest, _types_pb2.JobEvent]
     CancelJob: _grpc.UnaryUnaryMultiCallable[_scheduler_pb2.CancelJobRequest, _types_pb2.Job]
     Explain: _grpc.UnaryUnaryMultiCallable[_scheduler_pb2.ExplainRequest, _scheduler_pb2.ExplainResponse]
+    ListQueues: _grpc.UnaryUnaryMultiCallable[_scheduler_pb2.ListQueuesRequest, _scheduler_pb2.ListQueuesResponse]
     ReceiveJobs: _grpc.UnaryUnaryMultiCallable[_scheduler_pb2.ReceiveJobsRequest, _scheduler_pb2.ReceiveJobsResponse]
     AcceptJobs: _grpc.UnaryUnaryMultiCallable[_scheduler_pb2.AcceptJobsRequest, _scheduler_pb2.AcceptJobsResponse]
     ReportJobStatus: _grpc.UnaryUnaryMultiCallable[_scheduler_pb2.ReportJobStatusRequest, _types_pb2.Job]
@@ -70,6 +71,7 @@ class SchedulerAsyncStub(SchedulerStub):
     WatchJobs: _aio.UnaryStreamMultiCallable[_scheduler_pb2.WatchJobsRequest, _types_pb2.JobEvent]  # type: ignore[assignment]
     CancelJob: _aio.UnaryUnaryMultiCallable[_scheduler_pb2.CancelJobRequest, _types_pb2.Job]  # type: ignore[assignment]
     Explain: _aio.UnaryUnaryMultiCallable[_scheduler_pb2.ExplainRequest, _scheduler_pb2.ExplainResponse]  # type: ignore[assignment]
+    ListQueues: _aio.UnaryUnaryMultiCallable[_scheduler_pb2.ListQueuesRequest, _scheduler_pb2.ListQueuesResponse]  # type: ignore[assignment]
     ReceiveJobs: _aio.UnaryUnaryMultiCallable[_scheduler_pb2.ReceiveJobsRequest, _scheduler_pb2.ReceiveJobsResponse]  # type: ignore[assignment]
     AcceptJobs: _aio.UnaryUnaryMultiCallable[_scheduler_pb2.AcceptJobsRequest, _scheduler_pb2.AcceptJobsResponse]  # type: ignore[assignment]
     ReportJobStatus: _aio.UnaryUnaryMultiCallable[_scheduler_pb2.ReportJobStatusRequest, _types_pb2.Job]  # type: ignore[assignment]
@@ -151,6 +153,13 @@ class SchedulerServicer(metaclass=_abc_1.ABCMeta):
         request: _scheduler_pb2.ExplainRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_scheduler_pb2.ExplainResponse, _abc.Awaitable[_scheduler_pb2.ExplainResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListQueues(
+        self,
+        request: _scheduler_pb2.ListQueuesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_scheduler_pb2.ListQueuesResponse, _abc.Awaitable[_scheduler_pb2.ListQueuesResponse]]: ...
 
     @_abc_1.abstractmethod
     def ReceiveJobs(

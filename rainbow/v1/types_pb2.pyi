@@ -220,6 +220,9 @@ class JobSpec(_message.Message):
     CLUSTERS_FIELD_NUMBER: _builtins.int
     POLICY_FIELD_NUMBER: _builtins.int
     FLUX_JOBSPEC_FIELD_NUMBER: _builtins.int
+    QUEUE_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
+    PRIORITY_CLASS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     nodes: _builtins.int
     gpu_type: _builtins.str
@@ -228,6 +231,12 @@ class JobSpec(_message.Message):
     """Optional selection policy override (first-fit, random, least-loaded, best-fit, cost, eta)."""
     flux_jobspec: _builtins.str
     """When set, resources, nodes and command come from this Flux jobspec v1 document."""
+    queue: _builtins.str
+    """The queue the job waits in (default: the submitter's name). Fair share is computed per queue."""
+    priority: _builtins.int
+    """Higher runs first. Ignored when priority_class is set."""
+    priority_class: _builtins.str
+    """A priority class named in the server config (its value replaces priority)."""
     @_builtins.property
     def resources(self) -> Global___Resources: ...
     @_builtins.property
@@ -254,10 +263,13 @@ class JobSpec(_message.Message):
         clusters: _abc.Iterable[_builtins.str] | None = ...,
         policy: _builtins.str = ...,
         flux_jobspec: _builtins.str = ...,
+        queue: _builtins.str = ...,
+        priority: _builtins.int = ...,
+        priority_class: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["resources", b"resources"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["clusters", b"clusters", "command", b"command", "env", b"env", "flux_jobspec", b"flux_jobspec", "gpu_type", b"gpu_type", "image", b"image", "name", b"name", "node_selector", b"node_selector", "nodes", b"nodes", "policy", b"policy", "resources", b"resources"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clusters", b"clusters", "command", b"command", "env", b"env", "flux_jobspec", b"flux_jobspec", "gpu_type", b"gpu_type", "image", b"image", "name", b"name", "node_selector", b"node_selector", "nodes", b"nodes", "policy", b"policy", "priority", b"priority", "priority_class", b"priority_class", "queue", b"queue", "resources", b"resources"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -314,6 +326,8 @@ class Job(_message.Message):
     STARTED_AT_FIELD_NUMBER: _builtins.int
     FINISHED_AT_FIELD_NUMBER: _builtins.int
     REMOTE_REF_FIELD_NUMBER: _builtins.int
+    QUEUE_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     state: Global___JobState.ValueType
     cluster: _builtins.str
@@ -333,6 +347,9 @@ class Job(_message.Message):
     """When the job reached SUCCEEDED, FAILED or CANCELLED."""
     remote_ref: _builtins.str
     """What runs the job on its cluster, as the cluster reported it (e.g. "namespace/name" of a batch/v1 Job)."""
+    queue: _builtins.str
+    """The queue the job waits in and its effective priority."""
+    priority: _builtins.int
     @_builtins.property
     def spec(self) -> Global___JobSpec: ...
     @_builtins.property
@@ -357,10 +374,12 @@ class Job(_message.Message):
         started_at: _builtins.float = ...,
         finished_at: _builtins.float = ...,
         remote_ref: _builtins.str = ...,
+        queue: _builtins.str = ...,
+        priority: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "created_at", b"created_at", "deliveries", b"deliveries", "exit_code", b"exit_code", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "lease_deadline", b"lease_deadline", "message", b"message", "reasons", b"reasons", "remote_ref", b"remote_ref", "revision", b"revision", "spec", b"spec", "started_at", b"started_at", "state", b"state", "submitter", b"submitter", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "created_at", b"created_at", "deliveries", b"deliveries", "exit_code", b"exit_code", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "lease_deadline", b"lease_deadline", "message", b"message", "priority", b"priority", "queue", b"queue", "reasons", b"reasons", "remote_ref", b"remote_ref", "revision", b"revision", "spec", b"spec", "started_at", b"started_at", "state", b"state", "submitter", b"submitter", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -476,3 +495,78 @@ class ClusterInfo(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ClusterInfo: _TypeAlias = ClusterInfo  # noqa: Y015
+
+@_typing.final
+class QueueUsage(_message.Message):
+    """Resource amounts a queue may use or uses: nodes, cpu and GPUs."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODES_FIELD_NUMBER: _builtins.int
+    CPU_MILLIS_FIELD_NUMBER: _builtins.int
+    GPUS_FIELD_NUMBER: _builtins.int
+    nodes: _builtins.int
+    cpu_millis: _builtins.int
+    gpus: _builtins.int
+    def __init__(
+        self,
+        *,
+        nodes: _builtins.int = ...,
+        cpu_millis: _builtins.int = ...,
+        gpus: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cpu_millis", b"cpu_millis", "gpus", b"gpus", "nodes", b"nodes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QueueUsage: _TypeAlias = QueueUsage  # noqa: Y015
+
+@_typing.final
+class QueueInfo(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    WEIGHT_FIELD_NUMBER: _builtins.int
+    LIMITS_FIELD_NUMBER: _builtins.int
+    IN_USE_FIELD_NUMBER: _builtins.int
+    SHARE_FIELD_NUMBER: _builtins.int
+    WAITING_FIELD_NUMBER: _builtins.int
+    PLACED_FIELD_NUMBER: _builtins.int
+    CONFIGURED_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    weight: _builtins.float
+    share: _builtins.float
+    """Weighted dominant share of the capacity of all clusters (fair share orders queues by it)."""
+    waiting: _builtins.int
+    placed: _builtins.int
+    configured: _builtins.bool
+    """True when the queue is defined in the server config (otherwise it has the defaults)."""
+    @_builtins.property
+    def limits(self) -> Global___QueueUsage:
+        """Limits on what the queue's placed jobs may hold at once (0: no limit)."""
+
+    @_builtins.property
+    def in_use(self) -> Global___QueueUsage:
+        """What the queue's placed (assigned, leased, accepted, running) jobs hold now."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        weight: _builtins.float = ...,
+        limits: Global___QueueUsage | None = ...,
+        in_use: Global___QueueUsage | None = ...,
+        share: _builtins.float = ...,
+        waiting: _builtins.int = ...,
+        placed: _builtins.int = ...,
+        configured: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["in_use", b"in_use", "limits", b"limits"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["configured", b"configured", "in_use", b"in_use", "limits", b"limits", "name", b"name", "placed", b"placed", "share", b"share", "waiting", b"waiting", "weight", b"weight"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QueueInfo: _TypeAlias = QueueInfo  # noqa: Y015

@@ -82,9 +82,9 @@ def test_list_json_has_the_message_fields(cli: Run, register: Callable[..., dict
 
 def test_state_report_assigns_waiting_jobs(cli: Run, register: Callable[..., dict[str, str]]) -> None:
     creds = register("small")
-    cli("submit", "--nodes", "2", "--cpu", "8", "--name", "first").ok()
-    assert "QUEUED" in cli("submit", "--nodes", "2", "--cpu", "8", "--name", "second").ok().out
-    cli("receive", "small", "--credentials", creds["file"], "--complete", "succeeded").ok()
+    busy = SMALL.replace("count=2", "count=0")
+    cli("cluster", "state", "small", "--credentials", creds["file"], "--free-group", busy).ok()
+    assert "QUEUED" in cli("submit", "--nodes", "2", "--cpu", "8", "--name", "first").ok().out
     result = cli("cluster", "state", "small", "--credentials", creds["file"], "--free-group", SMALL).ok()
     assert "1 job(s) assigned" in result.out
 

@@ -73,7 +73,7 @@ def test_every_status_has_its_exit_code(
     def fail(*_args: object, **_kwargs: object) -> None:
         raise RainbowClientError(code, "refused")
 
-    monkeypatch.setattr(RainbowClient, "list_jobs", fail)
+    monkeypatch.setattr(RainbowClient, "iter_jobs", fail)
     assert one_error_line(cli("jobs", "list"), status).endswith(f"refused ({code})")
 
 

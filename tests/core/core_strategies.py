@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from rainbow.core import ClusterCapacity, ClusterView, JobRequest, JobSpec, NodeGroup, Resources
+from rainbow.core.jobspec import MAX_PRIORITY, MIN_PRIORITY
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -83,6 +84,9 @@ _names = st.from_regex(r"[a-z0-9]([-a-z0-9]{0,10}[a-z0-9])?", fullmatch=True)
 def jobspecs(draw: st.DrawFn) -> JobSpec:
     request = draw(requests())
     env_keys = st.from_regex(r"[A-Z_][A-Z0-9_]{0,8}", fullmatch=True)
+    # A job names a priority class or gives a number, never both.
+    priority_class = draw(st.one_of(st.just(""), _names))
+    priority = 0 if priority_class else draw(st.integers(MIN_PRIORITY, MAX_PRIORITY))
     return JobSpec(
         name=draw(_names),
         request=request,
@@ -92,4 +96,7 @@ def jobspecs(draw: st.DrawFn) -> JobSpec:
         clusters=tuple(draw(st.lists(st.sampled_from(["gpu-pool", "cpu-a", "edge.1"]), unique=True))),
         policy=draw(st.sampled_from(["", "first-fit", "random", "least-loaded", "best-fit", "cost", "eta"])),
         flux=draw(st.one_of(st.none(), st.just({"version": 1, "note": "kept verbatim"}))),
+        queue=draw(st.one_of(st.just(""), _names)),
+        priority=priority,
+        priority_class=priority_class,
     )

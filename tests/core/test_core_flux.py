@@ -150,6 +150,24 @@ def test_round_trip_keeps_flux_document() -> None:
     assert parse_jobspec(doc) == spec
 
 
+def test_flux_queue_attribute_is_the_jobs_queue() -> None:
+    doc = copy.deepcopy(FLUX_SUBMIT)
+    doc["attributes"]["system"]["queue"] = "batch"
+    spec = parse_jobspec(doc)
+    assert (spec.queue, spec.priority, spec.priority_class) == ("batch", 0, "")
+    assert spec.flux == doc
+    assert parse_jobspec(jobspec_to_dict(spec)) == spec
+    assert parse_jobspec(FLUX_SUBMIT).queue == ""
+
+
+def test_flux_top_level_queue_and_priority_are_rainbow_extras() -> None:
+    doc = copy.deepcopy(FLUX_SUBMIT)
+    doc["attributes"]["system"]["queue"] = "batch"
+    spec = parse_jobspec({**doc, "queue": "team-a", "priority": 7})
+    assert (spec.queue, spec.priority) == ("team-a", 7)  # the explicit queue wins
+    assert parse_jobspec({**RFC25_EXAMPLE, "priorityClass": "high"}).priority_class == "high"
+
+
 def test_flux_document_is_copied() -> None:
     doc = copy.deepcopy(RFC25_EXAMPLE)
     spec = parse_jobspec(doc)
@@ -214,6 +232,13 @@ def _broken(path: str, value: Any) -> dict[str, Any]:
         (_broken("name", "Bad Name"), "name: 'Bad Name' must be 1-63 lowercase"),
         (_broken("image", 3), "image: expected a string, got integer 3"),
         (_broken("surprise", 1), "surprise: unknown field"),
+        (
+            _broken("attributes/system/queue", "Debug Queue"),
+            "attributes.system.queue: 'Debug Queue' must be 1-63 lowercase",
+        ),
+        (_broken("attributes/system/queue", 3), "attributes.system.queue: expected a string, got integer 3"),
+        (_broken("queue", "A"), "queue: 'A' must be 1-63 lowercase"),
+        (_broken("priority", "high"), "priority: expected an integer, got string 'high'"),
     ],
 )
 def test_flux_errors(doc: dict[str, Any], message: str) -> None:

@@ -129,12 +129,56 @@ def _with(**changes: Any) -> dict[str, Any]:
             "command/env: 70001 bytes in total exceeds the limit of 65536",
         ),
         (_with(env={f"V{i}": "x" * 1000 for i in range(70)}), "command/env:"),
+        (_with(queue="Team-A"), "queue: 'Team-A' must be 1-63 lowercase letters, digits or '-'"),
+        (_with(queue="team_a"), "queue: 'team_a' must be 1-63 lowercase"),
+        (_with(queue="-a"), "queue: '-a' must be 1-63 lowercase"),
+        (_with(queue="q" * 64), "queue: 'qqqq"),
+        (_with(queue=7), "queue: expected a string, got integer 7"),
+        (_with(priority=1_000_001), "priority: 1000001 exceeds the maximum of 1000000"),
+        (_with(priority=-1_000_001), "priority: -1000001 is below the minimum of -1000000"),
+        (_with(priority=True), "priority: expected an integer, got boolean True"),
+        (_with(priority="10"), "priority: expected an integer, got string '10'"),
+        (_with(priority=1.5), "priority: expected an integer, got number 1.5"),
+        (_with(priorityClass="High"), "priorityClass: 'High' must be 1-63 lowercase"),
+        (_with(priorityClass=["high"]), "priorityClass: expected a string, got list"),
+        (_with(priority=5, priorityClass="high"), "priority: set either priority or priorityClass, not both"),
+        (_with(priority=0, priorityClass="high"), "priority: set either priority or priorityClass"),
     ],
 )
 def test_simple_form_errors(doc: dict[str, Any], message: str) -> None:
     with pytest.raises(SpecError) as info:
         parse_jobspec(doc)
     assert str(info.value).startswith(message), str(info.value)
+
+
+def test_queue_and_priority() -> None:
+    spec = parse_jobspec({**LAMMPS, "queue": "team-a", "priority": 10})
+    assert (spec.queue, spec.priority, spec.priority_class) == ("team-a", 10, "")
+    spec = parse_jobspec({"name": "x", "queue": "0", "priorityClass": "urgent"})
+    assert (spec.queue, spec.priority, spec.priority_class) == ("0", 0, "urgent")
+    for priority in (-1_000_000, 1_000_000, -1):
+        assert parse_jobspec({"name": "x", "priority": priority}).priority == priority
+    assert parse_jobspec({"name": "x", "queue": "q" * 63}).queue == "q" * 63
+    # Empty strings mean "not set": the server's default queue, priority 0.
+    spec = parse_jobspec({"name": "x", "queue": "", "priority": 3, "priorityClass": ""})
+    assert (spec.queue, spec.priority, spec.priority_class) == ("", 3, "")
+
+
+def test_queue_and_priority_change_equality() -> None:
+    plain = parse_jobspec(LAMMPS)
+    assert parse_jobspec({**LAMMPS, "queue": "team-a"}) != plain
+    assert parse_jobspec({**LAMMPS, "priority": 1}) != plain
+    assert parse_jobspec({**LAMMPS, "priorityClass": "high"}) != plain
+    assert parse_jobspec({**LAMMPS, "priority": 0}) == plain
+
+
+def test_to_dict_emits_queue_and_priority_only_when_set() -> None:
+    plain = jobspec_to_dict(parse_jobspec({"name": "hello", "priority": 0, "queue": ""}))
+    assert not {"queue", "priority", "priorityClass"} & set(plain)
+    doc = jobspec_to_dict(parse_jobspec({**LAMMPS, "queue": "team-a", "priority": -5}))
+    assert (doc["queue"], doc["priority"]) == ("team-a", -5) and "priorityClass" not in doc
+    doc = jobspec_to_dict(parse_jobspec({**LAMMPS, "priorityClass": "high"}))
+    assert doc["priorityClass"] == "high" and "priority" not in doc and "queue" not in doc
 
 
 def test_not_a_mapping() -> None:

@@ -84,6 +84,63 @@ def test_flux_jobspec_takes_resources_from_the_document() -> None:
     assert parsed.image == "lammps" and parsed.clusters == ("big",) and parsed.name == "ns-flux"
 
 
+def test_queue_and_priority_pass_into_the_jobspec() -> None:
+    doc = builders.jobspec({"image": "x", "queue": "team-a", "priority": -20}, "a", "ns")
+    assert (doc["queue"], doc["priority"]) == ("team-a", -20) and "priorityClass" not in doc
+    parsed = parse_jobspec(doc)
+    assert (parsed.queue, parsed.priority, parsed.priority_class) == ("team-a", -20, "")
+    doc = builders.jobspec({"image": "x", "priorityClassName": "urgent"}, "a", "ns")
+    assert doc["priorityClass"] == "urgent" and "priority" not in doc and "queue" not in doc
+    assert parse_jobspec(doc).priority_class == "urgent"
+    assert parse_jobspec(builders.jobspec({"image": "x", "priority": 0}, "a", "ns")).priority == 0
+    plain = builders.jobspec({"image": "x"}, "a", "ns")
+    assert not {"queue", "priority", "priorityClass"} & set(plain)
+
+
+def test_flux_queue_and_the_specs_queue_and_priority() -> None:
+    flux = FLUX + "    queue: flux-queue\n"  # under attributes.system
+    parsed = parse_jobspec(builders.jobspec({"image": "x", "fluxJobspec": flux}, "a", "ns"))
+    assert parsed.queue == "flux-queue"
+    spec = {"image": "x", "fluxJobspec": flux, "queue": "team-a", "priorityClassName": "batch"}
+    parsed = parse_jobspec(builders.jobspec(spec, "a", "ns"))
+    assert (parsed.queue, parsed.priority_class) == ("team-a", "batch")
+    # The RainbowJob's priority replaces a class given in the Flux document (and the other way round).
+    with_class = "priorityClass: low\n" + FLUX
+    parsed = parse_jobspec(
+        builders.jobspec({"image": "x", "fluxJobspec": with_class, "priority": 3}, "a", "ns")
+    )
+    assert (parsed.priority, parsed.priority_class) == (3, "")
+    with_number = "priority: 9\n" + FLUX
+    spec = {"image": "x", "fluxJobspec": with_number, "priorityClassName": "high"}
+    parsed = parse_jobspec(builders.jobspec(spec, "a", "ns"))
+    assert (parsed.priority, parsed.priority_class) == (0, "high")
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"queue": "Team A"}, "queue: 'Team A' must be"),
+        ({"priority": 10, "priorityClassName": "high"}, "set either priority or priorityClass"),
+        ({"priority": True}, "priority: expected an integer"),
+    ],
+)
+def test_what_the_schema_would_refuse_is_still_a_spec_error(spec: dict[str, object], message: str) -> None:
+    with pytest.raises(SpecError, match=message):
+        parse_jobspec(builders.jobspec({"image": "x", **spec}, "a", "b"))
+
+
+def test_status_shows_the_servers_queue_and_priority() -> None:
+    status = builders.job_status(job("QUEUED", id=4, revision=2, queue="team-a", priority=10))
+    assert (status["queue"], status["priority"]) == ("team-a", 10)
+    status = builders.job_status(job("QUEUED", id=4, revision=2, queue="alice"))
+    assert (status["queue"], status["priority"]) == ("alice", 0)
+    # A server that does not report queues leaves them out of the status patch.
+    status = builders.job_status(job("QUEUED", id=4, revision=2))
+    assert status["queue"] is None and status["priority"] is None
+    patch = builders.status_patch({}, status, NOW)
+    assert patch is not None and "queue" not in patch and "priority" not in patch
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [("[1, 2]", "must be a mapping"), ("a: [", "not valid"), ("resources: []", "version")],

@@ -158,6 +158,26 @@ async def test_watch_resumes_after_the_last_revision_and_backs_off(monkeypatch: 
         await asyncio.gather(task, return_exceptions=True)
 
 
+async def test_watch_starts_over_when_the_server_pruned_its_revision(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(watcher_module, "BACKOFF_START", 0.01)
+    hub, client, writer = make_hub()
+    client.streams = [
+        [event(1, pb.ASSIGNED)],
+        RainbowClientError("UNAVAILABLE", "server restarting"),
+        RainbowClientError("OUT_OF_RANGE", "revision 1 is too old"),
+        [event(9, pb.SUCCEEDED)],
+    ]
+    watcher = JobWatcher(hub, lambda key: REF)
+    task = asyncio.create_task(watcher.run())
+    try:
+        await until(lambda: writer.writes and writer.writes[-1][1]["phase"] == "Succeeded")
+        assert client.watch_calls[:4] == [0, 1, 1, 0]
+        assert watcher.revision == 9
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 async def test_events_for_one_job_are_coalesced_and_never_go_back() -> None:
     hub, _, writer = make_hub()
     writer.delay = 0.05

@@ -141,6 +141,13 @@ def test_invalid_spec_fails_permanently(hub: Kube, ns: str, server: ServerThread
         ({"resources": {"nvidia.com/gpu": "0.5"}}, "spec.resources.nvidia.com/gpu in body should match"),
         ({"image": ""}, "spec.image in body should be at least 1 chars long"),
         ({"policy": "fastest"}, 'spec.policy: Unsupported value: "fastest"'),
+        ({"queue": "Team A"}, "spec.queue in body should match"),
+        ({"queue": "q" * 64}, "spec.queue: Too long: may not be more than 63"),
+        ({"priority": 1_000_001}, "spec.priority in body should be less than or equal to 1000000"),
+        ({"priority": -1_000_001}, "spec.priority in body should be greater than or equal to -1000000"),
+        ({"priority": "high"}, "spec.priority in body must be of type integer"),
+        ({"priorityClassName": "High"}, "spec.priorityClassName in body should match"),
+        ({"priority": 0, "priorityClassName": "high"}, "set either priority or priorityClassName, not both"),
     ],
 )
 def test_crd_rejects_bad_specs_at_apply_time(
@@ -149,6 +156,18 @@ def test_crd_rejects_bad_specs_at_apply_time(
     manifest = rainbowjob("bad", **spec)
     result = hub.run("apply", "-n", ns, "-f", "-", stdin=json.dumps(manifest), check=False)
     assert result.returncode != 0 and message in result.stderr, result.stderr
+
+
+def test_queue_and_priority_reach_the_server(
+    hub: Kube, ns: str, server: ServerThread, operator: Process
+) -> None:
+    register(server, "small", cpu_nodes(2))
+    hub.apply(rainbowjob("urgent", queue="team-a", priority=10), ns)
+    wait_phase(hub, ns, "urgent", "Assigned")
+    (job,) = server_jobs(server)
+    assert (job.spec.queue, job.spec.priority, job.spec.priority_class) == ("team-a", 10, "")
+    header = hub.run("get", RESOURCE, "urgent", "-n", ns, "-o", "wide").stdout.splitlines()[0]
+    assert "QUEUE" in header.split()
 
 
 def test_spec_is_immutable(hub: Kube, ns: str) -> None:

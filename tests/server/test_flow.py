@@ -79,12 +79,29 @@ def test_job_waits_for_free_capacity_then_is_assigned(server: ServerThread, alic
     assert state_name(first.state) == "ASSIGNED"
     assert state_name(second.state) == "QUEUED"
     assert any("free" in fit.reason for fit in second.reasons)
-    # The first job finishes; the cluster reports its nodes free again.
+    # The first job runs (the cluster's report counts its nodes as used), then finishes; the
+    # cluster reports its nodes free again.
     alice.receive("small", small.secret)
     alice.accept("small", small.secret, [first.id])
+    alice.update_state("small", small.secret, free=[])
     alice.report("small", small.secret, first.id, "SUCCEEDED")
+    assert state_name(alice.get_job(second.id).state) == "QUEUED"
     assert alice.update_state("small", small.secret, free=[cpu_nodes(2)]).assigned_jobs == 1
     assert state_name(alice.get_job(second.id).state) == "ASSIGNED"
+
+
+def test_a_job_that_ends_before_its_cluster_reports_frees_its_nodes_at_once(
+    server: ServerThread, alice: RainbowClient
+) -> None:
+    small = register(alice, "small", cpu_nodes(2))
+    first = alice.submit({"name": "first", "nodes": 2, "resources": {"cpu": "8"}}).job
+    second = alice.submit({"name": "second", "nodes": 2, "resources": {"cpu": "8"}}).job
+    alice.receive("small", small.secret)
+    alice.accept("small", small.secret, [first.id])
+    # No state report since the acceptance: the first job's nodes are still held for it, until it ends.
+    assert state_name(alice.get_job(second.id).state) == "QUEUED"
+    alice.report("small", small.secret, first.id, "SUCCEEDED")
+    assert alice.get_job(second.id).cluster == "small"
 
 
 def test_reservations_spread_a_burst_over_clusters(server: ServerThread, alice: RainbowClient) -> None:

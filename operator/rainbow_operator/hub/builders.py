@@ -118,6 +118,16 @@ def jobspec(spec: Mapping[str, Any], name: str, namespace: str) -> dict[str, obj
         doc["clusters"] = list(spec["clusters"])
     if spec.get("policy"):
         doc["policy"] = spec["policy"]
+    if spec.get("queue"):
+        doc["queue"] = spec["queue"]
+    priority, priority_class = spec.get("priority"), spec.get("priorityClassName")
+    if priority is not None or priority_class:  # replaces a Flux document's priority or class
+        doc.pop("priority", None)
+        doc.pop("priorityClass", None)
+    if priority is not None:
+        doc["priority"] = priority
+    if priority_class:
+        doc["priorityClass"] = priority_class
     return doc
 
 
@@ -163,6 +173,9 @@ def job_status(job: pb.Job, remote_namespace: str = DEFAULT_REMOTE_NAMESPACE) ->
         "remoteJob": remote_job(job.id, remote_namespace, job.remote_ref) if job.cluster else None,
         "message": job.message or _default_message(phase, job),
         "observedRevision": job.revision,
+        # The server's effective queue and priority (after defaults and priority classes), once it reports them.
+        "queue": job.queue or None,
+        "priority": job.priority if job.queue else None,
         "explanation": [
             {"cluster": fit.cluster, "fits": fit.fits_total, "reason": fit.reason} for fit in job.reasons
         ]

@@ -25,8 +25,8 @@ SWEEP_SECONDS = 1.0
 class JobWatcher:
     """Streams job events from the server and writes the latest state of each job, in order.
 
-    Resumes from the last revision seen; the first connection replays the current state of every
-    job. Events for one job are coalesced: at most one write per job is in flight, and it always
+    Resumes from the last revision seen; the first connection (and one after the server pruned
+    the events since that revision) replays the current state of every job. Events for one job are coalesced: at most one write per job is in flight, and it always
     writes the newest state received so far.
     """
 
@@ -62,6 +62,8 @@ class JobWatcher:
                 log.info("job watch ended by the server; reconnecting")
             except RainbowClientError as error:
                 metrics.SERVER_ERRORS.labels(error.code).inc()
+                if error.code == "OUT_OF_RANGE":  # the server pruned the history after our revision
+                    self.revision = 0  # so start over from the current state of every job
                 log.warning(
                     "job watch failed (%s: %s); retrying in %.1fs", error.code, error.message, backoff
                 )

@@ -1,0 +1,19 @@
+"""The server's bounds on what callers send and get back: one place for every limit."""
+
+from __future__ import annotations
+
+import re
+
+#: Cluster names are DNS labels.
+CLUSTER_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+MAX_IDEMPOTENCY_KEY = 256
+MAX_LEASE_SECONDS = 3600.0
+#: Jobs per SubmitJobs call (the server's default; the config may lower it).
+MAX_BATCH = 1000
+#: Jobs per ReceiveJobs call.
+MAX_RECEIVE = 1000
+MAX_ATTRIBUTE_NAME = 128
+#: Per-cluster reasons a job carries in submit, list and watch responses (GetJob and Explain give all).
+MAX_REASONS_IN_LISTS = 16
+MAX_MESSAGE = 4096
+MAX_REMOTE_REF = 512

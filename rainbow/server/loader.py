@@ -1,0 +1,77 @@
+"""Rebuild the in-memory state (engine, job counts, leases, cancellations) from the store."""
+
+from __future__ import annotations
+
+from rainbow.core import node_group_from_dict, parse_jobspec
+from rainbow.core.engine import Engine
+from rainbow.core.models import NodeGroup
+from rainbow.core.states import ACCEPTED, CANCELLED, LEASED, PENDING_STATES, PLACED_STATES, RUNNING
+from rainbow.server.shapes import JobShapes
+from rainbow.store import ClusterRecord, Store
+
+PAGE = 2000
+
+
+def groups_from_dicts(items: object) -> tuple[NodeGroup, ...]:
+    """Node groups as the store keeps them (plain dicts)."""
+    return tuple(node_group_from_dict(item) for item in items) if isinstance(items, list) else ()
+
+
+def load_cluster(engine: Engine, record: ClusterRecord) -> None:
+    engine.set_cluster(
+        record.name,
+        record.order,
+        groups_from_dicts(record.total),
+        groups_from_dicts(record.reported_free),
+        record.attributes,
+    )
+
+
+class Leases:
+    """Lease deadlines and unacknowledged cancellations, as the cluster side needs them."""
+
+    def __init__(self) -> None:
+        self.deadlines: list[tuple[float, int]] = []
+        self.cancels: dict[str, set[int]] = {}
+
+    def clear(self) -> None:
+        self.deadlines.clear()
+        self.cancels.clear()
+
+
+def load(store: Store, engine: Engine, shapes: JobShapes, leases: Leases) -> None:
+    """Load every cluster and unfinished job into ``engine`` and ``leases`` (which start empty)."""
+    engine.clear()
+    leases.clear()
+    clusters = {record.name: record for record in store.list_clusters()}
+    for record in clusters.values():
+        load_cluster(engine, record)
+    after = 0
+    states = PENDING_STATES | PLACED_STATES
+    while page := store.list_jobs(states=states, after_id=after, limit=PAGE):
+        after = page[-1].id
+        for job in page:
+            spec = parse_jobspec(job.spec)
+            principal = shapes.principal(job.submitter)
+            shape = shapes.shape(spec, principal)
+            queue = job.queue or shapes.queue(spec, principal)
+            if job.state in PENDING_STATES:
+                engine.enqueue(job.id, shape, queue, job.priority, state=job.state)
+                continue
+            cluster = clusters.get(job.cluster)
+            if cluster is None:
+                continue  # its cluster is gone: nothing holds nodes for it
+            accepted = job.state in (ACCEPTED, RUNNING)
+            holding = not accepted or job.accept_revision > cluster.state_revision
+            engine.restore_placed(
+                job.id, shape, queue, job.priority, job.cluster, accepted=accepted, holding=holding
+            )
+            if job.state == LEASED:
+                leases.deadlines.append((job.lease_deadline, job.id))
+    after = 0
+    while page := store.list_jobs(states=(CANCELLED,), after_id=after, limit=PAGE):
+        after = page[-1].id
+        for job in page:
+            if job.cluster and not job.cancel_acked:
+                leases.cancels.setdefault(job.cluster, set()).add(job.id)
+    leases.deadlines.sort()

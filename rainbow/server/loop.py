@@ -1,0 +1,108 @@
+"""The scheduling loop: the engine's decisions, persisted in bounded slices off the request path."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+from rainbow.core.engine import Change, Engine
+from rainbow.core.states import ASSIGNED, UNSCHEDULABLE
+from rainbow.server.lifecycle import check_transition
+from rainbow.server.limits import MAX_REASONS_IN_LISTS
+from rainbow.server.metrics import SchedulerMetrics
+from rainbow.server.reasons import Reasons
+from rainbow.server.unit import Unit, UnitOfWork
+from rainbow.store import ClusterRecord, JobRecord
+
+log = logging.getLogger("rainbow.server")
+
+#: Decisions per slice: each costs a read and a write of its job (~60 us), so a slice stays ~10 ms.
+SLICE_BUDGET = 128
+
+
+def apply_changes(
+    unit: Unit, reasons: Reasons, changes: Sequence[Change], now: float, metrics: SchedulerMetrics
+) -> None:
+    """Write the engine's decisions to the jobs they concern."""
+    store = unit.store
+    jobs = store.get_jobs([change.job_id for change in changes])
+    for change in changes:
+        job = jobs.get(change.job_id)
+        if job is None:
+            continue
+        before = (job.cluster, job.state)
+        check_transition(job, change.state)
+        job.state, job.updated_at = change.state, now
+        if change.state == ASSIGNED:
+            job.cluster = change.cluster
+            job.assign_revision = store.next_revision()
+            job.message = f"assigned to {change.cluster}"
+            metrics.assigned(change.cluster)
+        else:
+            job.cluster = ""
+            reasons.attach(job, MAX_REASONS_IN_LISTS if change.state == UNSCHEDULABLE else 0)
+        unit.save(job, before)
+
+
+class SchedulingLoop:
+    """Runs the engine until it has no work, one slice (one transaction) at a time."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        reasons: Reasons,
+        work: UnitOfWork,
+        clock: Callable[[], float],
+        metrics: SchedulerMetrics,
+        budget: int = SLICE_BUDGET,
+    ) -> None:
+        self.engine, self.reasons, self.work, self.clock, self.metrics = engine, reasons, work, clock, metrics
+        self.budget = budget
+        self._reports: dict[str, ClusterRecord] = {}
+        self._wake = asyncio.Event()
+
+    def note_report(self, record: ClusterRecord) -> None:
+        """A cluster's state report, written with the next slice (a lost report is simply sent again)."""
+        self._reports[record.name] = record
+
+    def forget_report(self, name: str) -> None:
+        self._reports.pop(name, None)
+
+    def step(self) -> list[JobRecord]:
+        """One slice: up to ``budget`` decisions and the cluster reports waiting to be written."""
+        with self.metrics.time_matching():
+            changes = self.engine.schedule(self.budget) if self.engine.has_work() else []
+        if not changes and not self._reports:
+            return []
+        reports, self._reports = self._reports, {}
+        with self.work.atomic() as unit:
+            for record in reports.values():
+                unit.store.save_cluster(record)
+            apply_changes(unit, self.reasons, changes, self.clock(), self.metrics)
+        return unit.changed
+
+    def settle(self) -> list[JobRecord]:
+        """Run one slice now (small queues settle within the call); the loop does the rest."""
+        changed = self.step()
+        if self.engine.has_work():
+            self.wake()
+        return changed
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Wait for work and do it, yielding to other calls between slices."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while True:
+                try:
+                    self.step()
+                except Exception:  # the store failed: the engine was reloaded; try again shortly
+                    log.exception("scheduling slice failed")
+                    await asyncio.sleep(1.0)
+                await asyncio.sleep(0)
+                if not self.engine.has_work():
+                    break

@@ -1,0 +1,57 @@
+"""Why waiting jobs wait: per-cluster reasons computed on read, per job class, never stored."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from rainbow.core import Fit
+from rainbow.core.engine import Engine
+from rainbow.core.jobclass import JobShape
+from rainbow.server.limits import MAX_REASONS_IN_LISTS
+from rainbow.store import JobRecord
+
+CACHE_SIZE = 1024
+
+
+def fit_dict(fit: Fit) -> dict[str, Any]:
+    return {
+        "cluster": fit.cluster,
+        "fits_total": fit.fits_total,
+        "fits_free": fit.fits_free,
+        "reason": fit.reason,
+    }
+
+
+class Reasons:
+    """Explains job shapes against the engine's clusters; cached until any capacity changes."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._cache: OrderedDict[JobShape, tuple[int, list[dict[str, Any]]]] = OrderedDict()
+
+    def of_shape(self, shape: JobShape) -> list[dict[str, Any]]:
+        """One reason per cluster (clusters the job may use first, in registration order)."""
+        cached = self._cache.get(shape)
+        if cached is not None and cached[0] == self.engine.version:
+            self._cache.move_to_end(shape)
+            return cached[1]
+        reasons = [fit_dict(fit) for fit in self.engine.explain(shape)]
+        self._cache[shape] = (self.engine.version, reasons)
+        if len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return reasons
+
+    def attach(self, job: JobRecord, limit: int | None = MAX_REASONS_IN_LISTS) -> JobRecord:
+        """Give a waiting job its current message and reasons (at most ``limit`` of them)."""
+        shape = self.engine.shape_of(job.id) if self.engine.is_waiting(job.id) else None
+        if shape is None:
+            return job
+        reasons = self.of_shape(shape)
+        job.message = self.engine.waiting_message(job.id)
+        job.reasons = reasons if limit is None else reasons[:limit]
+        if len(job.reasons) < len(reasons):
+            job.message += (
+                f" (reasons for {len(job.reasons)} of {len(reasons)} clusters shown: get the job for all)"
+            )
+        return job

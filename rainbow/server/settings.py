@@ -1,0 +1,18 @@
+"""The scheduler's settings, from the server config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rainbow.core.queues import QueueConfig
+from rainbow.server.limits import MAX_BATCH
+
+
+@dataclass
+class SchedulerSettings:
+    default_policy: str = "first-fit"
+    lease_seconds: float = 30.0
+    max_batch: int = MAX_BATCH
+    seed: int | None = None
+    queues: dict[str, QueueConfig] = field(default_factory=dict)
+    priority_classes: dict[str, int] = field(default_factory=dict)

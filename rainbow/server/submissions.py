@@ -1,0 +1,187 @@
+"""Submitting jobs: validation, idempotency, the engine's first decision, and the dry run (explain)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from rainbow.core import Fit, JobSpec, jobspec_to_dict, select
+from rainbow.core.engine import Engine
+from rainbow.core.jobclass import JobShape
+from rainbow.core.states import ASSIGNED
+from rainbow.server.auth import Principal
+from rainbow.server.errors import (
+    AlreadyExists,
+    InvalidArgument,
+    PermissionDenied,
+    RainbowError,
+    ResourceExhausted,
+)
+from rainbow.server.limits import MAX_IDEMPOTENCY_KEY
+from rainbow.server.loop import SchedulingLoop
+from rainbow.server.metrics import SchedulerMetrics
+from rainbow.server.reasons import Reasons
+from rainbow.server.settings import SchedulerSettings
+from rainbow.server.shapes import JobShapes
+from rainbow.server.unit import Unit, UnitOfWork
+from rainbow.store import JobRecord, Store
+
+Outcome = tuple[JobRecord, bool]
+
+
+@dataclass
+class Prepared:
+    """A validated submission, ready to be placed and stored."""
+
+    principal: Principal
+    spec: JobSpec
+    key: str
+    document: dict[str, object]
+    shape: JobShape
+    queue: str
+    priority: int
+
+
+class Submissions:
+    """Takes jobs in: every check happens before anything changes, so a refused job changes nothing."""
+
+    def __init__(
+        self,
+        store: Store,
+        engine: Engine,
+        shapes: JobShapes,
+        reasons: Reasons,
+        work: UnitOfWork,
+        loop: SchedulingLoop,
+        metrics: SchedulerMetrics,
+        clock: Callable[[], float],
+        settings: SchedulerSettings,
+    ) -> None:
+        self.store, self.engine, self.shapes, self.reasons, self.work = store, engine, shapes, reasons, work
+        self.loop, self.metrics, self.clock, self.settings = loop, metrics, clock, settings
+
+    def check_batch_size(self, count: int) -> None:
+        """Refuse a batch larger than the server's limit (before any of it is parsed or stored)."""
+        if count > self.settings.max_batch:
+            raise ResourceExhausted(f"{count} jobs in one call; the limit is {self.settings.max_batch}")
+
+    def prepare(self, principal: Principal, spec: JobSpec, key: str, where: str = "") -> Prepared:
+        """Validate one submission; raises the error its caller gets."""
+        if len(key) > MAX_IDEMPOTENCY_KEY:
+            raise InvalidArgument(f"{where}idempotency key is longer than {MAX_IDEMPOTENCY_KEY} characters")
+        for cluster in spec.clusters:
+            if not principal.may_use(cluster):
+                raise PermissionDenied(f"{where}{principal.name} may not submit to cluster {cluster!r}")
+        priority = self.shapes.priority(spec, where)
+        shape = self.shapes.shape(spec, principal)
+        return Prepared(
+            principal, spec, key, jobspec_to_dict(spec), shape, self.shapes.queue(spec, principal), priority
+        )
+
+    def submit(self, principal: Principal, items: Sequence[tuple[JobSpec, str]]) -> list[Outcome]:
+        """Submit jobs atomically; an idempotency key seen before returns the earlier job."""
+        if not items:
+            raise InvalidArgument("no jobs to submit")
+        self.check_batch_size(len(items))
+        labelled = len(items) > 1
+        prepared = [
+            self.prepare(principal, spec, key, f"jobs[{index}]: " if labelled else "")
+            for index, (spec, key) in enumerate(items)
+        ]
+        known = self.store.find_jobs(principal.name, [entry.key for entry in prepared])
+        in_batch: dict[str, JobRecord] = {}
+        for index, entry in enumerate(prepared):
+            where = f"jobs[{index}]: " if labelled else ""
+            self._check_earlier(entry, known, where)
+            self._check_earlier(entry, in_batch, where)
+            if entry.key:  # a key repeated in the batch must carry the same spec: it returns the first job
+                in_batch[entry.key] = JobRecord(entry.document, principal.name, entry.key, id=0)
+        return self._create_all(prepared, [known] * len(prepared))
+
+    def submit_each(self, entries: Sequence[tuple[Principal, JobSpec, str]]) -> list[Outcome | RainbowError]:
+        """Submit independent single jobs in one transaction (group commit); each gets its own outcome."""
+        outcomes: list[Outcome | RainbowError | None] = [None] * len(entries)
+        ready: list[tuple[int, Prepared, dict[str, JobRecord]]] = []
+        later: list[int] = []
+        keys: set[tuple[str, str]] = set()
+        for index, (principal, spec, key) in enumerate(entries):
+            if key and (principal.name, key) in keys:
+                later.append(index)  # the same key twice in one group: submit it after the first commits
+                continue
+            keys.add((principal.name, key))
+            try:
+                entry = self.prepare(principal, spec, key)
+                known = self.store.find_jobs(principal.name, [key])
+                self._check_earlier(entry, known)
+            except RainbowError as error:
+                outcomes[index] = error
+            else:
+                ready.append((index, entry, known))
+        if ready:
+            created = self._create_all([entry for _, entry, _ in ready], [known for *_, known in ready])
+            for (index, _, _), made in zip(ready, created, strict=True):
+                outcomes[index] = made
+        if later:
+            for index, outcome in zip(later, self.submit_each([entries[i] for i in later]), strict=True):
+                outcomes[index] = outcome
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    @staticmethod
+    def _check_earlier(entry: Prepared, known: dict[str, JobRecord], where: str = "") -> None:
+        earlier = known.get(entry.key) if entry.key else None
+        if earlier is not None and earlier.spec != entry.document:
+            raise AlreadyExists(
+                f"{where}idempotency key {entry.key!r} was used for job {earlier.id} with a different spec"
+            )
+
+    def _create_all(
+        self, prepared: Sequence[Prepared], known: Sequence[dict[str, JobRecord]]
+    ) -> list[Outcome]:
+        with self.work.atomic() as unit:
+            outcomes = [self._create(unit, entry, seen) for entry, seen in zip(prepared, known, strict=True)]
+        for job, created in outcomes:
+            if created:
+                self.metrics.submitted(job.state)
+                self.reasons.attach(job)
+        if self.engine.has_work():
+            self.loop.wake()
+        return outcomes
+
+    def _create(self, unit: Unit, entry: Prepared, known: dict[str, JobRecord]) -> Outcome:
+        earlier = known.get(entry.key) if entry.key else None
+        if earlier is not None:  # submitted before, or earlier in this batch
+            return earlier, False
+        job_id = self.store.next_job_id()
+        change = self.engine.submit(job_id, entry.shape, entry.queue, entry.priority)
+        now = self.clock()
+        job = JobRecord(
+            entry.document,
+            entry.principal.name,
+            entry.key,
+            state=change.state,
+            cluster=change.cluster,
+            created_at=now,
+            updated_at=now,
+            queue=entry.queue,
+            priority=entry.priority,
+        )
+        if change.state == ASSIGNED:
+            job.assign_revision = self.store.next_revision()
+            job.message = f"assigned to {change.cluster}"
+            self.metrics.assigned(change.cluster)
+        else:
+            job.message = self.engine.waiting_message(job_id)
+        job = unit.add(job)
+        if entry.key:
+            known[entry.key] = job
+        return job, True
+
+    def explain(self, principal: Principal, spec: JobSpec) -> tuple[list[Fit], str, str]:
+        """Dry run: every cluster's fit, the cluster that would be chosen now, and the policy."""
+        entry = self.prepare(principal, spec, "")
+        fits = self.engine.explain(entry.shape)
+        allowed = [self.engine.view(fit.cluster) for fit in fits if entry.shape.access.permits(fit.cluster)]
+        usable = [view for view in allowed if self.engine.clusters[view.name].fits_total(spec.request)]
+        chosen = select(spec.request, usable, entry.shape.policy, random.Random(0))
+        return fits, chosen.name if chosen else "", entry.shape.policy
