@@ -62,24 +62,36 @@ _DEFAULTS = {
 _CLUSTER_FIELDS = frozenset(ClusterRecord.__dataclass_fields__)
 
 
-def _job_json(job: JobRecord, with_spec: bool = True) -> str:
+# Columns of the jobs table that the JSON leaves out (events keep their own in theirs).
+_JOB_COLUMNS = ("id", "submitter", "idempotency_key", "state", "cluster", "revision")
+_EVENT_COLUMNS = ("id", "revision", "spec")
+_SELECT_JOB = "SELECT id, submitter, idempotency_key, state, cluster, revision, data FROM jobs"
+
+
+def _job_json(job: JobRecord, leave_out: tuple[str, ...]) -> str:
     # A shallow dict: dataclasses.asdict would deep-copy the spec on every write.
     data = {}
     for name in _JOB_FIELDS:
+        if name in leave_out:
+            continue
         value = getattr(job, name)
         if name in _DEFAULTS and value == _DEFAULTS[name] and type(value) is type(_DEFAULTS[name]):
             continue
         data[name] = value
-    if not with_spec:
-        del data["spec"]
     return json.dumps(data, separators=(",", ":"))
 
 
-def _job_from_json(text: str, spec: dict[str, Any] | None = None) -> JobRecord:
+def _job_from_json(text: str, **columns: Any) -> JobRecord:
     data = json.loads(text)
-    if spec is not None:
-        data["spec"] = spec
+    data.update(columns)
     return JobRecord(**{k: v for k, v in data.items() if k in _JOB_FIELDS})
+
+
+def _job_from_row(row: tuple[Any, ...]) -> JobRecord:
+    job_id, submitter, key, state, cluster, revision, text = row
+    return _job_from_json(
+        text, id=job_id, submitter=submitter, idempotency_key=key, state=state, cluster=cluster, revision=revision
+    )
 
 
 def _cluster_from_row(position: int, text: str) -> ClusterRecord:
@@ -197,9 +209,9 @@ class SQLiteStore:
         job.revision = self._revision
         self._conn.execute(
             "INSERT INTO events (revision, job_id, at, data) VALUES (?, ?, ?, ?)",
-            (job.revision, job.id, job.updated_at, _job_json(job, with_spec=False)),
+            (job.revision, job.id, job.updated_at, _job_json(job, _EVENT_COLUMNS)),
         )
-        return _job_json(job)
+        return _job_json(job, _JOB_COLUMNS)
 
     def add_job(self, job: JobRecord) -> JobRecord:
         self._require_transaction()
@@ -227,18 +239,16 @@ class SQLiteStore:
         return job
 
     def get_job(self, job_id: int) -> JobRecord | None:
-        row = self._conn.execute("SELECT data FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return _job_from_json(row[0]) if row else None
+        row = self._conn.execute(f"{_SELECT_JOB} WHERE id = ?", (job_id,)).fetchone()
+        return _job_from_row(row) if row else None
 
     def get_jobs(self, job_ids: Sequence[int]) -> dict[int, JobRecord]:
         found: dict[int, JobRecord] = {}
         for start in range(0, len(job_ids), 500):
             chunk = job_ids[start : start + 500]
-            rows = self._conn.execute(
-                f"SELECT data FROM jobs WHERE id IN ({', '.join('?' * len(chunk))})", chunk
-            )
-            for (text,) in rows:
-                job = _job_from_json(text)
+            rows = self._conn.execute(f"{_SELECT_JOB} WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
+            for row in rows:
+                job = _job_from_row(row)
                 found[job.id] = job
         return found
 
@@ -248,12 +258,12 @@ class SQLiteStore:
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
             rows = self._conn.execute(
-                "SELECT data FROM jobs WHERE submitter = ? AND idempotency_key != '' "  # lets SQLite use the index
+                f"{_SELECT_JOB} WHERE submitter = ? AND idempotency_key != '' "  # lets SQLite use the index
                 f"AND idempotency_key IN ({', '.join('?' * len(chunk))})",
                 (submitter, *chunk),
             )
-            for (text,) in rows:
-                job = _job_from_json(text)
+            for row in rows:
+                job = _job_from_row(row)
                 found[job.idempotency_key] = job
         return found
 
@@ -276,11 +286,11 @@ class SQLiteStore:
         if cluster:
             clauses.append("cluster = ?")
             params.append(cluster)
-        sql = f"SELECT data FROM jobs WHERE {' AND '.join(clauses)} ORDER BY id"
+        sql = f"{_SELECT_JOB} WHERE {' AND '.join(clauses)} ORDER BY id"
         if limit > 0:
             sql += " LIMIT ?"
             params.append(limit)
-        return [_job_from_json(row[0]) for row in self._conn.execute(sql, params)]
+        return [_job_from_row(row) for row in self._conn.execute(sql, params)]
 
     def count_jobs_by_state(self) -> dict[tuple[str, str], int]:
         rows = self._conn.execute("SELECT cluster, state, COUNT(*) FROM jobs GROUP BY cluster, state")
@@ -292,12 +302,12 @@ class SQLiteStore:
 
     def events_since(self, revision: int, limit: int = 1000) -> Iterator[JobRecord]:
         rows = self._conn.execute(
-            "SELECT e.data, json_extract(j.data, '$.spec') FROM events e LEFT JOIN jobs j ON j.id = e.job_id "
-            "WHERE e.revision > ? ORDER BY e.revision LIMIT ?",
+            "SELECT e.revision, e.job_id, e.data, json_extract(j.data, '$.spec') "
+            "FROM events e LEFT JOIN jobs j ON j.id = e.job_id WHERE e.revision > ? ORDER BY e.revision LIMIT ?",
             (revision, limit),
         ).fetchall()
-        for text, spec in rows:
-            yield _job_from_json(text, json.loads(spec) if spec else {})
+        for event_revision, job_id, text, spec in rows:
+            yield _job_from_json(text, revision=event_revision, id=job_id, spec=json.loads(spec) if spec else {})
 
     def compacted_revision(self) -> int:
         """Events up to this revision were pruned (0: none were); history resumes after it."""
