@@ -49,10 +49,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX jobs_submitter_id ON jobs (submitter, id);
     CREATE INDEX jobs_state_finished ON jobs (state, json_extract(data, '$.finished_at'));
     """,
+    # The spec never changes: written once in a column of its own, not again with every state change.
+    # (Rows from before keep it in their JSON.)
+    """
+    ALTER TABLE jobs ADD COLUMN spec TEXT;
+    """,
 )
 
 # Stored job fields: reasons are computed when read, never stored; fields at their default are left
-# out of the JSON, and events leave out the spec (it never changes: replays join it from the job).
+# out of the JSON, and so is the spec (it never changes: it has a column, and replays join it).
 _JOB_FIELDS = tuple(name for name in JobRecord.__dataclass_fields__ if name != "reasons")
 _DEFAULTS = {
     name: f.default
@@ -63,21 +68,19 @@ _CLUSTER_FIELDS = frozenset(ClusterRecord.__dataclass_fields__)
 
 
 # Columns of the jobs table that the JSON leaves out (events keep their own in theirs).
-_JOB_COLUMNS = ("id", "submitter", "idempotency_key", "state", "cluster", "revision")
-_EVENT_COLUMNS = ("id", "revision", "spec")
-_SELECT_JOB = "SELECT id, submitter, idempotency_key, state, cluster, revision, data FROM jobs"
+_JOB_COLUMNS = frozenset({"id", "submitter", "idempotency_key", "state", "cluster", "revision", "spec", "reasons"})
+_EVENT_COLUMNS = frozenset({"id", "revision", "spec", "reasons"})
+_NO_DEFAULT = object()
+_SELECT_JOB = "SELECT id, submitter, idempotency_key, state, cluster, revision, spec, data FROM jobs"
 
 
-def _job_json(job: JobRecord, leave_out: tuple[str, ...]) -> str:
-    # A shallow dict: dataclasses.asdict would deep-copy the spec on every write.
-    data = {}
-    for name in _JOB_FIELDS:
-        if name in leave_out:
-            continue
-        value = getattr(job, name)
-        if name in _DEFAULTS and value == _DEFAULTS[name] and type(value) is type(_DEFAULTS[name]):
-            continue
-        data[name] = value
+def _job_json(job: JobRecord, leave_out: frozenset[str]) -> str:
+    # A shallow dict of the fields not at their default: dataclasses.asdict would deep-copy the spec.
+    data = {
+        name: value
+        for name, value in vars(job).items()
+        if name not in leave_out and _DEFAULTS.get(name, _NO_DEFAULT) != value
+    }
     return json.dumps(data, separators=(",", ":"))
 
 
@@ -88,10 +91,11 @@ def _job_from_json(text: str, **columns: Any) -> JobRecord:
 
 
 def _job_from_row(row: tuple[Any, ...]) -> JobRecord:
-    job_id, submitter, key, state, cluster, revision, text = row
-    return _job_from_json(
-        text, id=job_id, submitter=submitter, idempotency_key=key, state=state, cluster=cluster, revision=revision
-    )
+    job_id, submitter, key, state, cluster, revision, spec, text = row
+    columns = {"id": job_id, "submitter": submitter, "idempotency_key": key, "state": state, "cluster": cluster}
+    if spec is not None:
+        columns["spec"] = json.loads(spec)
+    return _job_from_json(text, revision=revision, **columns)
 
 
 def _cluster_from_row(position: int, text: str) -> ClusterRecord:
@@ -217,10 +221,11 @@ class SQLiteStore:
         self._require_transaction()
         job.id = self._next_job_id
         text = self._event(job)
+        spec = json.dumps(job.spec, separators=(",", ":"))
         self._conn.execute(
-            "INSERT INTO jobs (id, submitter, idempotency_key, state, cluster, revision, data) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (job.id, job.submitter, job.idempotency_key, job.state, job.cluster, job.revision, text),
+            "INSERT INTO jobs (id, submitter, idempotency_key, state, cluster, revision, spec, data) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (job.id, job.submitter, job.idempotency_key, job.state, job.cluster, job.revision, spec, text),
         )
         self._next_job_id += 1
         return job
@@ -302,7 +307,7 @@ class SQLiteStore:
 
     def events_since(self, revision: int, limit: int = 1000) -> Iterator[JobRecord]:
         rows = self._conn.execute(
-            "SELECT e.revision, e.job_id, e.data, json_extract(j.data, '$.spec') "
+            "SELECT e.revision, e.job_id, e.data, COALESCE(j.spec, json_extract(j.data, '$.spec')) "
             "FROM events e LEFT JOIN jobs j ON j.id = e.job_id WHERE e.revision > ? ORDER BY e.revision LIMIT ?",
             (revision, limit),
         ).fetchall()
