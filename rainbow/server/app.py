@@ -113,7 +113,9 @@ class RainbowServer:
         )
 
     async def _sweep_leases(self) -> None:
+        """Every second: expire leases, and take the queues' snapshot that metrics scrapes read."""
         while True:
+            self.metrics.queues_now(self.scheduler.queues())
             await asyncio.sleep(LEASE_SWEEP_SECONDS)
             try:
                 self.scheduler.pulls.expire_leases()

@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from rainbow.core.engine import QueueStats
 from rainbow.store.records import ALL_STATES
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -38,6 +39,39 @@ class _StoreCollector(Collector):
             depth.add_metric([state], count)
         yield depth
         yield GaugeMetricFamily("rainbow_clusters", "Registered clusters.", value=self._count_clusters())
+
+
+class _QueueCollector(Collector):
+    """Per-queue gauges from the last snapshot the server's event loop took (never from live state)."""
+
+    def __init__(self) -> None:
+        self.snapshot: list[QueueStats] = []
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        stats = self.snapshot
+        waiting = GaugeMetricFamily("rainbow_queue_waiting_jobs", "Waiting jobs per queue.", labels=["queue"])
+        placed = GaugeMetricFamily(
+            "rainbow_queue_placed_jobs",
+            "Assigned, leased, accepted and running jobs per queue.",
+            labels=["queue"],
+        )
+        share = GaugeMetricFamily(
+            "rainbow_queue_share",
+            "Weighted dominant share of all clusters' capacity per queue.",
+            labels=["queue"],
+        )
+        held = GaugeMetricFamily(
+            "rainbow_queue_in_use", "Resources held by a queue's placed jobs.", labels=["queue", "resource"]
+        )
+        for queue in stats:
+            name = queue.config.name
+            waiting.add_metric([name], queue.waiting)
+            placed.add_metric([name], queue.placed)
+            share.add_metric([name], queue.share)
+            held.add_metric([name, "nodes"], queue.held.nodes)
+            held.add_metric([name, "cpu"], queue.held.cpu_millis / 1000)
+            held.add_metric([name, "gpus"], queue.held.gpus)
+        yield from (waiting, placed, share, held)
 
 
 class SchedulerMetrics:
@@ -71,6 +105,8 @@ class SchedulerMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self._queues = _QueueCollector()
+        self.registry.register(self._queues)
         self.rpc_duration = Histogram(
             "rainbow_rpc_duration_seconds",
             "gRPC call latency by method and status code.",
@@ -84,6 +120,10 @@ class SchedulerMetrics:
     ) -> None:
         """Export job counts per state (queue depth) and the number of clusters."""
         self.registry.register(_StoreCollector(count_jobs, count_clusters))
+
+    def queues_now(self, stats: list[QueueStats]) -> None:
+        """Publish the queues as they stand (called on the event loop, read by scrapes)."""
+        self._queues.snapshot = stats
 
     def submitted(self, state: str) -> None:
         self._submissions.labels(state).inc()

@@ -68,7 +68,9 @@ _CLUSTER_FIELDS = frozenset(ClusterRecord.__dataclass_fields__)
 
 
 # Columns of the jobs table that the JSON leaves out (events keep their own in theirs).
-_JOB_COLUMNS = frozenset({"id", "submitter", "idempotency_key", "state", "cluster", "revision", "spec", "reasons"})
+_JOB_COLUMNS = frozenset(
+    {"id", "submitter", "idempotency_key", "state", "cluster", "revision", "spec", "reasons"}
+)
 _EVENT_COLUMNS = frozenset({"id", "revision", "spec", "reasons"})
 _NO_DEFAULT = object()
 _SELECT_JOB = "SELECT id, submitter, idempotency_key, state, cluster, revision, spec, data FROM jobs"
@@ -92,7 +94,13 @@ def _job_from_json(text: str, **columns: Any) -> JobRecord:
 
 def _job_from_row(row: tuple[Any, ...]) -> JobRecord:
     job_id, submitter, key, state, cluster, revision, spec, text = row
-    columns = {"id": job_id, "submitter": submitter, "idempotency_key": key, "state": state, "cluster": cluster}
+    columns = {
+        "id": job_id,
+        "submitter": submitter,
+        "idempotency_key": key,
+        "state": state,
+        "cluster": cluster,
+    }
     if spec is not None:
         columns["spec"] = json.loads(spec)
     return _job_from_json(text, revision=revision, **columns)
@@ -312,7 +320,9 @@ class SQLiteStore:
             (revision, limit),
         ).fetchall()
         for event_revision, job_id, text, spec in rows:
-            yield _job_from_json(text, revision=event_revision, id=job_id, spec=json.loads(spec) if spec else {})
+            yield _job_from_json(
+                text, revision=event_revision, id=job_id, spec=json.loads(spec) if spec else {}
+            )
 
     def compacted_revision(self) -> int:
         """Events up to this revision were pruned (0: none were); history resumes after it."""

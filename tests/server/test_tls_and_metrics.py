@@ -166,3 +166,22 @@ def test_metrics_count_what_happened(server: ServerThread, alice: RainbowClient)
     assert _value(text, 'rainbow_rpc_duration_seconds_count{code="NOT_FOUND",method="GetJob"}') == 1
     assert _value(text, 'rainbow_rpc_duration_seconds_count{code="OK",method="SubmitJob"}') == 2
     assert _value(text, "rainbow_scheduling_duration_seconds_count") >= 2
+
+
+def test_metrics_show_each_queue(server: ServerThread, alice: RainbowClient) -> None:
+    alice.register_cluster("small", REGISTRATION_SECRET, [cpu_nodes(1)])
+    alice.submit({"name": "a", "resources": {"cpu": "8"}, "queue": "team-a"})
+    alice.submit({"name": "b", "resources": {"cpu": "8"}, "queue": "team-a"})
+    import time
+
+    deadline = time.monotonic() + 5
+    while True:  # the queues' figures are taken every second
+        text = _scrape(server)
+        if 'rainbow_queue_waiting_jobs{queue="team-a"}' in text or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert _value(text, 'rainbow_queue_waiting_jobs{queue="team-a"}') == 1
+    assert _value(text, 'rainbow_queue_placed_jobs{queue="team-a"}') == 1
+    assert _value(text, 'rainbow_queue_in_use{queue="team-a",resource="nodes"}') == 1
+    assert _value(text, 'rainbow_queue_in_use{queue="team-a",resource="cpu"}') == 8
+    assert _value(text, 'rainbow_queue_share{queue="team-a"}') == 1.0
