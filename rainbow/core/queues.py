@@ -7,20 +7,17 @@ first when capacity frees.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from rainbow.core._fields import DNS_LABEL, DNS_LABEL_HELP
 from rainbow.core.models import JobRequest, NodeGroup, SpecError
-
-QUEUE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
-MAX_PRIORITY = 1_000_000
 
 
 def check_queue_name(name: str, where: str = "queue") -> str:
     """Return ``name`` if it is a valid queue name (a DNS label); raise SpecError otherwise."""
-    if not isinstance(name, str) or not QUEUE_NAME.fullmatch(name):
-        raise SpecError(f"{where}: {str(name)[:80]!r} must be 1-63 lowercase letters, digits or '-'")
+    if not isinstance(name, str) or len(name) > 63 or not DNS_LABEL.fullmatch(name):
+        raise SpecError(f"{where}: {str(name)[:80]!r} {DNS_LABEL_HELP}")
     return name
 
 

@@ -14,7 +14,8 @@ import math
 from collections.abc import Mapping
 
 from rainbow.core import SpecError, parse_cpu
-from rainbow.core.queues import MAX_PRIORITY, QueueConfig, check_queue_name
+from rainbow.core.jobspec import MAX_PRIORITY
+from rainbow.core.queues import QueueConfig, check_queue_name
 from rainbow.server.errors import InvalidArgument
 
 _LIMIT_KEYS = {"nodes", "cpu", "gpus"}
