@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from rainbow.core.match import count_fitting_nodes, describe_request, node_fits
+from rainbow.core.match import describe_request, node_fits
 from rainbow.core.models import ClusterCapacity, JobRequest, NodeGroup, Resources
 
 
@@ -18,54 +18,67 @@ def _key(group: NodeGroup) -> tuple[Resources, tuple[tuple[str, str], ...], str]
 
 def merge_groups(groups: Sequence[NodeGroup]) -> tuple[NodeGroup, ...]:
     """Merge identical groups (first occurrence keeps its place) and drop empty ones."""
-    counts: dict[tuple[Resources, tuple[tuple[str, str], ...], str], int] = {}
-    first: dict[tuple[Resources, tuple[tuple[str, str], ...], str], NodeGroup] = {}
+    merged: dict[tuple[Resources, tuple[tuple[str, str], ...], str], NodeGroup] = {}
     for group in groups:
         if group.count <= 0:
             continue
         key = _key(group)
-        counts[key] = counts.get(key, 0) + group.count
-        first.setdefault(key, group)
-    return tuple(
-        NodeGroup(first[k].resources, n, first[k].labels, first[k].gpu_type) for k, n in counts.items()
-    )
+        first = merged.get(key)
+        merged[key] = (
+            group
+            if first is None
+            else NodeGroup(first.resources, first.count + group.count, first.labels, first.gpu_type)
+        )
+    return tuple(merged.values())
 
 
-def _tightness(group: NodeGroup) -> tuple[int, int, int]:
-    res = group.resources
-    return res.gpus, res.cpu_millis, res.memory_bytes
+def _has_duplicates(groups: Sequence[NodeGroup]) -> bool:
+    """True if two groups have the same resources, GPU type and labels (and should be merged)."""
+    seen: dict[tuple[Resources, str], list[Mapping[str, str]]] = {}
+    for group in groups:
+        labels = seen.setdefault((group.resources, group.gpu_type), [])
+        if group.labels in labels:
+            return True
+        labels.append(group.labels)
+    return False
 
 
 def reserve(free: Sequence[NodeGroup], request: JobRequest) -> tuple[NodeGroup, ...]:
     """Take ``request.nodes`` fitting nodes from ``free``, smallest fitting nodes first.
 
-    Each taken node shrinks by ``request.per_node``; returns the new free view.
-    Raises InsufficientCapacity if fewer than ``request.nodes`` nodes fit.
+    Each taken node shrinks by ``request.per_node``; returns the new free view (merged, see
+    ``merge_groups``). Raises InsufficientCapacity if fewer than ``request.nodes`` nodes fit.
     """
-    available = count_fitting_nodes(request, free)
+    fitting: list[tuple[int, int, int, int]] = []
+    available = 0
+    for i, group in enumerate(free):
+        if group.count > 0 and node_fits(request, group):
+            res = group.resources
+            fitting.append((res.gpus, res.cpu_millis, res.memory_bytes, i))
+            available += group.count
     if request.nodes < 1 or available < request.nodes:
         raise InsufficientCapacity(f"needs {describe_request(request)}; {available} free")
-    candidates = sorted(
-        (i for i, g in enumerate(free) if g.count > 0 and node_fits(request, g)),
-        key=lambda i: (_tightness(free[i]), i),
-    )
+    fitting.sort()
     taken: dict[int, int] = {}
     remaining = request.nodes
-    for i in candidates:
-        if remaining == 0:
-            break
+    for entry in fitting:
+        i = entry[3]
         take = min(remaining, free[i].count)
         taken[i] = take
         remaining -= take
+        if remaining == 0:
+            break
     result: list[NodeGroup] = []
     for i, group in enumerate(free):
         take = taken.get(i, 0)
-        if group.count - take > 0:
+        if not take:
+            if group.count > 0:
+                result.append(group)
+            continue
+        if group.count > take:
             result.append(NodeGroup(group.resources, group.count - take, group.labels, group.gpu_type))
-        if take:
-            used = group.resources.minus(request.per_node)
-            result.append(NodeGroup(used, take, group.labels, group.gpu_type))
-    return merge_groups(result)
+        result.append(NodeGroup(group.resources.minus(request.per_node), take, group.labels, group.gpu_type))
+    return merge_groups(result) if _has_duplicates(result) else tuple(result)
 
 
 def total_cpu(groups: Sequence[NodeGroup]) -> int:

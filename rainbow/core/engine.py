@@ -261,44 +261,53 @@ class Engine:
         return changes
 
     def _place_waiting(self, changes: list[Change], budget: int) -> None:
-        heap: list[tuple[int, float, int, JobClass, str]] = []
+        # Within a queue, heads go by (priority, job id); across queues by (priority, share, job id).
+        # Only the queue that just placed a job changes its share, so only its entry is re-keyed.
+        heads: dict[str, list[tuple[int, int, JobClass]]] = {}
         for job_class in list(self._dirty):
             for queue in list(job_class.queues):
-                self._push_head(heap, job_class, queue)
+                head = job_class.head(queue)
+                if head is not None:
+                    heads.setdefault(queue, []).append((-head.priority, head.id, job_class))
+        order: list[tuple[int, float, int, str]] = []
+        for queue, entries in heads.items():
+            heapq.heapify(entries)
+            order.append((entries[0][0], self.queues.share(queue), entries[0][1], queue))
+        heapq.heapify(order)
         exhausted: set[JobClass] = set()
-        while heap and len(changes) < budget:
-            _, share, job_id, job_class, queue = heapq.heappop(heap)
-            if job_class in exhausted:
-                continue
-            head = job_class.head(queue)
-            if head is None:
-                continue
-            if head.id != job_id or share != self.queues.share(queue):
-                self._push_head(heap, job_class, queue)
-                continue
-            if self.queues.limit_reason(queue, job_class.request):
-                continue  # the queue frees room later: its classes are considered again then
-            cluster = job_class.select(self.clusters, self.rng)
-            if cluster is None:
-                exhausted.add(job_class)
-                self._dirty.pop(job_class, None)
-                continue
-            self._waiting.pop(head.id)
-            self._waiting_by_queue[queue] -= 1
-            job_class.discard(head)
-            self._deactivate_if_empty(job_class)
-            self._place(head.id, job_class.shape, queue, head.priority, cluster)
-            changes.append(Change(head.id, ASSIGNED, cluster.name))
-            self._push_head(heap, job_class, queue)
-        if not heap:
+        while order and len(changes) < budget:
+            queue = heapq.heappop(order)[3]
+            entries = heads[queue]
+            job_class = heapq.heappop(entries)[2]
+            change = self._place_head(job_class, queue, exhausted)
+            if change is not None:
+                changes.append(change)
+                following = job_class.head(queue)
+                if following is not None:
+                    heapq.heappush(entries, (-following.priority, following.id, job_class))
+            if entries:
+                heapq.heappush(order, (entries[0][0], self.queues.share(queue), entries[0][1], queue))
+        if not order:
             self._dirty.clear()
 
-    def _push_head(
-        self, heap: list[tuple[int, float, int, JobClass, str]], job_class: JobClass, queue: str
-    ) -> None:
+    def _place_head(self, job_class: JobClass, queue: str, exhausted: set[JobClass]) -> Change | None:
+        """Place the first job of ``queue`` in ``job_class`` if its queue lets it and it fits somewhere."""
         head = job_class.head(queue)
-        if head is not None:
-            heapq.heappush(heap, (-head.priority, self.queues.share(queue), head.id, job_class, queue))
+        if head is None or job_class in exhausted:
+            return None
+        if self.queues.limit_reason(queue, job_class.request):
+            return None  # the queue frees room later: its classes are considered again then
+        cluster = job_class.select(self.clusters, self.rng)
+        if cluster is None:
+            exhausted.add(job_class)
+            self._dirty.pop(job_class, None)
+            return None
+        self._waiting.pop(head.id)
+        self._waiting_by_queue[queue] -= 1
+        job_class.discard(head)
+        self._deactivate_if_empty(job_class)
+        self._place(head.id, job_class.shape, queue, head.priority, cluster)
+        return Change(head.id, ASSIGNED, cluster.name)
 
     def _place(self, job_id: int, shape: JobShape, queue: str, priority: int, cluster: ClusterSlot) -> None:
         self.version += 1
