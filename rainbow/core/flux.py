@@ -9,6 +9,8 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import orjson
+
 from rainbow.core._fields import check_keys, get_label, get_str, mapping, path, str_list, str_map, type_name
 from rainbow.core.models import SpecError
 from rainbow.core.quantity import format_cpu, format_memory, parse_memory
@@ -158,10 +160,13 @@ def check_flux_document(doc: Mapping[str, object], where: str = "flux") -> dict[
     """A deep, JSON-safe copy of ``doc``; SpecError if not JSON-serializable or over 1 MiB."""
     try:
         size = len(json.dumps(doc, allow_nan=False))
-    except (TypeError, ValueError) as exc:
-        raise SpecError(f"{where}: cannot be stored as JSON: {exc}") from exc
+        orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS)  # as the store writes it: 64-bit integers
     except RecursionError:
         raise SpecError(f"{where}: the document is nested too deeply") from None
+    except (TypeError, ValueError) as exc:
+        if "Recursion limit" in str(exc):  # orjson's limit: 255 levels
+            raise SpecError(f"{where}: the document is nested too deeply") from None
+        raise SpecError(f"{where}: cannot be stored as JSON: {exc}") from exc
     if size > MAX_FLUX_BYTES:
         raise SpecError(f"{where}: document is {size} bytes, over the limit of {MAX_FLUX_BYTES}")
     try:

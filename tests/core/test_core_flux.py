@@ -239,6 +239,8 @@ def _broken(path: str, value: Any) -> dict[str, Any]:
         (_broken("attributes/system/queue", 3), "attributes.system.queue: expected a string, got integer 3"),
         (_broken("queue", "A"), "queue: 'A' must be 1-63 lowercase"),
         (_broken("priority", "high"), "priority: expected an integer, got string 'high'"),
+        (_broken("attributes/user", {"x": float("inf")}), "flux: cannot be stored as JSON: Out of range"),
+        (_broken("attributes/user", {"x": 2**64}), "flux: cannot be stored as JSON: Integer exceeds 64-bit"),
     ],
 )
 def test_flux_errors(doc: dict[str, Any], message: str) -> None:
