@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rainbow.core import node_group_from_dict, parse_jobspec
 from rainbow.core.engine import Engine
+from rainbow.core.jobclass import JobShape
 from rainbow.core.models import NodeGroup
 from rainbow.core.states import ACCEPTED, CANCELLED, LEASED, PENDING_STATES, PLACED_STATES, RUNNING
 from rainbow.server.shapes import JobShapes
-from rainbow.store import ClusterRecord, Store
+from rainbow.store import ClusterRecord, JobRecord, Store
 
 PAGE = 2000
 
@@ -25,6 +28,47 @@ def load_cluster(engine: Engine, record: ClusterRecord) -> None:
         groups_from_dicts(record.reported_free),
         record.attributes,
     )
+
+
+def _placement_key(job: JobRecord) -> tuple[Any, ...] | None:
+    """What decides a stored job's shape and default queue, read from its canonical spec."""
+    doc = job.spec
+    try:
+        res = doc["resources"]
+        return (
+            job.submitter,
+            doc["nodes"],
+            res["cpu"],
+            res["memory"],
+            res["gpus"],
+            res["gpuType"],
+            tuple(doc["nodeSelector"].items()),
+            tuple(doc["clusters"]),
+            doc["policy"],
+            doc.get("queue", ""),
+        )
+    except (KeyError, TypeError, AttributeError):
+        return None
+
+
+class StoredShapes:
+    """Shapes and queues of stored jobs; jobs that place alike share one, so most specs are not parsed."""
+
+    def __init__(self, shapes: JobShapes) -> None:
+        self.shapes = shapes
+        self._known: dict[tuple[Any, ...], tuple[JobShape, str]] = {}
+
+    def of(self, job: JobRecord) -> tuple[JobShape, str]:
+        key = _placement_key(job)
+        found = self._known.get(key) if key is not None else None
+        if found is None:
+            spec = parse_jobspec(job.spec)
+            principal = self.shapes.principal(job.submitter)
+            found = self.shapes.shape(spec, principal), self.shapes.queue(spec, principal)
+            if key is not None:
+                self._known[key] = found
+        shape, queue = found
+        return shape, job.queue or queue
 
 
 class Leases:
@@ -46,15 +90,13 @@ def load(store: Store, engine: Engine, shapes: JobShapes, leases: Leases) -> Non
     clusters = {record.name: record for record in store.list_clusters()}
     for record in clusters.values():
         load_cluster(engine, record)
+    stored = StoredShapes(shapes)
     after = 0
     states = PENDING_STATES | PLACED_STATES
     while page := store.list_jobs(states=states, after_id=after, limit=PAGE):
         after = page[-1].id
         for job in page:
-            spec = parse_jobspec(job.spec)
-            principal = shapes.principal(job.submitter)
-            shape = shapes.shape(spec, principal)
-            queue = job.queue or shapes.queue(spec, principal)
+            shape, queue = stored.of(job)
             if job.state in PENDING_STATES:
                 engine.enqueue(job.id, shape, queue, job.priority, state=job.state)
                 continue
