@@ -396,12 +396,17 @@ class Engine:
         """Every cluster's fit for ``shape`` (clusters it may use first, in registration order)."""
         fits: list[Fit] = []
         excluded: list[Fit] = []
+        # Clusters with the same capacity get the same answer: many are alike (and full) at scale.
+        alike: dict[tuple[tuple[NodeGroup, ...], tuple[NodeGroup, ...]], Fit] = {}
         for cluster in sorted(self.clusters.values(), key=lambda c: c.order):
             refusal = shape.access.refusal(cluster.name)
             if refusal:
                 excluded.append(Fit(cluster.name, False, False, refusal))
-            else:
-                fits.append(explain_one(shape.request, self.view(cluster.name)))
+                continue
+            fit = alike.get((cluster.total, cluster.free))
+            if fit is None:
+                fit = alike[cluster.total, cluster.free] = explain_one(shape.request, self.view(cluster.name))
+            fits.append(Fit(cluster.name, fit.fits_total, fit.fits_free, fit.reason))
         return fits + excluded
 
     def view(self, name: str) -> ClusterView:

@@ -49,6 +49,11 @@ registrations: st.SearchStrategy[list[tuple[Any, ...]]] = st.lists(
     min_size=2,
     max_size=5,
 )
+# Clusters alike in total capacity (as at scale) that differ in what is free after reports.
+twins: st.SearchStrategy[list[tuple[Any, ...]]] = st.tuples(
+    st.lists(groups, min_size=1, max_size=3).map(tuple),
+    st.lists(st.sampled_from(NAMES), min_size=2, unique=True),
+).map(lambda drawn: [("register", name, drawn[0], {}) for name in drawn[1]])
 attributes = st.fixed_dictionaries(
     {},
     optional={
@@ -208,8 +213,8 @@ def test_engine_matches_reference(
         harness.apply(op)
 
 
-@settings(max_examples=100, deadline=None)
-@given(registrations, st.lists(operations, max_size=30), shapes())
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(registrations, twins), st.lists(operations, max_size=30), shapes())
 def test_explain_matches_reference(
     prelude: list[tuple[Any, ...]], ops: list[tuple[Any, ...]], shape: JobShape
 ) -> None:
