@@ -13,7 +13,7 @@ Outcome = tuple[JobRecord, bool]
 
 # How long the first submission of a group waits for others before the group commits. Like
 # PostgreSQL's commit_delay: a little latency per call buys far fewer commits under load.
-GROUP_COMMIT_WINDOW_SECONDS = 0.0005
+GROUP_COMMIT_WINDOW_SECONDS = 0.001
 
 
 class SubmitCoalescer:

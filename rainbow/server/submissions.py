@@ -105,6 +105,10 @@ class Submissions:
         ready: list[tuple[int, Prepared, dict[str, JobRecord]]] = []
         later: list[int] = []
         keys: set[tuple[str, str]] = set()
+        by_submitter: dict[str, list[str]] = {}
+        for principal, _, key in entries:
+            by_submitter.setdefault(principal.name, []).append(key)
+        earlier = {name: self.store.find_jobs(name, used) for name, used in by_submitter.items()}
         for index, (principal, spec, key) in enumerate(entries):
             if key and (principal.name, key) in keys:
                 later.append(index)  # the same key twice in one group: submit it after the first commits
@@ -112,7 +116,8 @@ class Submissions:
             keys.add((principal.name, key))
             try:
                 entry = self.prepare(principal, spec, key)
-                known = self.store.find_jobs(principal.name, [key])
+                found = earlier[principal.name].get(key) if key else None
+                known = {key: found} if found is not None else {}
                 self._check_earlier(entry, known)
             except RainbowError as error:
                 outcomes[index] = error

@@ -65,3 +65,28 @@ def test_a_refused_batch_reserves_nothing(server: ServerThread, alice: RainbowCl
         )
     assert denied.value.code == "PERMISSION_DENIED"
     assert alice.submit({"name": "fits", "resources": {"cpu": "8"}}).job.cluster == "small"
+
+
+def test_concurrent_submissions_share_transactions(server: ServerThread, alice: RainbowClient) -> None:
+    alice.register_cluster("small", REGISTRATION_SECRET, [cpu_nodes(40)])
+    assert server.server is not None
+    store = server.server.store
+    transaction = store.transaction
+    commits = 0
+
+    def counted() -> object:
+        nonlocal commits
+        commits += 1
+        return transaction()
+
+    store.transaction = counted  # type: ignore[method-assign]
+    try:
+        requests = [
+            ("alice", api.SubmitJobRequest(spec=pb.JobSpec(name=f"j{i}"), idempotency_key=f"k{i}"))
+            for i in range(40)
+        ]
+        outcomes = asyncio.run(_submit_concurrently(server.address, requests))
+    finally:
+        del store.transaction
+    assert all(isinstance(o, api.SubmitJobResponse) and o.created for o in outcomes)
+    assert commits <= 10, f"40 concurrent submissions took {commits} transactions"
