@@ -392,22 +392,27 @@ class Engine:
             job_class.synced = self.growth
 
     # Reads
-    def explain(self, shape: JobShape) -> list[Fit]:
-        """Every cluster's fit for ``shape`` (clusters it may use first, in registration order)."""
+    def explain(self, shape: JobShape, limit: int | None = None) -> list[Fit]:
+        """Every cluster's fit for ``shape`` (clusters it may use first, in registration order);
+        only the first ``limit`` of them when a limit is given."""
         fits: list[Fit] = []
         excluded: list[Fit] = []
+        wanted = len(self.clusters) if limit is None else limit
         # Clusters with the same capacity get the same answer: many are alike (and full) at scale.
         alike: dict[tuple[tuple[NodeGroup, ...], tuple[NodeGroup, ...]], Fit] = {}
         for cluster in sorted(self.clusters.values(), key=lambda c: c.order):
+            if len(fits) >= wanted:
+                break
             refusal = shape.access.refusal(cluster.name)
             if refusal:
-                excluded.append(Fit(cluster.name, False, False, refusal))
+                if len(excluded) < wanted:
+                    excluded.append(Fit(cluster.name, False, False, refusal))
                 continue
             fit = alike.get((cluster.total, cluster.free))
             if fit is None:
                 fit = alike[cluster.total, cluster.free] = explain_one(shape.request, self.view(cluster.name))
             fits.append(Fit(cluster.name, fit.fits_total, fit.fits_free, fit.reason))
-        return fits + excluded
+        return (fits + excluded)[:wanted]
 
     def view(self, name: str) -> ClusterView:
         """A cluster as selection sees it (total, effective free, attributes)."""

@@ -43,15 +43,25 @@ class Reasons:
         return reasons
 
     def attach(self, job: JobRecord, limit: int | None = MAX_REASONS_IN_LISTS) -> JobRecord:
-        """Give a waiting job its current message and reasons (at most ``limit`` of them)."""
+        """Give a waiting job its current message and reasons (at most ``limit`` of them).
+
+        A limited list is computed for the first clusters only (unless all are cached), so a
+        waiting submission at a thousand clusters does not explain every one of them.
+        """
         shape = self.engine.shape_of(job.id) if self.engine.is_waiting(job.id) else None
         if shape is None:
             return job
-        reasons = self.of_shape(shape)
         job.message = self.engine.waiting_message(job.id)
-        job.reasons = reasons if limit is None else reasons[:limit]
-        if len(job.reasons) < len(reasons):
+        if limit == 0:
+            return job
+        cached = self._cache.get(shape)
+        if limit is None or (cached is not None and cached[0] == self.engine.version):
+            job.reasons = self.of_shape(shape)[:limit]
+        else:
+            job.reasons = [fit_dict(fit) for fit in self.engine.explain(shape, limit)]
+        clusters = len(self.engine.clusters)
+        if len(job.reasons) < clusters:
             job.message += (
-                f" (reasons for {len(job.reasons)} of {len(reasons)} clusters shown: get the job for all)"
+                f" (reasons for {len(job.reasons)} of {clusters} clusters shown: get the job for all)"
             )
         return job

@@ -55,6 +55,11 @@ def test_defaults_need_a_registration_secret(helm: Helm) -> None:
             {"server.enabled": False, "agent.enabled": True, "agent.clusterName": "x"},
             "agent.serverAddress is required",
         ),
+        ({"server.config.queues": {"team-a": {"weight": 0}}}, "/server/config/queues/team-a/weight"),
+        ({"server.config.queues": {"Team A": {}}}, "invalid propertyName 'Team A'"),
+        ({"server.config.queues": {"a": {"limits": {"memory": "1Gi"}}}}, "'memory' not allowed"),
+        ({"server.config.priorityClasses": {"high": "100"}}, "/server/config/priorityClasses/high"),
+        ({"server.config.retention": "a week"}, "/server/config/retention"),
     ],
 )
 def test_bad_values_are_refused_with_a_reason(helm: Helm, sets: dict[str, object], message: str) -> None:
@@ -105,6 +110,35 @@ def test_rendered_config_and_auth_file_are_what_the_server_accepts(helm: Helm, t
         "example-hub-token", users["hub-operator"].token_hash
     )
     assert auth.authenticate_user("example-alice-token") == users["alice"].principal
+
+
+def test_queues_priority_classes_and_retention_reach_the_server_config(helm: Helm, tmp_path: Path) -> None:
+    queues = {
+        "team-a": {"weight": 1, "limits": {"nodes": 64, "cpu": "512", "gpus": 8}},
+        "team-b": {"weight": 3},
+    }
+    sets = {
+        "registration.secret": "s",
+        "server.config.queues": queues,
+        "server.config.priorityClasses": {"high": 100, "scavenger": -10},
+        "server.config.retention": "12h",
+    }
+    docs = helm.template(*values_args(sets=sets))
+    (tmp_path / "rainbow.yaml").write_text(
+        one(docs, "ConfigMap", "rb-rainbow-server")["data"]["rainbow.yaml"]
+    )
+    config = load_config(tmp_path / "rainbow.yaml")
+    assert config.retention_seconds == 12 * 3600
+    assert config.priority_classes == {"high": 100, "scavenger": -10}
+    team_a, team_b = config.queues["team-a"], config.queues["team-b"]
+    assert (team_a.weight, team_a.max_nodes, team_a.max_cpu_millis, team_a.max_gpus) == (1.0, 64, 512_000, 8)
+    assert team_b.weight == 3.0 and set(config.queues) == {"team-a", "team-b"}
+    defaults = helm.template(*values_args(sets={"registration.secret": "s"}))
+    (tmp_path / "rainbow.yaml").write_text(
+        one(defaults, "ConfigMap", "rb-rainbow-server")["data"]["rainbow.yaml"]
+    )
+    config = load_config(tmp_path / "rainbow.yaml")
+    assert config.retention_seconds == 7 * 86400 and config.queues == {} and config.priority_classes == {}
 
 
 def test_hub_and_agent_environment_matches_the_operators(helm: Helm) -> None:

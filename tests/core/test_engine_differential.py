@@ -221,4 +221,7 @@ def test_explain_matches_reference(
     harness = Harness(0, 1000)
     for op in prelude + ops:
         harness.apply(op)
-    assert harness.engine.explain(shape) == harness.reference.explain(shape)
+    full = harness.engine.explain(shape)
+    assert full == harness.reference.explain(shape)
+    for limit in (0, 1, 2, 4):  # a limited explanation is the start of the full one
+        assert harness.engine.explain(shape, limit) == full[:limit]

@@ -6,6 +6,15 @@ database: /var/lib/rainbow/rainbow.db
 authFile: /etc/rainbow/auth/auth.yaml
 defaultPolicy: {{ .Values.server.config.defaultPolicy }}
 leaseSeconds: {{ .Values.server.config.leaseSeconds }}
+retention: {{ .Values.server.config.retention | quote }}
+{{- with .Values.server.config.queues }}
+queues:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.server.config.priorityClasses }}
+priorityClasses:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- if .Values.tls.enabled }}
 tls:
   cert: /etc/rainbow/tls/tls.crt
