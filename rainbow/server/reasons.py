@@ -28,37 +28,34 @@ class Reasons:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._cache: OrderedDict[JobShape, tuple[int, list[dict[str, Any]]]] = OrderedDict()
+        # shape -> (engine version, the first reasons, whether they are all of them)
+        self._cache: OrderedDict[JobShape, tuple[int, list[dict[str, Any]], bool]] = OrderedDict()
 
-    def of_shape(self, shape: JobShape) -> list[dict[str, Any]]:
-        """One reason per cluster (clusters the job may use first, in registration order)."""
+    def of_shape(self, shape: JobShape, limit: int | None = None) -> list[dict[str, Any]]:
+        """One reason per cluster (clusters the job may use first, in registration order); only
+        the first ``limit`` when given, so a reply that shows a few does not explain a thousand."""
         cached = self._cache.get(shape)
         if cached is not None and cached[0] == self.engine.version:
-            self._cache.move_to_end(shape)
-            return cached[1]
-        reasons = [fit_dict(fit) for fit in self.engine.explain(shape)]
-        self._cache[shape] = (self.engine.version, reasons)
+            _, reasons, complete = cached
+            if complete or (limit is not None and len(reasons) >= limit):
+                self._cache.move_to_end(shape)
+                return reasons if limit is None else reasons[:limit]
+        reasons = [fit_dict(fit) for fit in self.engine.explain(shape, limit)]
+        self._cache[shape] = (self.engine.version, reasons, limit is None or len(reasons) < limit)
+        self._cache.move_to_end(shape)
         if len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
         return reasons
 
     def attach(self, job: JobRecord, limit: int | None = MAX_REASONS_IN_LISTS) -> JobRecord:
-        """Give a waiting job its current message and reasons (at most ``limit`` of them).
-
-        A limited list is computed for the first clusters only (unless all are cached), so a
-        waiting submission at a thousand clusters does not explain every one of them.
-        """
+        """Give a waiting job its current message and reasons (at most ``limit`` of them)."""
         shape = self.engine.shape_of(job.id) if self.engine.is_waiting(job.id) else None
         if shape is None:
             return job
         job.message = self.engine.waiting_message(job.id)
         if limit == 0:
             return job
-        cached = self._cache.get(shape)
-        if limit is None or (cached is not None and cached[0] == self.engine.version):
-            job.reasons = self.of_shape(shape)[:limit]
-        else:
-            job.reasons = [fit_dict(fit) for fit in self.engine.explain(shape, limit)]
+        job.reasons = self.of_shape(shape, limit)
         clusters = len(self.engine.clusters)
         if len(job.reasons) < clusters:
             job.message += (
