@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import AbstractContextManager
 
 import grpc
 import pytest
@@ -74,7 +75,7 @@ def test_concurrent_submissions_share_transactions(server: ServerThread, alice: 
     transaction = store.transaction
     commits = 0
 
-    def counted() -> object:
+    def counted() -> AbstractContextManager[None]:
         nonlocal commits
         commits += 1
         return transaction()
