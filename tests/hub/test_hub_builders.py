@@ -57,6 +57,7 @@ def test_simple_spec_becomes_a_server_jobspec() -> None:
         "nodeSelector": {"kubernetes.io/arch": "arm64"},
         "clusters": ["gpu"],
         "policy": "cost",
+        "queue": "team-a",
     }
     parsed = parse_jobspec(doc)  # the server accepts it
     assert parsed.request.per_node.gpus == 1 and parsed.request.nodes == 2
@@ -64,7 +65,14 @@ def test_simple_spec_becomes_a_server_jobspec() -> None:
 
 def test_minimal_spec_uses_defaults() -> None:
     doc = builders.jobspec({"image": "busybox"}, "a", "default")
-    assert doc == {"name": "default-a", "image": "busybox", "nodes": 1, "resources": {}, "command": []}
+    assert doc == {
+        "name": "default-a",
+        "image": "busybox",
+        "nodes": 1,
+        "resources": {},
+        "command": [],
+        "queue": "default",
+    }
     assert parse_jobspec(doc).request.per_node.cpu_millis == 1000
 
 
@@ -90,17 +98,24 @@ def test_queue_and_priority_pass_into_the_jobspec() -> None:
     parsed = parse_jobspec(doc)
     assert (parsed.queue, parsed.priority, parsed.priority_class) == ("team-a", -20, "")
     doc = builders.jobspec({"image": "x", "priorityClassName": "urgent"}, "a", "ns")
-    assert doc["priorityClass"] == "urgent" and "priority" not in doc and "queue" not in doc
+    assert doc["priorityClass"] == "urgent" and "priority" not in doc
     assert parse_jobspec(doc).priority_class == "urgent"
     assert parse_jobspec(builders.jobspec({"image": "x", "priority": 0}, "a", "ns")).priority == 0
-    plain = builders.jobspec({"image": "x"}, "a", "ns")
-    assert not {"queue", "priority", "priorityClass"} & set(plain)
+    plain = builders.jobspec({"image": "x"}, "a", "team-b")
+    assert not {"priority", "priorityClass"} & set(plain)
+    assert parse_jobspec(plain).queue == "team-b"  # the namespace, unless the RainbowJob names one
 
 
 def test_flux_queue_and_the_specs_queue_and_priority() -> None:
     flux = FLUX + "    queue: flux-queue\n"  # under attributes.system
     parsed = parse_jobspec(builders.jobspec({"image": "x", "fluxJobspec": flux}, "a", "ns"))
     assert parsed.queue == "flux-queue"
+    top_level = "queue: top-queue\n" + FLUX  # Rainbow's own top-level field of a Flux document
+    assert (
+        parse_jobspec(builders.jobspec({"image": "x", "fluxJobspec": top_level}, "a", "ns")).queue
+        == "top-queue"
+    )
+    assert parse_jobspec(builders.jobspec({"image": "x", "fluxJobspec": FLUX}, "a", "ns")).queue == "ns"
     spec = {"image": "x", "fluxJobspec": flux, "queue": "team-a", "priorityClassName": "batch"}
     parsed = parse_jobspec(builders.jobspec(spec, "a", "ns"))
     assert (parsed.queue, parsed.priority_class) == ("team-a", "batch")

@@ -95,6 +95,13 @@ def _flux(text: str) -> dict[str, object]:
     return doc
 
 
+def _names_queue(doc: Mapping[str, object]) -> bool:
+    """True if a Flux document names its queue (``attributes.system.queue`` or top-level ``queue``)."""
+    attributes = doc.get("attributes")
+    system = attributes.get("system") if isinstance(attributes, Mapping) else None
+    return bool(doc.get("queue")) or (isinstance(system, Mapping) and bool(system.get("queue")))
+
+
 def jobspec(spec: Mapping[str, Any], name: str, namespace: str) -> dict[str, object]:
     """The server jobspec (simple form, or Flux form when ``fluxJobspec`` is set) for a RainbowJob spec.
 
@@ -120,6 +127,8 @@ def jobspec(spec: Mapping[str, Any], name: str, namespace: str) -> dict[str, obj
         doc["policy"] = spec["policy"]
     if spec.get("queue"):
         doc["queue"] = spec["queue"]
+    elif not _names_queue(doc):
+        doc["queue"] = namespace  # each namespace gets its fair share unless a job says otherwise
     priority, priority_class = spec.get("priority"), spec.get("priorityClassName")
     if priority is not None or priority_class:  # replaces a Flux document's priority or class
         doc.pop("priority", None)
