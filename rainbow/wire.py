@@ -46,6 +46,10 @@ def load_flux_document(text: str, field: str = "flux_jobspec") -> dict[str, Any]
     if len(text) > MAX_FLUX_TEXT:
         raise SpecError(f"{field}: {len(text)} bytes; the limit is {MAX_FLUX_TEXT}")
     try:
+        if "*" in text:  # an alias may stand for a huge tree (a "billion laughs"): none are taken
+            for event in yaml.parse(text, Loader=_YAML_LOADER):
+                if isinstance(event, yaml.AliasEvent):
+                    raise SpecError(f"{field}: YAML aliases (*{event.anchor}) are not allowed")
         doc = yaml.load(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as error:
         raise SpecError(f"{field}: not valid JSON or YAML: {error}") from None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 def patterns_allow(patterns: tuple[str, ...], cluster: str) -> bool:
@@ -23,15 +23,19 @@ class ClusterAccess:
     who: str = ""
     patterns: tuple[str, ...] = ("*",)
     names: tuple[str, ...] = ()
+    _named: frozenset[str] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_named", frozenset(self.names))
 
     def permits(self, cluster: str) -> bool:
         """True if the job may run on ``cluster``."""
-        return (not self.names or cluster in self.names) and patterns_allow(self.patterns, cluster)
+        return (not self.names or cluster in self._named) and patterns_allow(self.patterns, cluster)
 
     def refusal(self, cluster: str) -> str:
         """Why the job may not run on ``cluster`` ('' when it may)."""
         if not patterns_allow(self.patterns, cluster):
             return f"{self.who} may not submit to this cluster"
-        if self.names and cluster not in self.names:
+        if self.names and cluster not in self._named:
             return "not in the job's cluster list"
         return ""

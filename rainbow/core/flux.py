@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import shlex
@@ -160,7 +159,7 @@ def check_flux_document(doc: Mapping[str, object], where: str = "flux") -> dict[
     """A deep, JSON-safe copy of ``doc``; SpecError if not JSON-serializable or over 1 MiB."""
     try:
         size = len(json.dumps(doc, allow_nan=False))
-        orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS)  # as the store writes it: 64-bit integers
+        stored = orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS)  # as the store writes it
     except RecursionError:
         raise SpecError(f"{where}: the document is nested too deeply") from None
     except (TypeError, ValueError) as exc:
@@ -169,10 +168,10 @@ def check_flux_document(doc: Mapping[str, object], where: str = "flux") -> dict[
         raise SpecError(f"{where}: cannot be stored as JSON: {exc}") from exc
     if size > MAX_FLUX_BYTES:
         raise SpecError(f"{where}: document is {size} bytes, over the limit of {MAX_FLUX_BYTES}")
-    try:
-        return dict(copy.deepcopy(doc))
-    except RecursionError:
-        raise SpecError(f"{where}: the document is nested too deeply") from None
+    # The copy is what the store will give back (keys such as YAML's 1 become "1"), so that the
+    # same document submitted again compares equal to the stored one.
+    copied: dict[str, object] = orjson.loads(stored)
+    return copied
 
 
 def flux_to_simple(doc: Mapping[str, object]) -> dict[str, object]:

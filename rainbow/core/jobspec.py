@@ -26,6 +26,8 @@ from rainbow.core.select import validate_policy
 
 MAX_COMMAND_ENV_BYTES = 64 * 1024
 MAX_IMAGE = 1024
+#: Clusters a job may name (``clusters``); patterns in the auth file cover larger sets.
+MAX_JOB_CLUSTERS = 1024
 MIN_PRIORITY = -1_000_000
 MAX_PRIORITY = 1_000_000
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -147,12 +149,16 @@ def _env(doc: Mapping[str, object]) -> dict[str, str]:
 
 def _clusters(doc: Mapping[str, object]) -> tuple[str, ...]:
     value = doc.get("clusters", [])
+    if isinstance(value, list) and len(value) > MAX_JOB_CLUSTERS:
+        raise SpecError(f"clusters: {len(value)} names; the limit is {MAX_JOB_CLUSTERS}")
     clusters = (value,) if isinstance(value, str) else str_list(value, "clusters")
+    seen: set[str] = set()
     for i, name in enumerate(clusters):
         if len(name) > 253 or not _CLUSTER.fullmatch(name):
             raise SpecError(f"clusters[{i}]: {name[:80]!r} is not a valid cluster name")
-        if name in clusters[:i]:
+        if name in seen:
             raise SpecError(f"clusters[{i}]: {name!r} is listed twice")
+        seen.add(name)
     return clusters
 
 

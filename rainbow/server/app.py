@@ -17,10 +17,11 @@ from rainbow.server.auth import AuthConfig, load_auth
 from rainbow.server.config import ServerConfig
 from rainbow.server.metrics import SchedulerMetrics
 from rainbow.server.scheduler import Scheduler
+from rainbow.server.service import add_scheduler_service
 from rainbow.server.servicer import SchedulerServicer
 from rainbow.server.settings import SchedulerSettings
 from rainbow.store import Store, open_store
-from rainbow.v1 import scheduler_pb2, scheduler_pb2_grpc
+from rainbow.v1 import scheduler_pb2
 
 log = logging.getLogger("rainbow.server")
 
@@ -73,7 +74,7 @@ class RainbowServer:
                 ("grpc.so_reuseport", 0),
             ]
         )
-        scheduler_pb2_grpc.add_SchedulerServicer_to_server(SchedulerServicer(self.scheduler), server)
+        add_scheduler_service(SchedulerServicer(self.scheduler), server)
         health_servicer = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(

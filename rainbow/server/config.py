@@ -31,6 +31,7 @@ import yaml
 
 from rainbow.core.queues import QueueConfig
 from rainbow.server.errors import InvalidArgument
+from rainbow.server.limits import MAX_LEASE_SECONDS
 from rainbow.server.queueconfig import parse_priority_classes, parse_queues
 
 _KEYS = {
@@ -127,10 +128,17 @@ def load_config(path: str | Path) -> ServerConfig:
     if "authFile" in doc:
         config.auth_file = _path(base, doc["authFile"], "authFile")
     config.default_policy = str(doc.get("defaultPolicy", config.default_policy))
-    try:
-        config.lease_seconds = float(doc.get("leaseSeconds", config.lease_seconds))
-    except (TypeError, ValueError):
-        raise InvalidArgument(f"{path}: leaseSeconds must be a number") from None
+    lease = doc.get("leaseSeconds", config.lease_seconds)
+    if (
+        isinstance(lease, bool)
+        or not isinstance(lease, int | float)
+        or not 0 < lease <= MAX_LEASE_SECONDS  # also refuses NaN
+    ):
+        raise InvalidArgument(
+            f"{path}: leaseSeconds must be a number of seconds above 0 and at most {MAX_LEASE_SECONDS:.0f}, "
+            f"not {lease!r}"
+        )
+    config.lease_seconds = float(lease)
     if "retention" in doc:
         config.retention_seconds = parse_duration(doc["retention"], f"{path}: retention")
     config.queues = parse_queues(doc.get("queues"), f"{path}: queues")

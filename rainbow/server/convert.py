@@ -8,6 +8,7 @@ from typing import Any
 from rainbow.core import JobSpec, parse_cpu, parse_memory
 from rainbow.core.engine import QueueStats
 from rainbow.core.queues import Usage
+from rainbow.server.errors import InvalidArgument
 from rainbow.store import JobRecord
 from rainbow.v1 import types_pb2 as pb
 from rainbow.wire import fit_to_proto, spec_to_proto
@@ -40,6 +41,14 @@ def stored_spec_to_proto(doc: dict[str, Any]) -> pb.JobSpec:
         priority_class=doc.get("priorityClass", ""),
         flux_jobspec=json.dumps(flux, sort_keys=True) if flux is not None else "",
     )
+
+
+def state_from_proto(value: int, where: str) -> str:
+    """The name of a ``JobState`` value; INVALID_ARGUMENT for a value this server does not know."""
+    try:
+        return pb.JobState.Name(pb.JobState.ValueType(value))
+    except ValueError:
+        raise InvalidArgument(f"{where}: unknown job state {value}") from None
 
 
 def job_to_proto(job: JobRecord, spec: JobSpec | None = None) -> pb.Job:

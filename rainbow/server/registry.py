@@ -17,13 +17,16 @@ from rainbow.core import (
 from rainbow.core.engine import Engine
 from rainbow.core.states import ASSIGNED, FAILED
 from rainbow.server.auth import AuthConfig, hash_token, new_token, token_matches
-from rainbow.server.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated
+from rainbow.server.errors import AlreadyExists, InvalidArgument, Unauthenticated
 from rainbow.server.lifecycle import move
 from rainbow.server.limits import CLUSTER_NAME, MAX_ATTRIBUTE_NAME
 from rainbow.server.loader import groups_from_dicts
 from rainbow.server.loop import SchedulingLoop
 from rainbow.server.unit import UnitOfWork
 from rainbow.store import ClusterRecord, Store
+
+# Compared against when a call names a cluster that does not exist: no token hashes to it.
+_NO_SECRET_HASH = "sha256:" + "x" * 64
 
 
 @dataclass
@@ -85,10 +88,11 @@ class ClusterRegistry:
     def authenticate(self, name: str, secret: str) -> ClusterRecord:
         """The cluster's record, if ``secret`` is its current secret."""
         record = self.records.get(name)
-        if record is None:
-            raise NotFound(f"cluster {name!r} is not registered")
-        if not token_matches(secret, record.secret_hash):
+        # The same answer, after the same work, whether or not the cluster exists: names cannot be
+        # probed without its secret.
+        if not token_matches(secret, record.secret_hash if record is not None else _NO_SECRET_HASH):
             raise Unauthenticated(f"secret for cluster {name!r} is missing or wrong")
+        assert record is not None
         return record
 
     def cluster_of_submit_token(self, token: str) -> str | None:

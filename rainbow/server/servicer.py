@@ -20,6 +20,7 @@ from rainbow.server.errors import InvalidArgument, RainbowError
 from rainbow.server.jobs import may_see, visible_submitter
 from rainbow.server.loader import groups_from_dicts
 from rainbow.server.scheduler import Scheduler
+from rainbow.server.service import Undecodable
 from rainbow.store import JobRecord
 from rainbow.v1 import scheduler_pb2 as api
 from rainbow.v1 import scheduler_pb2_grpc
@@ -58,6 +59,8 @@ def unary(method: Handler[Request, Response]) -> Handler[Request, Response]:
         started = time.perf_counter()
         code = "OK"
         try:
+            if isinstance(request, Undecodable):
+                raise InvalidArgument(str(request))
             return await method(self, request, context)
         except SpecError as error:
             code = "INVALID_ARGUMENT"
@@ -189,7 +192,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
 
     @unary
     async def ListJobs(self, request: api.ListJobsRequest, context: Context) -> api.ListJobsResponse:
-        states = [pb.JobState.Name(state) for state in request.states]
+        states = [convert.state_from_proto(state, "states") for state in request.states]
         size = paging.page_size(request.page_size, request.limit)
         after_id = request.after_id
         if request.page_token:
@@ -225,6 +228,8 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
 
     async def WatchJobs(self, request: api.WatchJobsRequest, context: Context) -> AsyncIterator[pb.JobEvent]:
         try:
+            if isinstance(request, Undecodable):
+                raise InvalidArgument(str(request))
             principal = self._user(context)
         except RainbowError as error:
             await context.abort(grpc.StatusCode[error.code], str(error))
@@ -318,7 +323,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
             request.cluster,
             bearer_token(context),
             request.id,
-            pb.JobState.Name(request.state),
+            convert.state_from_proto(request.state, "state"),
             request.message,
             request.exit_code,
             request.remote_ref,

@@ -86,7 +86,7 @@ def test_bad_cluster_names_and_unknown_things(alice: RainbowClient) -> None:
     assert bad_name.value.code == "INVALID_ARGUMENT"
     with pytest.raises(RainbowClientError) as unknown_cluster:
         alice.receive("ghost", "rbc_x")
-    assert unknown_cluster.value.code == "NOT_FOUND"
+    assert unknown_cluster.value.code == "UNAUTHENTICATED"  # as for a known cluster: names cannot be probed
     with pytest.raises(RainbowClientError) as unknown_job:
         alice.get_job(12345)
     assert unknown_job.value.code == "NOT_FOUND"

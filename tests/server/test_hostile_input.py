@@ -1,0 +1,138 @@
+"""Hostile input gets a specific status code at a bounded cost (regression tests for D1-D4, D8, D10)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+
+from rainbow.client import RainbowClient
+from rainbow.server.config import load_config
+from rainbow.server.errors import InvalidArgument
+from rainbow.v1 import scheduler_pb2 as api
+from rainbow.v1 import scheduler_pb2_grpc
+from rainbow.v1 import types_pb2 as pb
+from tests.conftest import REGISTRATION_SECRET, TOKENS, ServerThread, cpu_nodes
+
+ALICE = (("authorization", f"Bearer {TOKENS['alice']}"),)
+
+FLUX = """version: 1
+resources:
+  - type: slot
+    count: 1
+    label: task
+    with:
+      - type: core
+        count: 1
+tasks:
+  - command: ["sleep", "1"]
+    slot: task
+    count: {per_slot: 1}
+attributes:
+  system: {duration: 0}
+"""
+
+
+def _code(call: object) -> tuple[grpc.StatusCode, str]:
+    try:
+        call()  # type: ignore[operator]
+    except grpc.RpcError as error:
+        return error.code(), error.details() or ""
+    return grpc.StatusCode.OK, ""
+
+
+@pytest.fixture
+def stub(server: ServerThread) -> scheduler_pb2_grpc.SchedulerStub:
+    return scheduler_pb2_grpc.SchedulerStub(grpc.insecure_channel(server.address))
+
+
+def test_unknown_job_states_are_invalid_arguments(
+    stub: scheduler_pb2_grpc.SchedulerStub, alice: RainbowClient
+) -> None:
+    small = alice.register_cluster("small", REGISTRATION_SECRET, [cpu_nodes(1)])
+    listing = api.ListJobsRequest(states=[99])  # type: ignore[list-item]
+    code, details = _code(lambda: stub.ListJobs(listing, metadata=ALICE))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and details == "states: unknown job state 99"
+    secret = (("authorization", f"Bearer {small.secret}"),)
+    request = api.ReportJobStatusRequest(cluster="small", id=1, state=99)  # type: ignore[arg-type]
+    code, details = _code(lambda: stub.ReportJobStatus(request, metadata=secret))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and details == "state: unknown job state 99"
+
+
+def test_a_yaml_alias_bomb_is_refused_before_it_grows(stub: scheduler_pb2_grpc.SchedulerStub) -> None:
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, 9):  # 9**9 strings if expanded
+        previous, name = chr(96 + level), chr(97 + level)
+        lines.append(f"{name}: &{name} [{', '.join('*' + previous for _ in range(9))}]")
+    bomb = FLUX + "  user:\n" + "".join(f"    {line}\n" for line in lines)
+    started = time.perf_counter()
+    request = api.SubmitJobRequest(spec=pb.JobSpec(flux_jobspec=bomb))
+    code, details = _code(lambda: stub.SubmitJob(request, metadata=ALICE))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "YAML aliases (*a) are not allowed" in details
+    assert time.perf_counter() - started < 1.0
+    # Quoted stars are not aliases.
+    starred = FLUX.replace('["sleep", "1"]', '["sh", "-c", "ls *.txt"]')
+    request = api.SubmitJobRequest(spec=pb.JobSpec(flux_jobspec=starred))
+    assert _code(lambda: stub.SubmitJob(request, metadata=ALICE))[0] == grpc.StatusCode.OK
+
+
+def test_a_huge_cluster_list_is_refused_cheaply(stub: scheduler_pb2_grpc.SchedulerStub) -> None:
+    names = [f"c{i}" for i in range(30_000)]
+    started = time.perf_counter()
+    request = api.SubmitJobRequest(spec=pb.JobSpec(name="many", clusters=names))
+    code, details = _code(lambda: stub.SubmitJob(request, metadata=ALICE))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and details == "clusters: 30000 names; the limit is 1024"
+    assert time.perf_counter() - started < 1.0
+    request = api.SubmitJobRequest(spec=pb.JobSpec(name="many", clusters=names[:1024]))
+    started = time.perf_counter()
+    assert _code(lambda: stub.SubmitJob(request, metadata=ALICE))[0] == grpc.StatusCode.OK
+    assert time.perf_counter() - started < 1.0
+
+
+def test_resubmitting_a_flux_document_with_yaml_keys_returns_the_first_job(
+    stub: scheduler_pb2_grpc.SchedulerStub,
+) -> None:
+    flux = FLUX + "  user: {1: one, 2.5: two, true: yes}\n"
+    request = api.SubmitJobRequest(spec=pb.JobSpec(flux_jobspec=flux), idempotency_key="d8")
+    first = stub.SubmitJob(request, metadata=ALICE)
+    again = stub.SubmitJob(request, metadata=ALICE)
+    assert first.created and not again.created and again.job.id == first.job.id
+
+
+def test_an_undecodable_request_is_an_invalid_argument_without_a_traceback(
+    server: ServerThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    channel = grpc.insecure_channel(server.address)
+    for method in ("SubmitJob", "ListJobs", "ReceiveJobs"):
+        raw = channel.unary_unary(f"/rainbow.v1.Scheduler/{method}", None, None)
+        code, details = _code(lambda: raw(b"\xff\xff\xff\xff", metadata=ALICE))  # noqa: B023
+        assert code == grpc.StatusCode.INVALID_ARGUMENT, (method, code, details)
+        assert details.startswith(f"the request is not a valid rainbow.v1.{method}Request message")
+    watch = channel.unary_stream("/rainbow.v1.Scheduler/WatchJobs", None, None)
+    code, details = _code(lambda: list(watch(b"\xff\xff", metadata=ALICE)))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "Traceback" not in caplog.text
+
+
+def test_cluster_names_cannot_be_probed_without_a_secret(
+    stub: scheduler_pb2_grpc.SchedulerStub, alice: RainbowClient
+) -> None:
+    alice.register_cluster("known", REGISTRATION_SECRET, [cpu_nodes(1)])
+    answers = {
+        name: _code(lambda: stub.ReceiveJobs(api.ReceiveJobsRequest(cluster=name, max_jobs=1)))  # noqa: B023
+        for name in ("known", "unknown")
+    }
+    assert answers["known"][0] == answers["unknown"][0] == grpc.StatusCode.UNAUTHENTICATED
+    assert answers["known"][1].replace("known", "X") == answers["unknown"][1].replace("unknown", "X")
+
+
+@pytest.mark.parametrize("value", [-5, 0, "30", float("nan"), 7200, True])
+def test_a_bad_lease_length_in_the_config_is_refused(tmp_path: Path, value: object) -> None:
+    path = tmp_path / "rainbow.yaml"
+    path.write_text(
+        f"leaseSeconds: {value if not isinstance(value, str) else repr(value)}\n".replace("nan", ".nan")
+    )
+    with pytest.raises(InvalidArgument, match="leaseSeconds must be a number of seconds above 0"):
+        load_config(path)
