@@ -11,6 +11,7 @@ import pytest
 from rainbow.client import RainbowClient
 from rainbow.server.config import load_config
 from rainbow.server.errors import InvalidArgument
+from rainbow.server.limits import MAX_MESSAGE
 from rainbow.v1 import scheduler_pb2 as api
 from rainbow.v1 import scheduler_pb2_grpc
 from rainbow.v1 import types_pb2 as pb
@@ -136,3 +137,28 @@ def test_a_bad_lease_length_in_the_config_is_refused(tmp_path: Path, value: obje
     )
     with pytest.raises(InvalidArgument, match="leaseSeconds must be a number of seconds above 0"):
         load_config(path)
+
+
+def test_a_lease_of_nan_seconds_is_refused(
+    stub: scheduler_pb2_grpc.SchedulerStub, alice: RainbowClient
+) -> None:
+    small = alice.register_cluster("small", REGISTRATION_SECRET, [cpu_nodes(1)])
+    job = alice.submit({"name": "lease-me"}).job
+    secret = (("authorization", f"Bearer {small.secret}"),)
+    for seconds in (float("nan"), float("inf"), -1.0):
+        request = api.ReceiveJobsRequest(cluster="small", max_jobs=1, lease_seconds=seconds)
+        code, details = _code(lambda: stub.ReceiveJobs(request, metadata=secret))  # noqa: B023
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and "lease_seconds must be between 0" in details
+    assert alice.get_job(job.id).state == pb.ASSIGNED  # not leased by any of them
+
+
+def test_a_huge_cancellation_reason_is_cut_to_the_message_limit(
+    stub: scheduler_pb2_grpc.SchedulerStub, alice: RainbowClient, server: ServerThread
+) -> None:
+    alice.register_cluster("small", REGISTRATION_SECRET, [cpu_nodes(1)])
+    ids = [alice.submit({"name": f"cancel-{i}"}).job.id for i in range(2)]
+    for job_id in ids:
+        stub.CancelJob(api.CancelJobRequest(id=job_id, reason="x" * (9 << 20)), metadata=ALICE)
+    with server.client("admin") as admin:
+        listed = [job for job in admin.iter_jobs() if job.id in ids]
+    assert [len(job.message) for job in listed] == [MAX_MESSAGE, MAX_MESSAGE]
