@@ -353,13 +353,13 @@ class Bench:
         )
         if not received.jobs:
             return 0  # this cluster's queue is empty
-        ids = [job.id for job in received.jobs]
+        leases = [api.Lease(id=job.id, delivery=job.deliveries) for job in received.jobs]
         accepted = await self.stub.AcceptJobs(
-            api.AcceptJobsRequest(cluster=cluster, ids=ids), metadata=secret, timeout=self.timeout
+            api.AcceptJobsRequest(cluster=cluster, leases=leases), metadata=secret, timeout=self.timeout
         )
-        if len(accepted.jobs) != len(ids):
-            raise RuntimeError(f"accepted {len(accepted.jobs)} of {len(ids)} jobs")
-        return len(ids)
+        if len(accepted.jobs) != len(leases):
+            raise RuntimeError(f"accepted {len(accepted.jobs)} of {len(leases)} jobs")
+        return len(leases)
 
 
 async def measure(args: argparse.Namespace, server: ServerProcess) -> dict[str, object]:

@@ -938,9 +938,11 @@ async def drain(args: argparse.Namespace, guard: RssGuard) -> dict[str, object]:
                         )
                         if not received.jobs:
                             return
-                        ids = [job.id for job in received.jobs]
+                        leases = [api.Lease(id=job.id, delivery=job.deliveries) for job in received.jobs]
                         accepted = await client.stub.AcceptJobs(
-                            api.AcceptJobsRequest(cluster=name, ids=ids), metadata=secret, timeout=timeout
+                            api.AcceptJobsRequest(cluster=name, leases=leases),
+                            metadata=secret,
+                            timeout=timeout,
                         )
                     except grpc.aio.AioRpcError as error:
                         errors[code_of(error)] += 1

@@ -37,7 +37,7 @@ def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
 def _act(client: RainbowClient, cluster: str, secret: str, job: pb.Job, final: str) -> tuple[pb.Job, str]:
     """Accept a leased job and report RUNNING (and ``final``); returns the job and what happened."""
     try:
-        client.accept(cluster, secret, [job.id])
+        client.accept(cluster, secret, [job])
         job = client.report(cluster, secret, job.id, RUNNING, "started by rainbow receive")
         if final:
             failed = final == FAILED

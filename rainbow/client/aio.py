@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import grpc
@@ -10,7 +10,7 @@ import grpc
 from rainbow.client import requests
 from rainbow.client.config import ClientConfig
 from rainbow.client.errors import RainbowClientError
-from rainbow.client.requests import JobSpecInput
+from rainbow.client.requests import JobSpecInput, LeaseInput
 from rainbow.core import NodeGroup
 from rainbow.v1 import scheduler_pb2 as api
 from rainbow.v1 import scheduler_pb2_grpc
@@ -163,10 +163,9 @@ class AsyncRainbowClient:
         request = requests.receive(cluster, max_jobs, lease_seconds, wait_seconds)
         return await self._call(self._stub.ReceiveJobs, request, secret, seconds=self.timeout + wait_seconds)
 
-    async def accept(self, cluster: str, secret: str, ids: Sequence[int]) -> list[pb.Job]:
-        response = await self._call(
-            self._stub.AcceptJobs, api.AcceptJobsRequest(cluster=cluster, ids=list(ids)), secret
-        )
+    async def accept(self, cluster: str, secret: str, leases: Iterable[LeaseInput]) -> list[pb.Job]:
+        """Accept received jobs (as ReceiveJobs returned them, or their (id, delivery))."""
+        response = await self._call(self._stub.AcceptJobs, requests.accept(cluster, leases), secret)
         return list(response.jobs)
 
     async def report(
@@ -178,6 +177,7 @@ class AsyncRainbowClient:
         message: str = "",
         exit_code: int = 0,
         remote_ref: str = "",
+        delivery: int = 0,
     ) -> pb.Job:
-        request = requests.report(cluster, job_id, state, message, exit_code, remote_ref)
+        request = requests.report(cluster, job_id, state, message, exit_code, remote_ref, delivery)
         return await self._call(self._stub.ReportJobStatus, request, secret)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import grpc
@@ -11,7 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rainbow.client import requests
 from rainbow.client.config import ClientConfig
 from rainbow.client.errors import RainbowClientError
-from rainbow.client.requests import JobSpecInput
+from rainbow.client.requests import JobSpecInput, LeaseInput
 from rainbow.core import NodeGroup
 from rainbow.v1 import scheduler_pb2 as api
 from rainbow.v1 import scheduler_pb2_grpc
@@ -185,9 +185,9 @@ class RainbowClient:
         request = requests.receive(cluster, max_jobs, lease_seconds, wait_seconds)
         return self._call(self._stub.ReceiveJobs, request, secret, timeout=self.timeout + wait_seconds)
 
-    def accept(self, cluster: str, secret: str, ids: Sequence[int]) -> list[pb.Job]:
-        request = api.AcceptJobsRequest(cluster=cluster, ids=list(ids))
-        return list(self._call(self._stub.AcceptJobs, request, secret).jobs)
+    def accept(self, cluster: str, secret: str, leases: Iterable[LeaseInput]) -> list[pb.Job]:
+        """Accept received jobs (as ReceiveJobs returned them, or their (id, delivery))."""
+        return list(self._call(self._stub.AcceptJobs, requests.accept(cluster, leases), secret).jobs)
 
     def report(
         self,
@@ -198,6 +198,7 @@ class RainbowClient:
         message: str = "",
         exit_code: int = 0,
         remote_ref: str = "",
+        delivery: int = 0,
     ) -> pb.Job:
-        request = requests.report(cluster, job_id, state, message, exit_code, remote_ref)
+        request = requests.report(cluster, job_id, state, message, exit_code, remote_ref, delivery)
         return self._call(self._stub.ReportJobStatus, request, secret)

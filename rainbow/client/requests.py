@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from rainbow.core import NodeGroup, parse_jobspec
@@ -134,8 +134,25 @@ def receive(
     )
 
 
+#: A job to accept: as ReceiveJobs returned it, or its (id, delivery).
+LeaseInput = pb.Job | tuple[int, int]
+
+
+def accept(cluster: str, leases: Iterable[LeaseInput]) -> api.AcceptJobsRequest:
+    pairs = [(job.id, job.deliveries) if isinstance(job, pb.Job) else job for job in leases]
+    return api.AcceptJobsRequest(
+        cluster=cluster, leases=[api.Lease(id=job_id, delivery=delivery) for job_id, delivery in pairs]
+    )
+
+
 def report(
-    cluster: str, job_id: int, state: str, message: str = "", exit_code: int = 0, remote_ref: str = ""
+    cluster: str,
+    job_id: int,
+    state: str,
+    message: str = "",
+    exit_code: int = 0,
+    remote_ref: str = "",
+    delivery: int = 0,
 ) -> api.ReportJobStatusRequest:
     return api.ReportJobStatusRequest(
         cluster=cluster,
@@ -144,4 +161,5 @@ def report(
         message=message,
         exit_code=exit_code,
         remote_ref=remote_ref,
+        delivery=delivery,
     )

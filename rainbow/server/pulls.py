@@ -62,25 +62,31 @@ class ClusterPulls:
         cancelled = sorted(self.leases.cancels.get(name, ()))[:MAX_RECEIVE]
         return jobs, cancelled
 
-    def accept(self, name: str, secret: str, ids: Sequence[int]) -> list[JobRecord]:
-        """Confirm leased jobs; a job whose lease expired or was cancelled is refused (and none is accepted)."""
+    def accept(self, name: str, secret: str, leases: Sequence[tuple[int, int]]) -> list[JobRecord]:
+        """Confirm leased jobs, each under the delivery it was received with; a job whose lease
+        expired, was cancelled, or was delivered again since is refused (and none is accepted)."""
         self.registry.authenticate(name, secret)
-        if not ids:
-            raise InvalidArgument("no job ids to accept")
-        if len(ids) > MAX_RECEIVE:
-            raise InvalidArgument(f"at most {MAX_RECEIVE} ids per call, got {len(ids)}")
+        if not leases:
+            raise InvalidArgument(
+                "no leases to accept (each job's id and the delivery it was received under)"
+            )
+        if len(leases) > MAX_RECEIVE:
+            raise InvalidArgument(f"at most {MAX_RECEIVE} leases per call, got {len(leases)}")
         now = self.clock()
-        jobs = self.store.get_jobs(list(dict.fromkeys(ids)))
-        for job_id in ids:
+        wanted = dict(leases)
+        jobs = self.store.get_jobs(list(wanted))
+        for job_id, delivery in wanted.items():
             job = self._cluster_job(jobs, name, job_id)
-            if job.state == ACCEPTED:
-                continue
-            if job.state != LEASED:
+            if job.state not in (LEASED, ACCEPTED):
                 raise FailedPrecondition(f"job {job_id} is {job.state}; only a leased job can be accepted")
-            if job.lease_deadline < now:
+            if delivery != job.deliveries:
+                raise FailedPrecondition(
+                    f"job {job_id} was delivered again (delivery {job.deliveries}); "
+                    f"the lease of delivery {delivery} is no longer valid"
+                )
+            if job.state == LEASED and job.lease_deadline < now:
                 raise FailedPrecondition(f"the lease on job {job_id} expired; receive it again")
-        accepted = [jobs[job_id] for job_id in dict.fromkeys(ids)]
-        fresh = [job for job in accepted if job.state == LEASED]
+        fresh = [jobs[job_id] for job_id in wanted if jobs[job_id].state == LEASED]
         if fresh:
             with self.work.atomic() as unit:
                 for job in fresh:
@@ -89,7 +95,7 @@ class ClusterPulls:
                     unit.save(job, before)
             for job in fresh:
                 self.engine.accepted(job.id)
-        return [jobs[job_id] for job_id in ids]
+        return [jobs[job_id] for job_id in wanted]
 
     def report(
         self,
@@ -100,13 +106,20 @@ class ClusterPulls:
         message: str = "",
         exit_code: int = 0,
         remote_ref: str = "",
+        delivery: int = 0,
     ) -> JobRecord:
-        """Record what the cluster says about a job it accepted (and what runs it, ``remote_ref``)."""
+        """Record what the cluster says about a job it accepted (and what runs it, ``remote_ref``);
+        ``delivery`` (when not 0) must be the one the job was accepted under."""
         self.registry.authenticate(name, secret)
         if state not in REPORTABLE_STATES:
             raise InvalidArgument(f"state must be one of {', '.join(sorted(REPORTABLE_STATES))}, got {state}")
         job = self.store.get_job(job_id)
         job = self._cluster_job({job_id: job} if job else {}, name, job_id)
+        if delivery and delivery != job.deliveries:
+            raise FailedPrecondition(
+                f"job {job_id} was delivered again (delivery {job.deliveries}); "
+                f"a report for delivery {delivery} is no longer valid"
+            )
         if job.state == state:
             if state == CANCELLED and not job.cancel_acked:
                 with self.work.atomic() as unit:

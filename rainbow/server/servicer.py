@@ -314,7 +314,12 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
 
     @unary
     async def AcceptJobs(self, request: api.AcceptJobsRequest, context: Context) -> api.AcceptJobsResponse:
-        jobs = self.scheduler.pulls.accept(request.cluster, bearer_token(context), list(request.ids))
+        if request.ids and not request.leases:
+            raise InvalidArgument(
+                "AcceptJobs takes leases (each job's id and the delivery it was received under), not ids"
+            )
+        leases = [(lease.id, lease.delivery) for lease in request.leases]
+        jobs = self.scheduler.pulls.accept(request.cluster, bearer_token(context), leases)
         return api.AcceptJobsResponse(jobs=[convert.job_to_proto(job) for job in jobs])
 
     @unary
@@ -327,5 +332,6 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
             request.message,
             request.exit_code,
             request.remote_ref,
+            request.delivery,
         )
         return convert.job_to_proto(job)

@@ -622,23 +622,54 @@ class ReceiveJobsResponse(_message.Message):
 Global___ReceiveJobsResponse: _TypeAlias = ReceiveJobsResponse  # noqa: Y015
 
 @_typing.final
+class Lease(_message.Message):
+    """A job as its cluster received it: the delivery fences out holders of an earlier lease."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    DELIVERY_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    delivery: _builtins.int
+    """The job's `deliveries` in the ReceiveJobs answer that handed it over."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        delivery: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delivery", b"delivery", "id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Lease: _TypeAlias = Lease  # noqa: Y015
+
+@_typing.final
 class AcceptJobsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CLUSTER_FIELD_NUMBER: _builtins.int
     IDS_FIELD_NUMBER: _builtins.int
+    LEASES_FIELD_NUMBER: _builtins.int
     cluster: _builtins.str
     @_builtins.property
-    def ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    def ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """No longer accepted on its own (INVALID_ARGUMENT): use leases."""
+
+    @_builtins.property
+    def leases(self) -> _containers.RepeatedCompositeFieldContainer[Global___Lease]: ...
     def __init__(
         self,
         *,
         cluster: _builtins.str = ...,
         ids: _abc.Iterable[_builtins.int] | None = ...,
+        leases: _abc.Iterable[Global___Lease] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "ids", b"ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "ids", b"ids", "leases", b"leases"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -674,6 +705,7 @@ class ReportJobStatusRequest(_message.Message):
     MESSAGE_FIELD_NUMBER: _builtins.int
     EXIT_CODE_FIELD_NUMBER: _builtins.int
     REMOTE_REF_FIELD_NUMBER: _builtins.int
+    DELIVERY_FIELD_NUMBER: _builtins.int
     cluster: _builtins.str
     id: _builtins.int
     state: _types_pb2.JobState.ValueType
@@ -682,6 +714,10 @@ class ReportJobStatusRequest(_message.Message):
     exit_code: _builtins.int
     remote_ref: _builtins.str
     """What runs the job on this cluster (e.g. "namespace/name" of a batch/v1 Job); kept when empty."""
+    delivery: _builtins.int
+    """The delivery the job was accepted under; a report from an earlier one is refused
+    (FAILED_PRECONDITION). 0: not checked.
+    """
     def __init__(
         self,
         *,
@@ -691,10 +727,11 @@ class ReportJobStatusRequest(_message.Message):
         message: _builtins.str = ...,
         exit_code: _builtins.int = ...,
         remote_ref: _builtins.str = ...,
+        delivery: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "exit_code", b"exit_code", "id", b"id", "message", b"message", "remote_ref", b"remote_ref", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "delivery", b"delivery", "exit_code", b"exit_code", "id", b"id", "message", b"message", "remote_ref", b"remote_ref", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

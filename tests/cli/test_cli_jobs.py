@@ -177,7 +177,7 @@ def test_watch_until_done_exit_codes(cli: Run, register: Register, server: Serve
     with server.client("alice") as client:
         thread, results = _watch(cli, "1", "--until-done")
         client.receive("small", creds["secret"])
-        client.accept("small", creds["secret"], [1, 2])
+        client.accept("small", creds["secret"], [(1, 1), (2, 1)])
         client.report("small", creds["secret"], 1, "RUNNING")
         client.report("small", creds["secret"], 1, "SUCCEEDED")
         thread.join(timeout=20)

@@ -56,7 +56,7 @@ def test_job_status_follows_the_cluster_to_success(
         assert [j.id for j in received.jobs] == [job_id]
         assert received.jobs[0].spec.name == f"{ns}-hello" and list(received.jobs[0].spec.command) == ["echo"]
         assert received.jobs[0].spec.image == "busybox:1.36"
-        member.accept("small", secret, [job_id])
+        member.accept("small", secret, [(job_id, 1)])
         member.report("small", secret, job_id, "RUNNING")
         running = wait_phase(hub, ns, "hello", "Running")
         assert running["startTime"] and "completionTime" not in running
@@ -78,7 +78,7 @@ def test_failure_is_reported(hub: Kube, ns: str, server: ServerThread, operator:
     job_id = wait_phase(hub, ns, "crash", "Assigned")["jobId"]
     with RainbowClient(server.client("admin").config) as member:
         member.receive("small", secret)
-        member.accept("small", secret, [job_id])
+        member.accept("small", secret, [(job_id, 1)])
         member.report("small", secret, job_id, "FAILED", "exit code 3", exit_code=3)
     failed = wait_phase(hub, ns, "crash", "Failed")
     assert conditions(failed)["Complete"]["reason"] == "Failed" and failed["message"] == "exit code 3"
@@ -116,7 +116,7 @@ def test_deleting_a_rainbowjob_cancels_its_server_job(
     job_id = wait_phase(hub, ns, "finished", "Assigned")["jobId"]
     with RainbowClient(server.client("admin").config) as member:
         member.receive("small", secret)
-        member.accept("small", secret, [job_id])
+        member.accept("small", secret, [(job_id, 1)])
         member.report("small", secret, job_id, "SUCCEEDED")
     wait_phase(hub, ns, "finished", "Succeeded")
     hub.run("delete", RESOURCE, "finished", "-n", ns, "--timeout=30s")

@@ -20,7 +20,7 @@ def test_restart_on_the_same_database_loses_nothing(tmp_path: Path) -> None:
         )
         jobs = [client.submit({**JOB, "name": f"j{i}"}, idempotency_key=f"k{i}").job for i in range(5)]
         client.receive("small", small.secret, max_jobs=2, lease_seconds=600)  # j0, j1 leased
-        client.accept("small", small.secret, [jobs[0].id])
+        client.accept("small", small.secret, [(jobs[0].id, 1)])
         client.report("small", small.secret, jobs[0].id, "RUNNING")
         before = {j.id: (state_name(j.state), j.cluster, j.revision) for j in client.list_jobs()}
     first.stop()
@@ -44,7 +44,7 @@ def test_restart_on_the_same_database_loses_nothing(tmp_path: Path) -> None:
             # Credentials and idempotency survive.
             again = client.submit({**JOB, "name": "j3"}, idempotency_key="k3")
             assert not again.created and again.job.id == jobs[3].id
-            client.accept("small", small.secret, [jobs[1].id])
+            client.accept("small", small.secret, [(jobs[1].id, 1)])
             assert (
                 state_name(client.report("small", small.secret, jobs[0].id, "SUCCEEDED").state) == "SUCCEEDED"
             )
@@ -86,7 +86,7 @@ def test_watch_streams_changes_and_resumes_from_a_revision(
     thread.start()
     assert ready.wait(10)
     alice.receive("small", small.secret)
-    alice.accept("small", small.secret, [job.id])
+    alice.accept("small", small.secret, [(job.id, 1)])
     alice.report("small", small.secret, job.id, "SUCCEEDED")
     thread.join(10)
     assert not thread.is_alive()

@@ -35,7 +35,7 @@ def test_job_runs_through_its_whole_lifecycle(server: ServerThread, alice: Rainb
     assert received.jobs[0].spec.command == ["echo", "hi"]
     assert state_name(received.jobs[0].state) == "LEASED"
 
-    accepted = alice.accept("small", small.secret, [job.id])
+    accepted = alice.accept("small", small.secret, received.jobs)
     assert state_name(accepted[0].state) == "ACCEPTED"
     running = alice.report("small", small.secret, job.id, "RUNNING", remote_ref="jobs/rainbow-1")
     assert state_name(running.state) == "RUNNING" and running.started_at > 0 and running.finished_at == 0
@@ -82,7 +82,7 @@ def test_job_waits_for_free_capacity_then_is_assigned(server: ServerThread, alic
     # The first job runs (the cluster's report counts its nodes as used), then finishes; the
     # cluster reports its nodes free again.
     alice.receive("small", small.secret)
-    alice.accept("small", small.secret, [first.id])
+    alice.accept("small", small.secret, [(first.id, 1)])
     alice.update_state("small", small.secret, free=[])
     alice.report("small", small.secret, first.id, "SUCCEEDED")
     assert state_name(alice.get_job(second.id).state) == "QUEUED"
@@ -97,7 +97,7 @@ def test_a_job_that_ends_before_its_cluster_reports_frees_its_nodes_at_once(
     first = alice.submit({"name": "first", "nodes": 2, "resources": {"cpu": "8"}}).job
     second = alice.submit({"name": "second", "nodes": 2, "resources": {"cpu": "8"}}).job
     alice.receive("small", small.secret)
-    alice.accept("small", small.secret, [first.id])
+    alice.accept("small", small.secret, [(first.id, 1)])
     # No state report since the acceptance: the first job's nodes are still held for it, until it ends.
     assert state_name(alice.get_job(second.id).state) == "QUEUED"
     alice.report("small", small.secret, first.id, "SUCCEEDED")
@@ -128,7 +128,7 @@ def test_cancel_reaches_the_cluster_on_its_next_pull(server: ServerThread, alice
     small = register(alice, "small", cpu_nodes(2))
     job = alice.submit(SMALL_JOB).job
     alice.receive("small", small.secret)
-    alice.accept("small", small.secret, [job.id])
+    alice.accept("small", small.secret, [(job.id, 1)])
     cancelled = alice.cancel(job.id, "no longer needed")
     assert state_name(cancelled.state) == "CANCELLED"
     assert list(alice.receive("small", small.secret).cancelled) == [job.id]
@@ -142,7 +142,7 @@ def test_cancelled_leased_job_cannot_be_accepted(server: ServerThread, alice: Ra
     alice.receive("small", small.secret)
     alice.cancel(job.id)
     with pytest.raises(RainbowClientError) as refused:
-        alice.accept("small", small.secret, [job.id])
+        alice.accept("small", small.secret, [(job.id, 1)])
     assert refused.value.code == "FAILED_PRECONDITION"
 
 

@@ -162,3 +162,16 @@ def test_a_huge_cancellation_reason_is_cut_to_the_message_limit(
     with server.client("admin") as admin:
         listed = [job for job in admin.iter_jobs() if job.id in ids]
     assert [len(job.message) for job in listed] == [MAX_MESSAGE, MAX_MESSAGE]
+
+
+def test_accepting_ids_without_their_delivery_is_refused(
+    stub: scheduler_pb2_grpc.SchedulerStub, alice: RainbowClient
+) -> None:
+    small = alice.register_cluster("small", REGISTRATION_SECRET, [cpu_nodes(1)])
+    job = alice.submit({"name": "fenced"}).job
+    alice.receive("small", small.secret)
+    secret = (("authorization", f"Bearer {small.secret}"),)
+    request = api.AcceptJobsRequest(cluster="small", ids=[job.id])
+    code, details = _code(lambda: stub.AcceptJobs(request, metadata=secret))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "takes leases" in details
+    assert alice.get_job(job.id).state == pb.LEASED

@@ -22,8 +22,20 @@ def test_unaccepted_lease_expires_and_the_job_is_offered_again(alice: RainbowCli
     time.sleep(0.5)
     again = alice.receive("small", small.secret).jobs
     assert [j.id for j in again] == [job.id] and again[0].deliveries == 2
-    # The stale lease's holder cannot accept any more... but the new lease can be accepted.
-    assert state_name(alice.accept("small", small.secret, [job.id])[0].state) == "ACCEPTED"
+    # The stale lease's holder cannot accept any more, even once the job is accepted; the new lease can.
+    with pytest.raises(RainbowClientError) as stale:
+        alice.accept("small", small.secret, first)
+    assert stale.value.code == "FAILED_PRECONDITION" and "delivered again (delivery 2)" in stale.value.message
+    assert state_name(alice.accept("small", small.secret, again)[0].state) == "ACCEPTED"
+    assert state_name(alice.accept("small", small.secret, again)[0].state) == "ACCEPTED"  # a retry is fine
+    with pytest.raises(RainbowClientError) as late:
+        alice.accept("small", small.secret, first)
+    assert late.value.code == "FAILED_PRECONDITION"
+    # Nor can it report for the job under its old delivery.
+    with pytest.raises(RainbowClientError) as report:
+        alice.report("small", small.secret, job.id, "RUNNING", delivery=1)
+    assert report.value.code == "FAILED_PRECONDITION"
+    assert state_name(alice.report("small", small.secret, job.id, "RUNNING", delivery=2).state) == "RUNNING"
 
 
 def test_expired_lease_is_refused_on_accept(alice: RainbowClient) -> None:
@@ -33,7 +45,7 @@ def test_expired_lease_is_refused_on_accept(alice: RainbowClient) -> None:
     time.sleep(1.5)  # the server's sweep returns the job to ASSIGNED
     assert state_name(alice.get_job(job.id).state) == "ASSIGNED"
     with pytest.raises(RainbowClientError) as refused:
-        alice.accept("small", small.secret, [job.id])
+        alice.accept("small", small.secret, [(job.id, 1)])
     assert refused.value.code == "FAILED_PRECONDITION"
 
 
@@ -45,7 +57,7 @@ def test_a_job_is_handed_to_one_cluster_at_a_time(alice: RainbowClient) -> None:
     assert alice.receive(other.name, other.secret).jobs == []
     assert [j.id for j in alice.receive(owner.name, owner.secret).jobs] == [job.id]
     with pytest.raises(RainbowClientError) as refused:
-        alice.accept(other.name, other.secret, [job.id])
+        alice.accept(other.name, other.secret, [(job.id, 1)])
     assert refused.value.code == "NOT_FOUND"
 
 
@@ -64,7 +76,7 @@ def test_long_poll_returns_as_soon_as_a_job_is_assigned(server: ServerThread, al
     [
         lambda c, s: c.update_state("small", s, free=[cpu_nodes(1)]),
         lambda c, s: c.receive("small", s),
-        lambda c, s: c.accept("small", s, [1]),
+        lambda c, s: c.accept("small", s, [(1, 1)]),
         lambda c, s: c.report("small", s, 1, "RUNNING"),
         lambda c, s: c.delete_cluster("small", s),
         lambda c, s: c.register_cluster("small", REGISTRATION_SECRET, [cpu_nodes(1)], current_secret=s),

@@ -151,7 +151,7 @@ def test_metrics_count_what_happened(server: ServerThread, alice: RainbowClient)
 
     time.sleep(0.3)
     alice.receive("small", small.secret)  # the expired lease is swept, then leased again
-    alice.accept("small", small.secret, [first.id])
+    alice.accept("small", small.secret, [(first.id, 2)])
     alice.report("small", small.secret, first.id, "SUCCEEDED")
     text = _scrape(server)
     assert _value(text, 'rainbow_job_submissions_total{state="ASSIGNED"}') == 1

@@ -188,7 +188,7 @@ class Agent:
         try:
             spec = parse_job_spec(job.spec)
         except SpecError as error:
-            await self._accept_and_fail(job.id, f"cannot run this jobspec: {error}")
+            await self._accept_and_fail(job, f"cannot run this jobspec: {error}")
             return
         manifest = job_manifest(
             job.id,
@@ -208,12 +208,12 @@ class Agent:
             metrics.KUBE_ERRORS.labels("create_job").inc()
             self.inventory.drop_job(job.id)
             if status_of(error) in (400, 422):
-                await self._accept_and_fail(job.id, f"Kubernetes refused the Job: {_kube_message(error)}")
+                await self._accept_and_fail(job, f"Kubernetes refused the Job: {_kube_message(error)}")
             else:  # not accepted: the lease expires and the job is offered again
                 log.warning("job %d: creating its Job failed: %s", job.id, _kube_message(error))
             return
         try:
-            await self.client.accept(self.cluster, self.secret, [job.id])
+            await self.client.accept(self.cluster, self.secret, [job])
         except RainbowClientError as error:
             self._server_error("AcceptJobs", error)
             if error.code == "FAILED_PRECONDITION":  # cancelled or lease expired: not ours to run now
@@ -224,14 +224,14 @@ class Agent:
         metrics.START_LATENCY.observe(time.monotonic() - started)
         self.dirty.set()
 
-    async def _accept_and_fail(self, job_id: int, message: str) -> None:
-        log.warning("job %d: %s", job_id, message)
+    async def _accept_and_fail(self, job: pb.Job, message: str) -> None:
+        log.warning("job %d: %s", job.id, message)
         try:
-            await self.client.accept(self.cluster, self.secret, [job_id])
+            await self.client.accept(self.cluster, self.secret, [job])
         except RainbowClientError as error:
             self._server_error("AcceptJobs", error)
             return
-        self.want(job_id, Report(FAILED, message, 1))
+        self.want(job.id, Report(FAILED, message, 1))
 
     async def _delete_job(self, job_id: int) -> bool:
         """Delete a job's Job; True when done (deleted or absent)."""
