@@ -140,6 +140,7 @@ class SQLiteStore:
         self._pending_adds: list[tuple[Any, ...]] = []
         self._pending_saves: list[tuple[Any, ...]] = []
         self._pending_events: list[tuple[Any, ...]] = []
+        self._writer = 0  # the thread in the current transaction
         self.migrate()
         # The single writer hands out revisions and job ids itself, so each write is one statement.
         self._revision = self._max("SELECT MAX(revision) FROM events")
@@ -172,6 +173,7 @@ class SQLiteStore:
                 raise StoreError("nested transactions are not supported")
             self._conn.execute("BEGIN IMMEDIATE")
             self._in_transaction = True
+            self._writer = threading.get_ident()
             revision, next_job_id = self._revision, self._next_job_id
             try:
                 yield
@@ -261,7 +263,12 @@ class SQLiteStore:
         return job
 
     def _flush(self) -> None:
-        """Write the rows a transaction has queued, a statement per table (before any read and commit)."""
+        """Write the rows a transaction has queued, a statement per table (before any read and commit).
+
+        Only the transaction's own thread writes them (a read from another thread leaves them queued).
+        """
+        if not self._in_transaction or self._writer != threading.get_ident():
+            return
         if self._pending_adds:
             self._conn.executemany(
                 "INSERT INTO jobs (id, submitter, idempotency_key, state, cluster, revision, spec, data) "
