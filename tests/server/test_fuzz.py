@@ -3,7 +3,7 @@ refused call changes nothing that is stored.
 
 Requests are drawn from the message descriptors (any field, extreme numbers, NaN, long and odd
 strings, unknown enum values) and sent, with a user token, a cluster secret or nothing, to a real
-server over gRPC. ``RAINBOW_FUZZ_EXAMPLES`` raises the number of cases (default 1500).
+server over gRPC. ``RAINBOW_FUZZ_EXAMPLES`` raises the number of cases (default 2000).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from rainbow.server.service import SERVICE
 from tests.conftest import REGISTRATION_SECRET, TOKENS, ServerThread, cpu_nodes, make_config
 
-EXAMPLES = int(os.environ.get("RAINBOW_FUZZ_EXAMPLES", "1500"))
+EXAMPLES = int(os.environ.get("RAINBOW_FUZZ_EXAMPLES", "2000"))
 NAMES = ["small", "ghost", "", "Bad_Name!", "a" * 300]
 TEXT = st.one_of(
     st.sampled_from([*NAMES, "*", "QUEUED", "team-a", "version: 1", "[" * 50, "a: &a [1]\nb: *a"]),
