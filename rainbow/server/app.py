@@ -155,6 +155,8 @@ class RainbowServer:
         await self._server.wait_for_termination()
 
     async def stop(self, grace: float | None = 1.0) -> None:
+        self.scheduler.bus.close()  # open watches end cleanly, each told where to resume
+        await asyncio.sleep(0.05)
         for task in (self._sweeper, self._pruner, self._scheduling):
             if task is not None:
                 task.cancel()

@@ -12,12 +12,19 @@ WATCH_QUEUE_LIMIT = 10_000
 
 
 class Subscription:
-    """One watcher's queue of job changes; ``overflowed`` is set when it fell too far behind."""
+    """One watcher's queue of job changes; ``overflowed`` is set when it fell too far behind, and
+    ``closed`` when the server is stopping (the queue then ends with ``None``)."""
 
     def __init__(self, accepts: Callable[[JobRecord], bool]) -> None:
         self.accepts = accepts
-        self.queue: asyncio.Queue[JobRecord] = asyncio.Queue(WATCH_QUEUE_LIMIT)
+        self.queue: asyncio.Queue[JobRecord | None] = asyncio.Queue(WATCH_QUEUE_LIMIT)
         self.overflowed = False
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+        with contextlib.suppress(asyncio.QueueFull):  # a full queue ends its watcher anyway
+            self.queue.put_nowait(None)
 
 
 class EventBus:
@@ -34,6 +41,11 @@ class EventBus:
 
     def unsubscribe(self, subscription: Subscription) -> None:
         self._subscriptions.discard(subscription)
+
+    def close(self) -> None:
+        """The server is stopping: every watcher ends (and is told where to resume)."""
+        for subscription in self._subscriptions:
+            subscription.close()
 
     def publish(self, job: JobRecord) -> None:
         """Deliver a committed change; call from the event loop's thread."""

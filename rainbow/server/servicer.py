@@ -80,6 +80,10 @@ def unary(method: Handler[Request, Response]) -> Handler[Request, Response]:
     return wrapper
 
 
+def _resume(seen: int) -> str:
+    return f"resume with since_revision={seen}" if seen else "resume with from_start"
+
+
 class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     """rainbow.v1.Scheduler over grpc.aio."""
 
@@ -280,16 +284,22 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
                     if job.revision <= seen and accepts(job):
                         yield pb.JobEvent(revision=job.revision, job=convert.job_to_proto(job), initial=True)
             while True:
-                job = await subscription.queue.get()
+                change = await subscription.queue.get()
                 if subscription.overflowed:
                     await context.abort(
                         grpc.StatusCode.RESOURCE_EXHAUSTED,
-                        f"watch fell behind; resume with since_revision={seen}",
+                        f"watch fell behind; {_resume(seen)}",
                     )
-                if job.revision <= seen:
+                if change is None:
+                    await context.abort(
+                        grpc.StatusCode.UNAVAILABLE,
+                        f"the server is stopping; {_resume(seen)}",
+                    )
+                    return
+                if change.revision <= seen:
                     continue
-                seen = job.revision
-                yield pb.JobEvent(revision=job.revision, job=convert.job_to_proto(job))
+                seen = change.revision
+                yield pb.JobEvent(revision=change.revision, job=convert.job_to_proto(change))
         finally:
             bus.unsubscribe(subscription)
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
-from rainbow.client import RainbowClient, state_name
+import pytest
+
+from rainbow.client import RainbowClient, RainbowClientError, state_name
 from rainbow.v1 import types_pb2 as pb
 from tests.conftest import REGISTRATION_SECRET, ServerThread, cpu_nodes, make_config
 
@@ -106,3 +109,35 @@ def test_watch_only_shows_the_callers_jobs(server: ServerThread, alice: RainbowC
         bob.submit({**JOB, "name": "bobs"})
     events = client_events(alice, count=1)
     assert [e.job.id for e in events] == [mine.id]
+
+
+def test_stopping_the_server_ends_open_watches_with_where_to_resume(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = ServerThread(make_config(tmp_path)).start()
+    with server.client("alice") as alice:
+        alice.register_cluster("small", REGISTRATION_SECRET, [cpu_nodes(2)])
+        alice.submit(JOB)
+    ended: list[RainbowClientError] = []
+    ready = threading.Event()
+
+    def watch() -> None:
+        with server.client("alice") as watcher:
+            try:
+                for _ in watcher.watch(timeout=20):
+                    ready.set()
+            except RainbowClientError as error:
+                ended.append(error)
+
+    thread = threading.Thread(target=watch)
+    thread.start()
+    assert ready.wait(10)
+    with caplog.at_level(logging.ERROR):
+        server.stop()
+    thread.join(10)
+    (error,) = ended
+    assert (
+        error.code == "UNAVAILABLE"
+        and error.message == "the server is stopping; resume with since_revision=1"
+    )
+    assert "Exception not handled" not in caplog.text and "CancelledError" not in caplog.text
