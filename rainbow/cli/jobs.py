@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import Any
 
 from rainbow.cli import output
 from rainbow.cli.common import FAILURE, OK, USAGE, CliError, connect
+from rainbow.client import RainbowClientError
 from rainbow.core.states import CANCELLED, SUCCEEDED, TERMINAL_STATES
 from rainbow.v1 import types_pb2 as pb
 
 STATES = [pb.JobState.Name(v) for v in pb.JobState.values() if v]
+#: How long ``jobs watch`` waits before reconnecting to an unavailable server, doubling up to the max.
+RESUME_FIRST_PAUSE, RESUME_MAX_PAUSE = 0.5, 8.0
 
 
 def _state_arg(value: str) -> str:
@@ -151,15 +155,35 @@ def watch_jobs(args: argparse.Namespace) -> int:
     if args.until_done and not args.id:
         raise CliError("--until-done needs a job id", USAGE)
     with connect(args) as client:
+        # Fail fast (unreachable, not allowed, NOT_FOUND) rather than wait forever.
         if args.id:
-            client.get_job(args.id)  # fail fast (NOT_FOUND) rather than wait forever
-        for event in client.watch(args.id, args.cluster):
-            if args.output == "table":
-                print(event_line(event), flush=True)
-            else:
-                prefix = "---\n" if args.output == "yaml" else ""
-                print(prefix + output.dump(event, args.output, compact=True), flush=True)
-            final = output.state(event.job.state)
-            if args.until_done and event.job.id == args.id and final in TERMINAL_STATES:
-                return OK if final == SUCCEEDED else FAILURE
-    return OK
+            client.get_job(args.id)
+        else:
+            client.list_queues()
+        revision, pause = 0, RESUME_FIRST_PAUSE
+        while True:  # resumes after the server restarts, from the last event printed
+            try:
+                for event in client.watch(args.id, args.cluster, since_revision=revision):
+                    pause = RESUME_FIRST_PAUSE
+                    revision = max(revision, event.revision)
+                    _print_event(event, args.output)
+                    final = output.state(event.job.state)
+                    if args.until_done and event.job.id == args.id and final in TERMINAL_STATES:
+                        return OK if final == SUCCEEDED else FAILURE
+                return OK
+            except RainbowClientError as error:
+                if error.code == "OUT_OF_RANGE":  # the events since then were pruned: start afresh
+                    revision = 0
+                elif error.code != "UNAVAILABLE":
+                    raise
+                print(f"rainbow: {error.message}; resuming in {pause:.1f}s", file=sys.stderr, flush=True)
+                time.sleep(pause)
+                pause = min(pause * 2, RESUME_MAX_PAUSE)
+
+
+def _print_event(event: pb.JobEvent, form: str) -> None:
+    if form == "table":
+        print(event_line(event), flush=True)
+    else:
+        prefix = "---\n" if form == "yaml" else ""
+        print(prefix + output.dump(event, form, compact=True), flush=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -12,8 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from rainbow.client import RainbowClientError
 from tests.cli.conftest import GPU, SMALL, Result, Run
-from tests.conftest import ServerThread
+from tests.conftest import REGISTRATION_SECRET, TOKENS, ServerThread, cpu_nodes, make_config
 
 Register = Callable[..., dict[str, str]]
 
@@ -197,3 +199,57 @@ def test_watch_until_done_exit_codes(cli: Run, register: Register, server: Serve
     assert cli("jobs", "watch", "1", "--until-done").code == 0
     assert cli("jobs", "watch", "--until-done").code == 2
     assert cli("jobs", "watch", "99").code == 3
+
+
+def test_watch_resumes_after_the_server_restarts(rainbow: Run, tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = make_config(tmp_path, address=f"127.0.0.1:{port}")
+    first = ServerThread(config).start()
+    with first.client("alice") as client:
+        small = client.register_cluster("small", REGISTRATION_SECRET, [cpu_nodes(2)])
+        job = client.submit({"name": "survivor"}).job
+    results: list[Result] = []
+    argv = (
+        "--address",
+        first.address,
+        "--token",
+        TOKENS["alice"],
+        "jobs",
+        "watch",
+        str(job.id),
+        "--until-done",
+    )
+    thread = threading.Thread(target=lambda: results.append(rainbow(*argv)), daemon=True)
+    thread.start()
+    time.sleep(0.5)
+    first.stop()
+    second = ServerThread(config).start()  # the same port and database
+    try:
+        with second.client("alice") as client:
+            # Channels in one process share connections: this one may first see the watcher's
+            # refused reconnects until gRPC's backoff lets it try again.
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    client.health()
+                    break
+                except RainbowClientError:
+                    assert time.monotonic() < deadline, "the restarted server never answered"
+                    time.sleep(0.2)
+            (leased,) = client.receive("small", small.secret).jobs
+            client.accept("small", small.secret, [leased])
+            client.report("small", small.secret, job.id, "SUCCEEDED")
+        thread.join(timeout=30)
+    finally:
+        second.stop()
+    (result,) = results
+    assert result.code == 0, result.err
+    assert [line.split()[4] for line in result.out.splitlines()] == [
+        "ASSIGNED",
+        "LEASED",
+        "ACCEPTED",
+        "SUCCEEDED",
+    ]
+    assert "the server is stopping; resume with since_revision=" in result.err
