@@ -6,9 +6,26 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
+from rainbow.server.convert import job_to_proto
 from rainbow.store.records import JobRecord
+from rainbow.v1 import types_pb2 as pb
 
 WATCH_QUEUE_LIMIT = 10_000
+
+
+class Published:
+    """A committed change as every watcher gets it: its message is built once, when first needed."""
+
+    __slots__ = ("_event", "job")
+
+    def __init__(self, job: JobRecord) -> None:
+        self.job = job
+        self._event: pb.JobEvent | None = None
+
+    def event(self) -> pb.JobEvent:
+        if self._event is None:
+            self._event = pb.JobEvent(revision=self.job.revision, job=job_to_proto(self.job))
+        return self._event
 
 
 class Subscription:
@@ -17,7 +34,7 @@ class Subscription:
 
     def __init__(self, accepts: Callable[[JobRecord], bool]) -> None:
         self.accepts = accepts
-        self.queue: asyncio.Queue[JobRecord | None] = asyncio.Queue(WATCH_QUEUE_LIMIT)
+        self.queue: asyncio.Queue[Published | None] = asyncio.Queue(WATCH_QUEUE_LIMIT)
         self.overflowed = False
         self.closed = False
 
@@ -49,11 +66,12 @@ class EventBus:
 
     def publish(self, job: JobRecord) -> None:
         """Deliver a committed change; call from the event loop's thread."""
+        published = Published(job)
         for subscription in self._subscriptions:
             if subscription.overflowed or not subscription.accepts(job):
                 continue
             try:
-                subscription.queue.put_nowait(job)
+                subscription.queue.put_nowait(published)
             except asyncio.QueueFull:
                 subscription.overflowed = True
         if job.cluster:

@@ -296,10 +296,10 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
                         f"the server is stopping; {_resume(seen)}",
                     )
                     return
-                if change.revision <= seen:
+                if change.job.revision <= seen:
                     continue
-                seen = change.revision
-                yield pb.JobEvent(revision=change.revision, job=convert.job_to_proto(change))
+                seen = change.job.revision
+                yield change.event()
         finally:
             bus.unsubscribe(subscription)
 
