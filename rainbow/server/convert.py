@@ -51,11 +51,17 @@ def state_from_proto(value: int, where: str) -> str:
         raise InvalidArgument(f"{where}: unknown job state {value}") from None
 
 
-def job_to_proto(job: JobRecord, spec: JobSpec | None = None) -> pb.Job:
-    """The API form of a job; pass ``spec`` when it is at hand."""
+def job_to_proto(job: JobRecord, spec: JobSpec | None = None, *, with_spec: bool = True) -> pb.Job:
+    """The API form of a job; pass ``spec`` when it is at hand, or leave it out (``with_spec``)."""
+    if not with_spec:
+        message = None
+    elif spec is not None:
+        message = spec_to_proto(spec)
+    else:
+        message = stored_spec_to_proto(job.spec)
     return pb.Job(
         id=job.id,
-        spec=spec_to_proto(spec) if spec is not None else stored_spec_to_proto(job.spec),
+        spec=message,
         state=pb.JobState.Value(job.state),
         cluster=job.cluster,
         message=job.message,

@@ -330,7 +330,8 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
             )
         leases = [(lease.id, lease.delivery) for lease in request.leases]
         jobs = self.scheduler.pulls.accept(request.cluster, bearer_token(context), leases)
-        return api.AcceptJobsResponse(jobs=[convert.job_to_proto(job) for job in jobs])
+        # The receiver has the specs (ReceiveJobs delivered them): the reply leaves them out.
+        return api.AcceptJobsResponse(jobs=[convert.job_to_proto(job, with_spec=False) for job in jobs])
 
     @unary
     async def ReportJobStatus(self, request: api.ReportJobStatusRequest, context: Context) -> pb.Job:

@@ -681,7 +681,9 @@ class AcceptJobsResponse(_message.Message):
 
     JOBS_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def jobs(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Job]: ...
+    def jobs(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Job]:
+        """The accepted jobs, without their specs (ReceiveJobs delivered those)."""
+
     def __init__(
         self,
         *,

@@ -37,6 +37,7 @@ def test_job_runs_through_its_whole_lifecycle(server: ServerThread, alice: Rainb
 
     accepted = alice.accept("small", small.secret, received.jobs)
     assert state_name(accepted[0].state) == "ACCEPTED"
+    assert not accepted[0].HasField("spec")  # the receiver has it already
     running = alice.report("small", small.secret, job.id, "RUNNING", remote_ref="jobs/rainbow-1")
     assert state_name(running.state) == "RUNNING" and running.started_at > 0 and running.finished_at == 0
     done = alice.report("small", small.secret, job.id, "SUCCEEDED", "exit 0")
