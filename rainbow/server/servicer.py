@@ -81,7 +81,7 @@ def unary(method: Handler[Request, Response]) -> Handler[Request, Response]:
 
 
 def _resume(seen: int) -> str:
-    return f"resume with since_revision={seen}" if seen else "resume with from_start"
+    return f"resume with since_revision={seen}" if seen else "start the watch again"
 
 
 class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
