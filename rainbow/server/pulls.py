@@ -79,11 +79,7 @@ class ClusterPulls:
             job = self._cluster_job(jobs, name, job_id)
             if job.state not in (LEASED, ACCEPTED):
                 raise FailedPrecondition(f"job {job_id} is {job.state}; only a leased job can be accepted")
-            if delivery != job.deliveries:
-                raise FailedPrecondition(
-                    f"job {job_id} was delivered again (delivery {job.deliveries}); "
-                    f"the lease of delivery {delivery} is no longer valid"
-                )
+            self._check_delivery(job, delivery, "the lease of delivery")
             if job.state == LEASED and job.lease_deadline < now:
                 raise FailedPrecondition(f"the lease on job {job_id} expired; receive it again")
         fresh = [jobs[job_id] for job_id in wanted if jobs[job_id].state == LEASED]
@@ -115,11 +111,8 @@ class ClusterPulls:
             raise InvalidArgument(f"state must be one of {', '.join(sorted(REPORTABLE_STATES))}, got {state}")
         job = self.store.get_job(job_id)
         job = self._cluster_job({job_id: job} if job else {}, name, job_id)
-        if delivery and delivery != job.deliveries:
-            raise FailedPrecondition(
-                f"job {job_id} was delivered again (delivery {job.deliveries}); "
-                f"a report for delivery {delivery} is no longer valid"
-            )
+        if delivery:
+            self._check_delivery(job, delivery, "a report for delivery")
         if job.state == state:
             if state == CANCELLED and not job.cancel_acked:
                 with self.work.atomic() as unit:
@@ -178,6 +171,15 @@ class ClusterPulls:
         for job in jobs:
             before = move(job, ASSIGNED, now, f"lease expired after delivery {job.deliveries}")
             unit.save(job, before)
+
+    @staticmethod
+    def _check_delivery(job: JobRecord, delivery: int, what: str) -> None:
+        """Refuse what was done under ``delivery`` when the job has been delivered again since."""
+        if delivery != job.deliveries:
+            raise FailedPrecondition(
+                f"job {job.id} was delivered again (delivery {job.deliveries}); "
+                f"{what} {delivery} is no longer valid"
+            )
 
     @staticmethod
     def _cluster_job(jobs: dict[int, JobRecord], name: str, job_id: int) -> JobRecord:

@@ -16,7 +16,7 @@ from rainbow.core import (
 )
 from rainbow.core.engine import Engine
 from rainbow.core.states import ASSIGNED, FAILED
-from rainbow.server.auth import AuthConfig, hash_token, new_token, token_matches
+from rainbow.server.auth import HASH_PREFIX, AuthConfig, hash_token, new_token, token_matches
 from rainbow.server.errors import AlreadyExists, InvalidArgument, Unauthenticated
 from rainbow.server.lifecycle import move
 from rainbow.server.limits import CLUSTER_NAME, MAX_ATTRIBUTE_NAME
@@ -26,7 +26,7 @@ from rainbow.server.unit import UnitOfWork
 from rainbow.store import ClusterRecord, Store
 
 # Compared against when a call names a cluster that does not exist: no token hashes to it.
-_NO_SECRET_HASH = "sha256:" + "x" * 64
+_NO_SECRET_HASH = HASH_PREFIX + "x" * 64
 
 
 @dataclass
