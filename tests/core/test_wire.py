@@ -123,3 +123,9 @@ def test_deeply_nested_flux_document_is_a_spec_error(
     text = f"version: 1\nresources: [{{type: core, count: 1}}]\ntasks: [{{command: [x]}}]\nattributes: {{user: {{d: {deep}}}}}"
     with pytest.raises(SpecError, match="nested too deeply"):
         parse_jobspec(wire.spec_document(pb.JobSpec(flux_jobspec=text)))
+
+
+def test_flux_text_over_256_kib_is_refused_before_it_is_parsed() -> None:
+    text = "version: 1\n#" + "x" * wire.MAX_FLUX_TEXT
+    with pytest.raises(SpecError, match=f"flux_jobspec: {len(text)} bytes; the limit is 262144"):
+        wire.load_flux_document(text)
