@@ -251,6 +251,6 @@ def test_flux_errors(doc: dict[str, Any], message: str) -> None:
 
 def test_a_flux_document_over_1_mib_once_stored_is_refused() -> None:
     doc = _broken("attributes/user", {"blob": ["x" * 1000] * 1100})
-    with pytest.raises(SpecError, match="flux: document is 11[0-9]{5} bytes, over the limit of 1048576"):
+    with pytest.raises(SpecError, match=r"flux: document is 11[0-9]{5} bytes, over the limit of 1048576"):
         parse_jobspec(doc)
     assert parse_jobspec(_broken("attributes/user", {"blob": ["x" * 1000] * 1000}))  # just under
