@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rainbow.core import JobSpec, parse_cpu, parse_memory
+from rainbow.core import parse_cpu, parse_memory
 from rainbow.core.engine import QueueStats
 from rainbow.core.queues import Usage
 from rainbow.server.errors import InvalidArgument
 from rainbow.store import JobRecord
 from rainbow.v1 import types_pb2 as pb
-from rainbow.wire import fit_to_proto, spec_to_proto
+from rainbow.wire import fit_to_proto
 
 
 def stored_spec_to_proto(doc: dict[str, Any]) -> pb.JobSpec:
@@ -51,12 +51,12 @@ def state_from_proto(value: int, where: str) -> str:
         raise InvalidArgument(f"{where}: unknown job state {value}") from None
 
 
-def job_to_proto(job: JobRecord, spec: JobSpec | None = None, *, with_spec: bool = True) -> pb.Job:
-    """The API form of a job; pass ``spec`` when it is at hand, or leave it out (``with_spec``)."""
+def job_to_proto(job: JobRecord, spec: pb.JobSpec | None = None, *, with_spec: bool = True) -> pb.Job:
+    """The API form of a job; pass its ``spec`` message when it is at hand, or leave it out (``with_spec``)."""
     if not with_spec:
         message = None
     elif spec is not None:
-        message = spec_to_proto(spec)
+        message = spec
     else:
         message = stored_spec_to_proto(job.spec)
     return pb.Job(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -107,13 +108,22 @@ class SchedulerMetrics:
         )
         self._queues = _QueueCollector()
         self.registry.register(self._queues)
-        self.rpc_duration = Histogram(
+        self._rpc_duration = Histogram(
             "rainbow_rpc_duration_seconds",
             "gRPC call latency by method and status code.",
             ["method", "code"],
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        # Labelled children by label values: ``labels()`` costs more than the update itself.
+        self._children: dict[tuple[object, tuple[str, ...]], Any] = {}
+
+    def _child(self, metric: Counter | Histogram, *values: str) -> Any:
+        key = (metric, values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
 
     def watch_store(
         self, count_jobs: Callable[[], dict[tuple[str, str], int]], count_clusters: Callable[[], int]
@@ -125,11 +135,15 @@ class SchedulerMetrics:
         """Publish the queues as they stand (called on the event loop, read by scrapes)."""
         self._queues.snapshot = stats
 
-    def submitted(self, state: str) -> None:
-        self._submissions.labels(state).inc()
+    def submitted(self, state: str, count: int = 1) -> None:
+        self._child(self._submissions, state).inc(count)
 
-    def assigned(self, cluster: str) -> None:
-        self._assignments.labels(cluster).inc()
+    def assigned(self, cluster: str, count: int = 1) -> None:
+        self._child(self._assignments, cluster).inc(count)
+
+    def rpc_done(self, method: str, code: str, seconds: float) -> None:
+        """Record one gRPC call's latency by method and status code."""
+        self._child(self._rpc_duration, method, code).observe(seconds)
 
     def finished(self, cluster: str, state: str) -> None:
         self._finished.labels(cluster, state).inc()

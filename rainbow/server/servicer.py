@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import grpc
 
 from rainbow import wire
-from rainbow.core import JobSpec, SpecError, parse_jobspec
+from rainbow.core import SpecError
 from rainbow.core.models import ClusterCapacity
 from rainbow.server import convert, paging
 from rainbow.server.auth import Principal
@@ -21,6 +21,7 @@ from rainbow.server.jobs import may_see, visible_submitter
 from rainbow.server.loader import groups_from_dicts
 from rainbow.server.scheduler import Scheduler
 from rainbow.server.service import Undecodable
+from rainbow.server.specs import ParsedSpec, parse_spec
 from rainbow.store import JobRecord
 from rainbow.v1 import scheduler_pb2 as api
 from rainbow.v1 import scheduler_pb2_grpc
@@ -72,9 +73,7 @@ def unary(method: Handler[Request, Response]) -> Handler[Request, Response]:
             code = "INTERNAL"
             raise
         finally:
-            self.scheduler.metrics.rpc_duration.labels(method.__name__, code).observe(
-                time.perf_counter() - started
-            )
+            self.scheduler.metrics.rpc_done(method.__name__, code, time.perf_counter() - started)
         raise AssertionError("unreachable")  # context.abort always raises
 
     return wrapper
@@ -161,32 +160,29 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
 
     # Jobs
     @staticmethod
-    def _spec(spec: pb.JobSpec, where: str = "") -> JobSpec:
-        try:
-            return parse_jobspec(wire.spec_document(spec))
-        except SpecError as error:
-            raise InvalidArgument(f"{where}{error}") from None
+    def _batch(requests: Iterable[api.SubmitJobRequest]) -> list[tuple[ParsedSpec, str]]:
+        """The parsed spec and idempotency key of each job of a batch."""
+        return [
+            (parse_spec(item.spec, f"jobs[{i}]: "), item.idempotency_key) for i, item in enumerate(requests)
+        ]
 
     @unary
     async def SubmitJob(self, request: api.SubmitJobRequest, context: Context) -> api.SubmitJobResponse:
         principal = self._user(context)
-        spec = self._spec(request.spec)
-        job, created = await self.coalescer.submit(principal, spec, request.idempotency_key)
-        return api.SubmitJobResponse(job=convert.job_to_proto(job, spec), created=created)
+        parsed = parse_spec(request.spec)
+        job, created = await self.coalescer.submit(principal, parsed.spec, request.idempotency_key)
+        return api.SubmitJobResponse(job=convert.job_to_proto(job, parsed.message), created=created)
 
     @unary
     async def SubmitJobs(self, request: api.SubmitJobsRequest, context: Context) -> api.SubmitJobsResponse:
         principal = self._user(context)
         self.scheduler.submissions.check_batch_size(len(request.jobs))
-        items = [
-            (self._spec(item.spec, f"jobs[{i}]: "), item.idempotency_key)
-            for i, item in enumerate(request.jobs)
-        ]
-        results = self.scheduler.submissions.submit(principal, items)
+        items = self._batch(request.jobs)
+        results = self.scheduler.submissions.submit(principal, [(parsed.spec, key) for parsed, key in items])
         return api.SubmitJobsResponse(
             results=[
-                api.SubmitJobResponse(job=convert.job_to_proto(job, spec), created=created)
-                for (job, created), (spec, _) in zip(results, items, strict=True)
+                api.SubmitJobResponse(job=convert.job_to_proto(job, parsed.message), created=created)
+                for (job, created), (parsed, _) in zip(results, items, strict=True)
             ]
         )
 
@@ -217,7 +213,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     @unary
     async def Explain(self, request: api.ExplainRequest, context: Context) -> api.ExplainResponse:
         fits, selected, policy = self.scheduler.submissions.explain(
-            self._user(context), self._spec(request.spec)
+            self._user(context), parse_spec(request.spec).spec
         )
         return api.ExplainResponse(
             fits=[wire.fit_to_proto(f) for f in fits], selected=selected, policy=policy

@@ -66,10 +66,18 @@ class Submissions:
         if count > self.settings.max_batch:
             raise ResourceExhausted(f"{count} jobs in one call; the limit is {self.settings.max_batch}")
 
-    def prepare(self, principal: Principal, spec: JobSpec, key: str, where: str = "") -> Prepared:
-        """Validate one submission; raises the error its caller gets."""
+    def prepare(
+        self, principal: Principal, spec: JobSpec, key: str, where: str = "", like: Prepared | None = None
+    ) -> Prepared:
+        """Validate one submission; raises the error its caller gets.
+
+        ``like`` is a submission of the same principal and spec object, already validated: its
+        document, shape, queue and priority are shared.
+        """
         if len(key) > MAX_IDEMPOTENCY_KEY:
             raise InvalidArgument(f"{where}idempotency key is longer than {MAX_IDEMPOTENCY_KEY} characters")
+        if like is not None and like.spec is spec and like.principal is principal:
+            return Prepared(principal, spec, key, like.document, like.shape, like.queue, like.priority)
         for cluster in spec.clusters:
             if not principal.may_use(cluster):
                 raise PermissionDenied(f"{where}{principal.name} may not submit to cluster {cluster!r}")
@@ -85,10 +93,14 @@ class Submissions:
             raise InvalidArgument("no jobs to submit")
         self.check_batch_size(len(items))
         labelled = len(items) > 1
-        prepared = [
-            self.prepare(principal, spec, key, f"jobs[{index}]: " if labelled else "")
-            for index, (spec, key) in enumerate(items)
-        ]
+        prepared: list[Prepared] = []
+        by_spec: dict[int, Prepared] = {}  # jobs of a batch often share one spec object
+        for index, (spec, key) in enumerate(items):
+            entry = self.prepare(
+                principal, spec, key, f"jobs[{index}]: " if labelled else "", by_spec.get(id(spec))
+            )
+            by_spec.setdefault(id(spec), entry)
+            prepared.append(entry)
         known = self.store.find_jobs(principal.name, [entry.key for entry in prepared])
         in_batch: dict[str, JobRecord] = {}
         for index, entry in enumerate(prepared):

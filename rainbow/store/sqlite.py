@@ -141,6 +141,7 @@ class SQLiteStore:
         self._pending_saves: list[tuple[Any, ...]] = []
         self._pending_events: list[tuple[Any, ...]] = []
         self._writer = 0  # the thread in the current transaction
+        self._last_spec: tuple[object, str] = (None, "")  # the last spec written, and its JSON
         self.migrate()
         # The single writer hands out revisions and job ids itself, so each write is one statement.
         self._revision = self._max("SELECT MAX(revision) FROM events")
@@ -247,7 +248,9 @@ class SQLiteStore:
         self._require_transaction()
         job.id = self._next_job_id
         text = self._event(job)
-        spec = _dumps(job.spec)
+        if self._last_spec[0] is not job.spec:  # jobs of a batch often share one spec document
+            self._last_spec = (job.spec, _dumps(job.spec))
+        spec = self._last_spec[1]
         self._pending_adds.append(
             (job.id, job.submitter, job.idempotency_key, job.state, job.cluster, job.revision, spec, text)
         )
