@@ -49,6 +49,8 @@ def reserve(free: Sequence[NodeGroup], request: JobRequest) -> tuple[NodeGroup, 
     Each taken node shrinks by ``request.per_node``; returns the new free view (merged, see
     ``merge_groups``). Raises InsufficientCapacity if fewer than ``request.nodes`` nodes fit.
     """
+    if request.nodes == 1:
+        return _reserve_one(free, request)
     fitting: list[tuple[int, int, int, int]] = []
     available = 0
     for i, group in enumerate(free):
@@ -78,6 +80,26 @@ def reserve(free: Sequence[NodeGroup], request: JobRequest) -> tuple[NodeGroup, 
         if group.count > take:
             result.append(NodeGroup(group.resources, group.count - take, group.labels, group.gpu_type))
         result.append(NodeGroup(group.resources.minus(request.per_node), take, group.labels, group.gpu_type))
+    return merge_groups(result) if _has_duplicates(result) else tuple(result)
+
+
+def _reserve_one(free: Sequence[NodeGroup], request: JobRequest) -> tuple[NodeGroup, ...]:
+    """``reserve`` of one node (most jobs): the same result without sorting."""
+    best, best_key = -1, (0, 0, 0)
+    for i, group in enumerate(free):
+        if group.count > 0 and node_fits(request, group):
+            res = group.resources
+            key = (res.gpus, res.cpu_millis, res.memory_bytes)
+            if best < 0 or key < best_key:  # the first of equal groups wins, as in the sort by (key, i)
+                best, best_key = i, key
+    if best < 0:
+        raise InsufficientCapacity(f"needs {describe_request(request)}; 0 free")
+    group = free[best]
+    result = [g for g in free[:best] if g.count > 0]
+    if group.count > 1:
+        result.append(NodeGroup(group.resources, group.count - 1, group.labels, group.gpu_type))
+    result.append(NodeGroup(group.resources.minus(request.per_node), 1, group.labels, group.gpu_type))
+    result.extend(g for g in free[best + 1 :] if g.count > 0)
     return merge_groups(result) if _has_duplicates(result) else tuple(result)
 
 

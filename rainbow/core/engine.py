@@ -25,7 +25,7 @@ from rainbow.core.capacity import InsufficientCapacity, reserve
 from rainbow.core.jobclass import ClusterSlot, JobClass, JobShape, Placed, Waiting, build_mask
 from rainbow.core.match import Fit, explain_one
 from rainbow.core.models import ClusterCapacity, ClusterView, NodeGroup
-from rainbow.core.queues import QueueBook, QueueConfig, Usage
+from rainbow.core.queues import NO_USAGE, QueueBook, QueueConfig, Usage
 from rainbow.core.states import ASSIGNED, QUEUED, UNSCHEDULABLE
 
 #: Job classes kept after their last waiting job left (so repeated shapes are not re-indexed).
@@ -195,7 +195,7 @@ class Engine:
         placed.accepted, placed.holding = accepted, holding
         slot.placed[job_id] = placed
         self._placed[job_id] = placed
-        self.queues.add(queue, Usage.of(shape.request))
+        self.queues.add(queue, shape.usage)
         self._placed_by_queue[queue] += 1
         if holding:
             self.version += 1
@@ -315,7 +315,7 @@ class Engine:
         placed = Placed(job_id, shape, queue, priority, cluster.name)
         cluster.placed[job_id] = placed
         self._placed[job_id] = placed
-        self.queues.add(queue, Usage.of(shape.request))
+        self.queues.add(queue, shape.usage)
         self._placed_by_queue[queue] += 1
 
     def _unplace(self, placed: Placed) -> None:
@@ -323,7 +323,7 @@ class Engine:
         cluster = self.clusters.get(placed.cluster)
         if cluster is not None:
             cluster.placed.pop(placed.id, None)
-        self.queues.remove(placed.queue, Usage.of(placed.shape.request))
+        self.queues.remove(placed.queue, placed.shape.usage)
         self._placed_by_queue[placed.queue] -= 1
         if self.queues.configs.get(placed.queue) is not None:
             for job_class in self._active:  # jobs its limits held back may go now
@@ -448,7 +448,7 @@ class Engine:
         return [
             QueueStats(
                 self.queues.config(name),
-                self.queues.held.get(name, Usage()),
+                self.queues.held.get(name, NO_USAGE),
                 self.queues.share(name),
                 self._waiting_by_queue[name],
                 self._placed_by_queue[name],

@@ -13,12 +13,13 @@ import math
 import random
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rainbow.core.access import ClusterAccess
 from rainbow.core.capacity import free_cpu_after, free_fraction
 from rainbow.core.match import count_fitting_nodes
 from rainbow.core.models import COST_PER_NODE_HOUR, ETA_SECONDS, ClusterCapacity, JobRequest, NodeGroup
+from rainbow.core.queues import Usage
 
 #: Policies whose order of clusters does not change as jobs are placed: kept in a heap per class.
 STATIC_POLICIES = frozenset({"first-fit", "cost", "eta"})
@@ -28,11 +29,20 @@ SortKey = tuple[float | int | str, ...]
 
 @dataclass(frozen=True)
 class JobShape:
-    """What placement needs to know about a job."""
+    """What placement needs to know about a job; ``usage`` is what one such job holds when placed."""
 
     request: JobRequest
     access: ClusterAccess
     policy: str
+    usage: Usage = field(init=False, repr=False, compare=False)
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "usage", Usage.of(self.request))
+        object.__setattr__(self, "_hash", hash((self.request, self.access, self.policy)))
+
+    def __hash__(self) -> int:  # shapes are dictionary keys on every submit: hashed once
+        return self._hash
 
 
 class ClusterSlot:

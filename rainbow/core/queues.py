@@ -65,6 +65,9 @@ class Usage:
         )
 
 
+NO_USAGE = Usage()
+
+
 @dataclass(frozen=True)
 class QueueConfig:
     """A queue as the server config defines it; a limit of 0 means none."""
@@ -130,14 +133,14 @@ class QueueBook:
         config = self.configs.get(queue)
         if config is None:
             return ""
-        return config.limit_reason(self.held.get(queue, Usage()), request)
+        return config.limit_reason(self.held.get(queue, NO_USAGE), request)
 
     def add(self, queue: str, usage: Usage) -> None:
-        self.held[queue] = self.held.get(queue, Usage()) + usage
+        self.held[queue] = self.held.get(queue, NO_USAGE) + usage
 
     def remove(self, queue: str, usage: Usage) -> None:
-        left = self.held.get(queue, Usage()) - usage
-        if left == Usage():
+        left = self.held.get(queue, NO_USAGE) - usage
+        if left == NO_USAGE:
             self.held.pop(queue, None)
         else:
             self.held[queue] = left

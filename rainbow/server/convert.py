@@ -53,33 +53,51 @@ def state_from_proto(value: int, where: str) -> str:
 
 def job_to_proto(job: JobRecord, spec: pb.JobSpec | None = None, *, with_spec: bool = True) -> pb.Job:
     """The API form of a job; pass its ``spec`` message when it is at hand, or leave it out (``with_spec``)."""
-    if not with_spec:
-        message = None
-    elif spec is not None:
-        message = spec
-    else:
-        message = stored_spec_to_proto(job.spec)
-    return pb.Job(
-        id=job.id,
-        spec=message,
-        state=pb.JobState.Value(job.state),
-        cluster=job.cluster,
-        message=job.message,
-        exit_code=job.exit_code,
-        reasons=[fit_to_proto(fit) for fit in job.reasons],
-        submitter=job.submitter,
-        idempotency_key=job.idempotency_key,
-        created_at=job.created_at,
-        updated_at=job.updated_at,
-        lease_deadline=job.lease_deadline,
-        deliveries=job.deliveries,
-        revision=job.revision,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
-        remote_ref=job.remote_ref,
-        queue=job.queue,
-        priority=job.priority,
-    )
+    message = pb.Job()
+    fill_job(message, job, spec, with_spec=with_spec)
+    return message
+
+
+def fill_job(
+    message: pb.Job, job: JobRecord, spec: pb.JobSpec | None = None, *, with_spec: bool = True
+) -> None:
+    """Write ``job`` into an empty ``message`` in place (cheaper than building one and copying it)."""
+    # Fields at their default are left unset: a job is written for every job of every reply.
+    message.id = job.id
+    if with_spec:
+        message.spec.CopyFrom(spec if spec is not None else stored_spec_to_proto(job.spec))
+    message.state = _STATE_NUMBERS[job.state]
+    message.submitter = job.submitter
+    message.revision = job.revision
+    message.created_at = job.created_at
+    message.updated_at = job.updated_at
+    if job.cluster:
+        message.cluster = job.cluster
+    if job.message:
+        message.message = job.message
+    if job.idempotency_key:
+        message.idempotency_key = job.idempotency_key
+    if job.queue:
+        message.queue = job.queue
+    if job.priority:
+        message.priority = job.priority
+    if job.reasons:
+        message.reasons.extend(fit_to_proto(fit) for fit in job.reasons)
+    if job.exit_code:
+        message.exit_code = job.exit_code
+    if job.lease_deadline:
+        message.lease_deadline = job.lease_deadline
+    if job.deliveries:
+        message.deliveries = job.deliveries
+    if job.started_at:
+        message.started_at = job.started_at
+    if job.finished_at:
+        message.finished_at = job.finished_at
+    if job.remote_ref:
+        message.remote_ref = job.remote_ref
+
+
+_STATE_NUMBERS: dict[str, pb.JobState.ValueType] = dict(pb.JobState.items())
 
 
 def _usage(usage: Usage) -> pb.QueueUsage:

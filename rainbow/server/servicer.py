@@ -179,12 +179,11 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         self.scheduler.submissions.check_batch_size(len(request.jobs))
         items = self._batch(request.jobs)
         results = self.scheduler.submissions.submit(principal, [(parsed.spec, key) for parsed, key in items])
-        return api.SubmitJobsResponse(
-            results=[
-                api.SubmitJobResponse(job=convert.job_to_proto(job, parsed.message), created=created)
-                for (job, created), (parsed, _) in zip(results, items, strict=True)
-            ]
-        )
+        reply = api.SubmitJobsResponse()
+        add = reply.results.add
+        for (job, created), (parsed, _) in zip(results, items, strict=True):
+            convert.fill_job(add(created=created).job, job, parsed.message)
+        return reply
 
     @unary
     async def GetJob(self, request: api.GetJobRequest, context: Context) -> pb.Job:

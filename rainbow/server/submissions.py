@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -102,13 +103,18 @@ class Submissions:
             by_spec.setdefault(id(spec), entry)
             prepared.append(entry)
         known = self.store.find_jobs(principal.name, [entry.key for entry in prepared])
-        in_batch: dict[str, JobRecord] = {}
+        in_batch: dict[str, Prepared] = {}
         for index, entry in enumerate(prepared):
             where = f"jobs[{index}]: " if labelled else ""
             self._check_earlier(entry, known, where)
-            self._check_earlier(entry, in_batch, where)
-            if entry.key:  # a key repeated in the batch must carry the same spec: it returns the first job
-                in_batch[entry.key] = JobRecord(entry.document, principal.name, entry.key, id=0)
+            if not entry.key:
+                continue
+            # A key repeated in the batch must carry the same spec: it returns the first job.
+            first = in_batch.setdefault(entry.key, entry)
+            if first.document is not entry.document and first.document != entry.document:
+                raise AlreadyExists(
+                    f"{where}idempotency key {entry.key!r} is used twice in this batch with different specs"
+                )
         return self._create_all(prepared, [known] * len(prepared))
 
     def submit_each(self, entries: Sequence[tuple[Principal, JobSpec, str]]) -> list[Outcome | RainbowError]:
@@ -157,10 +163,19 @@ class Submissions:
     ) -> list[Outcome]:
         with self.work.atomic() as unit:
             outcomes = [self._create(unit, entry, seen) for entry, seen in zip(prepared, known, strict=True)]
+        states: Counter[str] = Counter()
+        assigned: Counter[str] = Counter()
         for job, created in outcomes:
             if created:
-                self.metrics.submitted(job.state)
-                self.reasons.attach(job)
+                states[job.state] += 1
+                if job.state == ASSIGNED:
+                    assigned[job.cluster] += 1
+                else:
+                    self.reasons.attach(job)
+        for state, count in states.items():
+            self.metrics.submitted(state, count)
+        for cluster, count in assigned.items():
+            self.metrics.assigned(cluster, count)
         if self.engine.has_work():
             self.loop.wake()
         return outcomes
@@ -186,7 +201,6 @@ class Submissions:
         if change.state == ASSIGNED:
             job.assign_revision = self.store.next_revision()
             job.message = f"assigned to {change.cluster}"
-            self.metrics.assigned(change.cluster)
         else:
             job.message = self.engine.waiting_message(job_id)
         job = unit.add(job)

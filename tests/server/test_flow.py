@@ -125,6 +125,18 @@ def test_idempotent_submit_returns_the_same_job(server: ServerThread, alice: Rai
     assert conflict.value.code == "ALREADY_EXISTS"
 
 
+def test_a_key_repeated_in_one_batch(server: ServerThread, alice: RainbowClient) -> None:
+    register(alice, "small", cpu_nodes(4))
+    first, again, other = alice.submit_many([(SMALL_JOB, "k"), (SMALL_JOB, "k"), (SMALL_JOB, "k2")])
+    assert first.created and not again.created and again.job.id == first.job.id
+    assert other.created and other.job.id != first.job.id
+    with pytest.raises(RainbowClientError) as conflict:
+        alice.submit_many([(SMALL_JOB, "k3"), ({**SMALL_JOB, "nodes": 1}, "k3")])
+    assert conflict.value.code == "ALREADY_EXISTS"
+    assert "jobs[1]: idempotency key 'k3' is used twice in this batch" in str(conflict.value)
+    assert len(alice.list_jobs()) == 2  # the refused batch stored nothing
+
+
 def test_cancel_reaches_the_cluster_on_its_next_pull(server: ServerThread, alice: RainbowClient) -> None:
     small = register(alice, "small", cpu_nodes(2))
     job = alice.submit(SMALL_JOB).job

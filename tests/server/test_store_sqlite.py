@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 from rainbow.store import JobRecord, StoreError
-from rainbow.store.sqlite import MIGRATIONS, SQLiteStore
+from rainbow.store.records import TERMINAL_STATES
+from rainbow.store.sqlite import MIGRATIONS, SQLiteStore, finished_jobs_sql
+
+FINISHED_CONDITION = "state IN ('CANCELLED', 'FAILED', 'SUCCEEDED')"
 
 SPEC = {"name": "hello", "nodes": 1, "command": ["echo", "hi"]}
 
@@ -100,3 +103,20 @@ def test_a_version_2_database_is_upgraded_without_losing_specs_or_events(tmp_pat
     store.close()
     reopened = SQLiteStore(path).get_job(1)
     assert reopened is not None and reopened.spec == SPEC and reopened.state == "LEASED"
+
+
+def test_retention_reads_an_index_of_finished_jobs_only(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "r.db")
+    connection = store._conn
+    for state in TERMINAL_STATES:
+        plan = connection.execute(f"EXPLAIN QUERY PLAN {finished_jobs_sql(state)}", (state, 1.0, 1, 1, 1))
+        assert "USING INDEX jobs_finished" in " ".join(row[-1] for row in plan)
+    with store.transaction():
+        job = store.add_job(_job())
+        store.add_job(_job(state="FAILED", finished_at=5.0))
+    finished = "SELECT COUNT(*) FROM jobs INDEXED BY jobs_finished WHERE " + FINISHED_CONDITION
+    assert connection.execute(finished).fetchone()[0] == 1  # the waiting job has no entry
+    with store.transaction():
+        job.state, job.finished_at = "SUCCEEDED", 9.0
+        store.save_job(job)
+    assert connection.execute(finished).fetchone()[0] == 2
