@@ -34,6 +34,9 @@ def merge_groups(groups: Sequence[NodeGroup]) -> tuple[NodeGroup, ...]:
 
 def _has_duplicates(groups: Sequence[NodeGroup]) -> bool:
     """True if two groups have the same resources, GPU type and labels (and should be merged)."""
+    sizes = {(g.resources.cpu_millis, g.resources.memory_bytes, g.resources.gpus, g.gpu_type) for g in groups}
+    if len(sizes) == len(groups):  # the usual case, and the quickest to see
+        return False
     seen: dict[tuple[Resources, str], list[Mapping[str, str]]] = {}
     for group in groups:
         labels = seen.setdefault((group.resources, group.gpu_type), [])

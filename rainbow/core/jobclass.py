@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from rainbow.core.access import ClusterAccess
 from rainbow.core.capacity import free_cpu_after, free_fraction
-from rainbow.core.match import count_fitting_nodes
+from rainbow.core.match import has_fitting_nodes
 from rainbow.core.models import COST_PER_NODE_HOUR, ETA_SECONDS, ClusterCapacity, JobRequest, NodeGroup
 from rainbow.core.queues import Usage
 
@@ -70,10 +70,10 @@ class ClusterSlot:
         self.placed: dict[int, Placed] = {}
 
     def fits_free(self, request: JobRequest) -> bool:
-        return count_fitting_nodes(request, self.free) >= request.nodes
+        return has_fitting_nodes(request, self.free)
 
     def fits_total(self, request: JobRequest) -> bool:
-        return count_fitting_nodes(request, self.total) >= request.nodes
+        return has_fitting_nodes(request, self.total)
 
     def attribute(self, name: str) -> float:
         """A numeric attribute, +inf when missing or not finite (worst for cost and eta)."""

@@ -11,7 +11,7 @@ from rainbow.core.quantity import format_cpu, format_memory
 
 def labels_match(labels: Mapping[str, str], selector: Mapping[str, str]) -> bool:
     """True if ``labels`` contains every key=value pair of ``selector``."""
-    return all(labels.get(k) == v for k, v in selector.items())
+    return not selector or all(labels.get(k) == v for k, v in selector.items())
 
 
 def node_fits(request: JobRequest, group: NodeGroup) -> bool:
@@ -26,6 +26,17 @@ def node_fits(request: JobRequest, group: NodeGroup) -> bool:
 def count_fitting_nodes(request: JobRequest, groups: Sequence[NodeGroup]) -> int:
     """Number of nodes in ``groups`` that can each host one node of ``request``."""
     return sum(g.count for g in groups if g.count > 0 and node_fits(request, g))
+
+
+def has_fitting_nodes(request: JobRequest, groups: Sequence[NodeGroup]) -> bool:
+    """True if ``groups`` have ``request.nodes`` nodes that can each host one node of ``request``."""
+    wanted = request.nodes
+    for group in groups:
+        if group.count > 0 and node_fits(request, group):
+            wanted -= group.count
+            if wanted <= 0:
+                return True
+    return False
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import random
 from collections.abc import Callable, Sequence
 
 from rainbow.core.capacity import free_cpu_after, free_fraction
-from rainbow.core.match import count_fitting_nodes
+from rainbow.core.match import has_fitting_nodes
 from rainbow.core.models import COST_PER_NODE_HOUR, ETA_SECONDS, ClusterView, JobRequest, SpecError
 
 POLICIES = ("first-fit", "random", "least-loaded", "best-fit", "cost", "eta")
@@ -28,7 +28,7 @@ def validate_policy(policy: str) -> str:
 
 def fits_free(request: JobRequest, cluster: ClusterView) -> bool:
     """True if the job fits the cluster's free view now."""
-    return count_fitting_nodes(request, cluster.capacity.free) >= request.nodes
+    return has_fitting_nodes(request, cluster.capacity.free)
 
 
 def _attr(cluster: ClusterView, name: str) -> float:

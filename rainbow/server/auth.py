@@ -79,20 +79,20 @@ class User:
 
 @dataclass
 class AuthConfig:
-    """Registration secret and user tokens, all held as hashes."""
+    """Registration secret and user tokens, all held as hashes (users are fixed once constructed)."""
 
     registration_secret_hash: str = ""
     users: list[User] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # Looked up by the token's hash: constant work per call however many users there are, and
+        # lookup timing can only reveal something about a SHA-256 hash, never about a token.
+        self._by_hash = {user.token_hash: user.principal for user in self.users}
+
     def authenticate_user(self, token: str) -> Principal | None:
         if not token:
             return None
-        presented = hash_token(token).encode()
-        found = None
-        for user in self.users:  # check every entry so timing does not reveal which matched
-            if hmac.compare_digest(presented, user.token_hash.encode()):
-                found = user.principal
-        return found
+        return self._by_hash.get(hash_token(token))
 
     def check_registration_secret(self, secret: str) -> None:
         if not token_matches(secret, self.registration_secret_hash):

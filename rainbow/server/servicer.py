@@ -171,7 +171,9 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         principal = self._user(context)
         parsed = parse_spec(request.spec)
         job, created = await self.coalescer.submit(principal, parsed.spec, request.idempotency_key)
-        return api.SubmitJobResponse(job=convert.job_to_proto(job, parsed.message), created=created)
+        reply = api.SubmitJobResponse(created=created)
+        convert.fill_job(reply.job, job, parsed.message)
+        return reply
 
     @unary
     async def SubmitJobs(self, request: api.SubmitJobsRequest, context: Context) -> api.SubmitJobsResponse:

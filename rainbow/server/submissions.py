@@ -29,6 +29,8 @@ from rainbow.server.unit import Unit, UnitOfWork
 from rainbow.store import JobRecord, Store
 
 Outcome = tuple[JobRecord, bool]
+#: Recent (spec, principal) pairs whose document, shape, queue and priority are kept.
+RECENT_SPECS = 1024
 
 
 @dataclass
@@ -61,31 +63,37 @@ class Submissions:
     ) -> None:
         self.store, self.engine, self.shapes, self.reasons, self.work = store, engine, shapes, reasons, work
         self.loop, self.metrics, self.clock, self.settings = loop, metrics, clock, settings
+        self._recent: dict[tuple[int, int], Prepared] = {}
 
     def check_batch_size(self, count: int) -> None:
         """Refuse a batch larger than the server's limit (before any of it is parsed or stored)."""
         if count > self.settings.max_batch:
             raise ResourceExhausted(f"{count} jobs in one call; the limit is {self.settings.max_batch}")
 
-    def prepare(
-        self, principal: Principal, spec: JobSpec, key: str, where: str = "", like: Prepared | None = None
-    ) -> Prepared:
-        """Validate one submission; raises the error its caller gets.
-
-        ``like`` is a submission of the same principal and spec object, already validated: its
-        document, shape, queue and priority are shared.
-        """
+    def prepare(self, principal: Principal, spec: JobSpec, key: str, where: str = "") -> Prepared:
+        """Validate one submission; raises the error its caller gets."""
         if len(key) > MAX_IDEMPOTENCY_KEY:
             raise InvalidArgument(f"{where}idempotency key is longer than {MAX_IDEMPOTENCY_KEY} characters")
-        if like is not None and like.spec is spec and like.principal is principal:
-            return Prepared(principal, spec, key, like.document, like.shape, like.queue, like.priority)
+        # Specs come from a cache of parsed messages, so the same spec object and principal arrive
+        # again and again (the jobs of a batch, a client resubmitting one template): what follows
+        # from them alone is worked out once. Entries hold both objects, so their ids stay theirs.
+        slot = (id(spec), id(principal))
+        like = self._recent.get(slot)
+        if like is None or like.spec is not spec or like.principal is not principal:
+            like = self._resolve(principal, spec, where)
+            if len(self._recent) >= RECENT_SPECS:
+                del self._recent[next(iter(self._recent))]
+            self._recent[slot] = like
+        return Prepared(principal, spec, key, like.document, like.shape, like.queue, like.priority)
+
+    def _resolve(self, principal: Principal, spec: JobSpec, where: str) -> Prepared:
         for cluster in spec.clusters:
             if not principal.may_use(cluster):
                 raise PermissionDenied(f"{where}{principal.name} may not submit to cluster {cluster!r}")
         priority = self.shapes.priority(spec, where)
         shape = self.shapes.shape(spec, principal)
         return Prepared(
-            principal, spec, key, jobspec_to_dict(spec), shape, self.shapes.queue(spec, principal), priority
+            principal, spec, "", jobspec_to_dict(spec), shape, self.shapes.queue(spec, principal), priority
         )
 
     def submit(self, principal: Principal, items: Sequence[tuple[JobSpec, str]]) -> list[Outcome]:
@@ -94,14 +102,10 @@ class Submissions:
             raise InvalidArgument("no jobs to submit")
         self.check_batch_size(len(items))
         labelled = len(items) > 1
-        prepared: list[Prepared] = []
-        by_spec: dict[int, Prepared] = {}  # jobs of a batch often share one spec object
-        for index, (spec, key) in enumerate(items):
-            entry = self.prepare(
-                principal, spec, key, f"jobs[{index}]: " if labelled else "", by_spec.get(id(spec))
-            )
-            by_spec.setdefault(id(spec), entry)
-            prepared.append(entry)
+        prepared = [
+            self.prepare(principal, spec, key, f"jobs[{index}]: " if labelled else "")
+            for index, (spec, key) in enumerate(items)
+        ]
         known = self.store.find_jobs(principal.name, [entry.key for entry in prepared])
         in_batch: dict[str, Prepared] = {}
         for index, entry in enumerate(prepared):

@@ -9,12 +9,14 @@ import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from rainbow.store.base import StoreError
+from rainbow.store.checkpoint import FALLBACK_PAGES, Checkpointer
 from rainbow.store.records import CANCELLED, TERMINAL_STATES, ClusterRecord, JobRecord
 
 # Each entry migrates the schema from version i to i + 1. Never edit a released entry: append.
@@ -88,6 +90,13 @@ _JSON_FIELDS = tuple(
 )
 assert all(default is not dataclasses.MISSING for _, default in _JSON_FIELDS)
 _CLUSTER_FIELDS = frozenset(ClusterRecord.__dataclass_fields__)
+_INSERT_JOB = (
+    "INSERT INTO jobs (id, submitter, idempotency_key, state, cluster, revision, spec, data) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_EVENT = "INSERT INTO events (revision, job_id, at, state, cluster, data) VALUES (?, ?, ?, ?, ?, ?)"
+#: Rows per multi-row INSERT statement (bulk submissions write in chunks of this many).
+INSERT_CHUNK = 25
 _SELECT_JOB = "SELECT id, submitter, idempotency_key, state, cluster, revision, spec, data FROM jobs"
 
 
@@ -163,6 +172,10 @@ class SQLiteStore:
         self._writer = 0  # the thread in the current transaction
         self._last_spec: tuple[object, str] = (None, "")  # the last spec written, and its JSON
         self.migrate()
+        self._checkpointer: Checkpointer | None = None
+        if self.path != ":memory:":
+            self._conn.execute(f"PRAGMA wal_autocheckpoint={FALLBACK_PAGES}")
+            self._checkpointer = Checkpointer(self.path)
         # The single writer hands out revisions and job ids itself, so each write is one statement.
         self._revision = self._max("SELECT MAX(revision) FROM events")
         self._next_job_id = self._max("SELECT MAX(id) FROM jobs") + 1
@@ -216,6 +229,8 @@ class SQLiteStore:
             raise StoreError("writes must happen inside store.transaction()")
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         self._conn.close()
 
     # Clusters
@@ -293,11 +308,7 @@ class SQLiteStore:
         if not self._in_transaction or self._writer != threading.get_ident():
             return
         if self._pending_adds:
-            self._conn.executemany(
-                "INSERT INTO jobs (id, submitter, idempotency_key, state, cluster, revision, spec, data) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                self._pending_adds,
-            )
+            self._insert(_INSERT_JOB, self._pending_adds)
             self._pending_adds.clear()
         if self._pending_saves:
             saves, self._pending_saves = self._pending_saves, []
@@ -307,11 +318,26 @@ class SQLiteStore:
             if cursor.rowcount != len(saves):
                 raise StoreError(f"{len(saves) - cursor.rowcount} of {len(saves)} saved jobs do not exist")
         if self._pending_events:
-            self._conn.executemany(
-                "INSERT INTO events (revision, job_id, at, state, cluster, data) VALUES (?, ?, ?, ?, ?, ?)",
-                self._pending_events,
-            )
+            self._insert(_INSERT_EVENT, self._pending_events)
             self._pending_events.clear()
+
+    def _insert(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
+        """Insert ``rows`` with ``statement`` (one row of placeholders): whole chunks of
+        ``INSERT_CHUNK`` rows as one statement each (a quarter cheaper per row than one row at a
+        time), the rest one by one."""
+        whole = len(rows) - len(rows) % INSERT_CHUNK
+        if whole:
+            values = statement[statement.index("(?") :]
+            chunk = f"{statement}{f', {values}' * (INSERT_CHUNK - 1)}"
+            self._conn.executemany(
+                chunk,
+                [
+                    tuple(chain.from_iterable(rows[start : start + INSERT_CHUNK]))
+                    for start in range(0, whole, INSERT_CHUNK)
+                ],
+            )
+        if whole < len(rows):
+            self._conn.executemany(statement, rows[whole:])
 
     def get_job(self, job_id: int) -> JobRecord | None:
         self._flush()

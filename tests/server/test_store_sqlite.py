@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
 from rainbow.store import JobRecord, StoreError
 from rainbow.store.records import TERMINAL_STATES
-from rainbow.store.sqlite import MIGRATIONS, SQLiteStore, finished_jobs_sql
+from rainbow.store.sqlite import INSERT_CHUNK, MIGRATIONS, SQLiteStore, finished_jobs_sql
 
 FINISHED_CONDITION = "state IN ('CANCELLED', 'FAILED', 'SUCCEEDED')"
 
@@ -120,3 +121,34 @@ def test_retention_reads_an_index_of_finished_jobs_only(tmp_path: Path) -> None:
         job.state, job.finished_at = "SUCCEEDED", 9.0
         store.save_job(job)
     assert connection.execute(finished).fetchone()[0] == 2
+
+
+def test_a_large_transaction_writes_every_row_in_order(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "r.db")
+    count = 2 * INSERT_CHUNK + 3  # whole chunks and a remainder
+    with store.transaction():
+        added = [store.add_job(_job(idempotency_key=f"k{i}", cluster=f"c{i % 3}")) for i in range(count)]
+    assert [job.id for job in added] == list(range(1, count + 1))
+    found = store.find_jobs("alice", [f"k{i}" for i in range(count)])
+    assert {key: job.id for key, job in found.items()} == {f"k{i}": i + 1 for i in range(count)}
+    assert [(e.id, e.cluster, e.revision) for e in store.events_since(0, limit=1000)] == [
+        (i + 1, f"c{i % 3}", i + 1) for i in range(count)
+    ]
+    store.close()
+    reopened = SQLiteStore(tmp_path / "r.db")
+    assert reopened.next_job_id() == count + 1 and reopened.last_revision() == count
+
+
+def test_the_log_is_checkpointed_in_the_background(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    store = SQLiteStore(path)
+    with store.transaction():
+        for i in range(3000):  # about 150 pages: far below the writer's own threshold
+            store.add_job(_job(idempotency_key=f"k{i}"))
+    assert path.stat().st_size < 100_000  # the rows are in the write-ahead log only
+    deadline = time.monotonic() + 5
+    while path.stat().st_size < 500_000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert path.stat().st_size >= 500_000, "the rows never reached the database file"
+    store.close()
+    assert SQLiteStore(path).find_jobs("alice", ["k2999"])["k2999"].id == 3000
