@@ -91,3 +91,21 @@ def test_concurrent_submissions_share_transactions(server: ServerThread, alice: 
         del store.transaction
     assert all(isinstance(o, api.SubmitJobResponse) and o.created for o in outcomes)
     assert commits <= 20, f"40 concurrent submissions took {commits} transactions"
+
+
+def test_a_spec_seen_before_is_checked_again_for_another_submitter(
+    server: ServerThread, alice: RainbowClient
+) -> None:
+    alice.register_cluster("small", REGISTRATION_SECRET, [cpu_nodes(4)])
+    alice.register_cluster("gpu", REGISTRATION_SECRET, [gpu_nodes(1)])
+    spec = {"name": "same", "clusters": ["gpu"]}
+    for _ in range(2):  # the second time, the parsed spec and its resolution are reused
+        assert alice.submit(spec).job.cluster == "gpu"
+    with server.client("bob") as bob:
+        for _ in range(2):
+            with pytest.raises(RainbowClientError) as denied:
+                bob.submit(spec)
+            assert denied.value.code == "PERMISSION_DENIED"
+        with pytest.raises(RainbowClientError) as denied:
+            bob.submit_many([({"name": "same"}, ""), (spec, "")])
+        assert denied.value.code == "PERMISSION_DENIED" and "jobs[1]" in str(denied.value)
