@@ -3,8 +3,10 @@
 A checkpoint copies committed pages from the log into the database file and syncs it: milliseconds
 of I/O that SQLite would otherwise do inside whichever COMMIT crosses its threshold, on the
 server's event loop. Here a thread checkpoints (PASSIVE: never blocking readers or the writer)
-every ``CHECKPOINT_SECONDS``; the writer checkpoints by itself only if the log outgrows
-``FALLBACK_PAGES`` (the thread fell behind).
+every ``CHECKPOINT_SECONDS``. Under steady writes a passive checkpoint never catches up with the
+end of the log, so the log is not restarted and would grow: the writer still checkpoints when
+it passes ``FALLBACK_PAGES``, which by then copies only the last few pages and lets the log
+start over (keeping it, and the disk it takes, within about that size).
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ import threading
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_SECONDS = 0.2
-FALLBACK_PAGES = 16_384  # 64 MiB of 4 KiB pages
+CHECKPOINT_SECONDS = 0.1
+FALLBACK_PAGES = 2048  # 8 MiB of 4 KiB pages
 
 
 class Checkpointer:
