@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import yaml
 
 from rainbow.core import Fit, JobSpec, NodeGroup, Resources, SpecError
+from rainbow.core.models import MAX_NODE_GROUPS
 from rainbow.v1 import types_pb2 as pb
 
 MAX_FLUX_TEXT = 256 * 1024
@@ -16,7 +17,10 @@ MAX_FLUX_TEXT = 256 * 1024
 _YAML_LOADER: type[yaml.SafeLoader | yaml.CSafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def groups_from_proto(groups: Iterable[pb.NodeGroup]) -> tuple[NodeGroup, ...]:
+def groups_from_proto(groups: Sequence[pb.NodeGroup], field: str = "groups") -> tuple[NodeGroup, ...]:
+    """Node groups from their messages; SpecError for more than a view may have (before converting any)."""
+    if len(groups) > MAX_NODE_GROUPS:
+        raise SpecError(f"{field}: {len(groups)} node groups; the limit is {MAX_NODE_GROUPS}")
     return tuple(
         NodeGroup(
             Resources(g.resources.cpu_millis, g.resources.memory_bytes, g.resources.gpus),

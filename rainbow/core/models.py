@@ -19,6 +19,10 @@ MAX_MEMORY_BYTES = 1 << 50  # 1 PiB
 MAX_GPUS = 1024
 MAX_GROUP_COUNT = 100_000
 MAX_LABEL_KEY = 317
+#: Labels in one node selector or on one node group.
+MAX_LABELS = 64
+#: Node groups in one view (total or free) of a cluster: a group per distinct node shape.
+MAX_NODE_GROUPS = 10_000
 MAX_LABEL_VALUE = 63
 
 
@@ -137,6 +141,8 @@ def validate_labels(labels: Mapping[str, str], where: str) -> None:
     """Raise SpecError unless ``labels`` looks like Kubernetes labels."""
     if not isinstance(labels, Mapping):
         raise SpecError(f"{where}: expected a mapping, got {type(labels).__name__}")
+    if len(labels) > MAX_LABELS:
+        raise SpecError(f"{where}: {len(labels)} labels; the limit is {MAX_LABELS}")
     for key, value in labels.items():
         if not isinstance(key, str) or not key or any(c.isspace() for c in key):
             raise SpecError(f"{where}: invalid label key {key!r}")
@@ -162,5 +168,8 @@ def validate_node_group(group: NodeGroup, where: str = "") -> None:
 def validate_capacity(cap: ClusterCapacity) -> None:
     """Raise SpecError if a capacity report has negative or absurd values."""
     for view in ("total", "free"):
-        for i, group in enumerate(getattr(cap, view)):
+        groups = getattr(cap, view)
+        if len(groups) > MAX_NODE_GROUPS:
+            raise SpecError(f"{view}: {len(groups)} node groups; the limit is {MAX_NODE_GROUPS}")
+        for i, group in enumerate(groups):
             validate_node_group(group, f"{view}[{i}]")

@@ -15,6 +15,7 @@ from prometheus_client import start_http_server
 
 from rainbow.server.auth import AuthConfig, load_auth
 from rainbow.server.config import ServerConfig
+from rainbow.server.limits import MAX_GRPC_MESSAGE
 from rainbow.server.metrics import SchedulerMetrics
 from rainbow.server.scheduler import Scheduler
 from rainbow.server.service import add_scheduler_service
@@ -26,7 +27,6 @@ from rainbow.v1 import scheduler_pb2
 log = logging.getLogger("rainbow.server")
 
 SERVICE_NAME = scheduler_pb2.DESCRIPTOR.services_by_name["Scheduler"].full_name
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 LEASE_SWEEP_SECONDS = 1.0
 # Rows deleted per transaction by retention; the event loop serves calls between batches.
 PRUNE_BATCH = 1000
@@ -69,8 +69,8 @@ class RainbowServer:
     async def start(self) -> None:
         server = grpc.aio.server(
             options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_receive_message_length", MAX_GRPC_MESSAGE),
+                ("grpc.max_send_message_length", MAX_GRPC_MESSAGE),
                 ("grpc.so_reuseport", 0),
             ]
         )

@@ -17,3 +17,16 @@ MAX_ATTRIBUTE_NAME = 128
 MAX_REASONS_IN_LISTS = 16
 MAX_MESSAGE = 4096
 MAX_REMOTE_REF = 512
+#: The largest message gRPC takes or sends at all.
+MAX_GRPC_MESSAGE = 16 * 1024 * 1024
+#: The largest request body per method, checked before it is parsed; the rest take MAX_REQUEST.
+MAX_REQUEST = 64 * 1024
+MAX_REQUEST_BY_METHOD = {
+    "SubmitJob": 1024 * 1024,
+    "Explain": 1024 * 1024,
+    "ReportJobStatus": 1024 * 1024,  # messages are cut to MAX_MESSAGE
+    "CancelJob": 1024 * 1024,  # reasons are cut to MAX_MESSAGE
+    "SubmitJobs": 8 * 1024 * 1024,
+    "RegisterCluster": MAX_GRPC_MESSAGE,
+    "UpdateClusterState": MAX_GRPC_MESSAGE,
+}

@@ -1,9 +1,11 @@
-"""Registering the scheduler service so that an undecodable request is INVALID_ARGUMENT, not UNKNOWN.
+"""Registering the scheduler service so that a bad request body is refused cheaply, with a clear code.
 
 The generated ``add_SchedulerServicer_to_server`` deserializes requests before any handler runs;
 a body that is not a valid message then fails inside gRPC with ``UNKNOWN`` and a logged traceback
-per request. Here each method's deserializer hands an ``Undecodable`` to the servicer instead,
-which refuses it like any other bad input.
+per request, and a large one is parsed on the event loop however long that takes. Here each
+method's deserializer refuses a body over the method's size limit unread (RESOURCE_EXHAUSTED),
+looks at a large body through ``rainbow.server.guard`` first, and hands the servicer a ``Refused``
+(INVALID_ARGUMENT for a body that is not a valid message), which it raises like any other error.
 """
 
 from __future__ import annotations
@@ -13,28 +15,40 @@ from typing import Any
 
 import grpc
 from google.protobuf import message_factory
+from google.protobuf.message import Message
 
+from rainbow.server.errors import InvalidArgument, RainbowError, ResourceExhausted
+from rainbow.server.guard import GUARD_ABOVE_BYTES, complaint, guard_class
+from rainbow.server.limits import MAX_REQUEST, MAX_REQUEST_BY_METHOD
 from rainbow.v1 import scheduler_pb2 as api
 
 SERVICE = api.DESCRIPTOR.services_by_name["Scheduler"]
 
 
-class Undecodable:
-    """A request body that is not a valid message of the method's request type."""
+class Refused:
+    """A request body refused before it was parsed into its message: ``error`` is what the caller gets."""
 
-    def __init__(self, type_name: str, error: str) -> None:
-        self.type_name, self.error = type_name, error
-
-    def __str__(self) -> str:
-        return f"the request is not a valid {self.type_name} message ({self.error[:200]})"
+    def __init__(self, error: RainbowError) -> None:
+        self.error = error
 
 
-def _lenient(parse: Callable[[bytes], Any], type_name: str) -> Callable[[bytes], Any]:
+def _lenient(method: str, request: type[Message]) -> Callable[[bytes], Any]:
+    type_name = request.DESCRIPTOR.full_name
+    limit = MAX_REQUEST_BY_METHOD.get(method, MAX_REQUEST)
+    guard = guard_class(request)
+
     def deserialize(data: bytes) -> Any:
+        if len(data) > limit:
+            return Refused(
+                ResourceExhausted(f"{method} requests are limited to {limit} bytes; this one has {len(data)}")
+            )
         try:
-            return parse(data)
+            if len(data) > GUARD_ABOVE_BYTES and (why := complaint(guard.FromString(data))):
+                return Refused(InvalidArgument(f"{why}"))
+            return request.FromString(data)
         except Exception as error:  # DecodeError, and whatever else a hostile body provokes
-            return Undecodable(type_name, str(error) or type(error).__name__)
+            detail = (str(error) or type(error).__name__)[:200]
+            return Refused(InvalidArgument(f"the request is not a valid {type_name} message ({detail})"))
 
     return deserialize
 
@@ -52,7 +66,7 @@ def add_scheduler_service(servicer: object, server: grpc.aio.Server) -> None:
         )
         handlers[method.name] = make(
             getattr(servicer, method.name),
-            request_deserializer=_lenient(request.FromString, method.input_type.full_name),
+            request_deserializer=_lenient(method.name, request),
             response_serializer=response.SerializeToString,
         )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE.full_name, handlers),))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import grpc
@@ -20,7 +20,7 @@ from rainbow.server.errors import InvalidArgument, RainbowError
 from rainbow.server.jobs import may_see, visible_submitter
 from rainbow.server.loader import groups_from_dicts
 from rainbow.server.scheduler import Scheduler
-from rainbow.server.service import Undecodable
+from rainbow.server.service import Refused
 from rainbow.server.specs import ParsedSpec, parse_spec
 from rainbow.store import JobRecord
 from rainbow.v1 import scheduler_pb2 as api
@@ -33,6 +33,9 @@ Context = grpc.aio.ServicerContext[Any, Any]
 Handler = Callable[[Any, Request, Context], Awaitable[Response]]
 
 MAX_LONG_POLL_SECONDS = 30.0
+#: How long a SubmitJobs call parses specs before other calls get the event loop for a moment.
+PARSE_SLICE_SECONDS = 0.005
+PARSE_PAUSE_SECONDS = 0.001
 CLUSTER_SECRET_HEADER = "rainbow-cluster-secret"
 
 
@@ -60,8 +63,8 @@ def unary(method: Handler[Request, Response]) -> Handler[Request, Response]:
         started = time.perf_counter()
         code = "OK"
         try:
-            if isinstance(request, Undecodable):
-                raise InvalidArgument(str(request))
+            if isinstance(request, Refused):
+                raise request.error
             return await method(self, request, context)
         except SpecError as error:
             code = "INVALID_ARGUMENT"
@@ -99,8 +102,8 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         self, request: api.RegisterClusterRequest, context: Context
     ) -> api.RegisterClusterResponse:
         capacity = ClusterCapacity(
-            total=wire.groups_from_proto(request.capacity.total),
-            free=wire.groups_from_proto(request.capacity.free),
+            total=wire.groups_from_proto(request.capacity.total, "capacity.total"),
+            free=wire.groups_from_proto(request.capacity.free, "capacity.free"),
         )
         result = self.scheduler.registry.register(
             request.name,
@@ -128,8 +131,8 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         assigned = self.scheduler.registry.update_state(
             request.name,
             bearer_token(context),
-            wire.groups_from_proto(request.free),
-            wire.groups_from_proto(request.total),
+            wire.groups_from_proto(request.free, "free"),
+            wire.groups_from_proto(request.total, "total"),
             dict(request.attributes),
         )
         return api.UpdateClusterStateResponse(assigned_jobs=assigned)
@@ -160,11 +163,20 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
 
     # Jobs
     @staticmethod
-    def _batch(requests: Iterable[api.SubmitJobRequest]) -> list[tuple[ParsedSpec, str]]:
-        """The parsed spec and idempotency key of each job of a batch."""
-        return [
-            (parse_spec(item.spec, f"jobs[{i}]: "), item.idempotency_key) for i, item in enumerate(requests)
-        ]
+    async def _batch(requests: Sequence[api.SubmitJobRequest]) -> list[tuple[ParsedSpec, str]]:
+        """The parsed spec and idempotency key of each job of a batch.
+
+        Parsing a thousand large specs takes tens of milliseconds: every ``PARSE_SLICE_SECONDS``
+        the event loop gets a moment for other calls.
+        """
+        items: list[tuple[ParsedSpec, str]] = []
+        slice_ends = time.perf_counter() + PARSE_SLICE_SECONDS
+        for index, item in enumerate(requests):
+            items.append((parse_spec(item.spec, f"jobs[{index}]: "), item.idempotency_key))
+            if time.perf_counter() > slice_ends:
+                await asyncio.sleep(PARSE_PAUSE_SECONDS)
+                slice_ends = time.perf_counter() + PARSE_SLICE_SECONDS
+        return items
 
     @unary
     async def SubmitJob(self, request: api.SubmitJobRequest, context: Context) -> api.SubmitJobResponse:
@@ -179,7 +191,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     async def SubmitJobs(self, request: api.SubmitJobsRequest, context: Context) -> api.SubmitJobsResponse:
         principal = self._user(context)
         self.scheduler.submissions.check_batch_size(len(request.jobs))
-        items = self._batch(request.jobs)
+        items = await self._batch(request.jobs)
         results = self.scheduler.submissions.submit(principal, [(parsed.spec, key) for parsed, key in items])
         reply = api.SubmitJobsResponse()
         add = reply.results.add
@@ -229,8 +241,8 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
 
     async def WatchJobs(self, request: api.WatchJobsRequest, context: Context) -> AsyncIterator[pb.JobEvent]:
         try:
-            if isinstance(request, Undecodable):
-                raise InvalidArgument(str(request))
+            if isinstance(request, Refused):
+                raise request.error
             principal = self._user(context)
         except RainbowError as error:
             await context.abort(grpc.StatusCode[error.code], str(error))

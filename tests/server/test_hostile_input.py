@@ -9,9 +9,11 @@ import grpc
 import pytest
 
 from rainbow.client import RainbowClient
+from rainbow.core.models import MAX_LABELS, MAX_NODE_GROUPS
 from rainbow.server.config import load_config
 from rainbow.server.errors import InvalidArgument
-from rainbow.server.limits import MAX_MESSAGE
+from rainbow.server.guard import MAX_MAP_ENTRIES, MAX_REPEATED_MESSAGES
+from rainbow.server.limits import MAX_MESSAGE, MAX_REQUEST, MAX_REQUEST_BY_METHOD
 from rainbow.v1 import scheduler_pb2 as api
 from rainbow.v1 import scheduler_pb2_grpc
 from rainbow.v1 import types_pb2 as pb
@@ -152,16 +154,20 @@ def test_a_lease_of_nan_seconds_is_refused(
     assert alice.get_job(job.id).state == pb.ASSIGNED  # not leased by any of them
 
 
-def test_a_huge_cancellation_reason_is_cut_to_the_message_limit(
+def test_a_long_cancellation_reason_is_cut_and_a_huge_one_refused(
     stub: scheduler_pb2_grpc.SchedulerStub, alice: RainbowClient, server: ServerThread
 ) -> None:
     alice.register_cluster("small", REGISTRATION_SECRET, [cpu_nodes(1)])
-    ids = [alice.submit({"name": f"cancel-{i}"}).job.id for i in range(2)]
-    for job_id in ids:
-        stub.CancelJob(api.CancelJobRequest(id=job_id, reason="x" * (9 << 20)), metadata=ALICE)
+    ids = [alice.submit({"name": f"cancel-{i}"}).job.id for i in range(3)]
+    for job_id in ids[:2]:
+        stub.CancelJob(api.CancelJobRequest(id=job_id, reason="x" * (1000 << 10)), metadata=ALICE)
+    huge = api.CancelJobRequest(id=ids[2], reason="x" * (9 << 20))
+    code, details = _code(lambda: stub.CancelJob(huge, metadata=ALICE))
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "CancelJob requests are limited to" in details
     with server.client("admin") as admin:
-        listed = [job for job in admin.iter_jobs() if job.id in ids]
-    assert [len(job.message) for job in listed] == [MAX_MESSAGE, MAX_MESSAGE]
+        listed = {job.id: job for job in admin.iter_jobs() if job.id in ids}
+    assert [len(listed[i].message) for i in ids[:2]] == [MAX_MESSAGE, MAX_MESSAGE]
+    assert listed[ids[2]].state != pb.CANCELLED
 
 
 def test_accepting_ids_without_their_delivery_is_refused(
@@ -175,3 +181,69 @@ def test_accepting_ids_without_their_delivery_is_refused(
     code, details = _code(lambda: stub.AcceptJobs(request, metadata=secret))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "takes leases" in details
     assert alice.get_job(job.id).state == pb.LEASED
+
+
+def test_a_body_over_its_methods_limit_is_refused_unread(
+    stub: scheduler_pb2_grpc.SchedulerStub, alice: RainbowClient
+) -> None:
+    small = alice.register_cluster("small", REGISTRATION_SECRET, [cpu_nodes(1)])
+    big = "x" * (MAX_REQUEST_BY_METHOD["SubmitJob"] + 1)
+    for call, request, metadata in (
+        (stub.SubmitJob, api.SubmitJobRequest(spec=pb.JobSpec(name="big", flux_jobspec=big)), ALICE),
+        (stub.SubmitJob, api.SubmitJobRequest(spec=pb.JobSpec(name="big", flux_jobspec=big)), ()),
+        (stub.ListJobs, api.ListJobsRequest(page_token="x" * (MAX_REQUEST + 1)), ALICE),
+        (
+            stub.AcceptJobs,
+            api.AcceptJobsRequest(cluster="small", ids=list(range(10**6, 10**6 + 40_000))),
+            ALICE,
+        ),
+    ):
+        code, details = _code(
+            lambda call=call, request=request, metadata=metadata: call(request, metadata=metadata)
+        )
+        assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "requests are limited to" in details
+    assert alice.list_jobs() == [] and small.secret
+
+
+def test_large_maps_and_lists_are_refused_before_they_are_parsed(
+    stub: scheduler_pb2_grpc.SchedulerStub, alice: RainbowClient
+) -> None:
+    small = alice.register_cluster("small", REGISTRATION_SECRET, [cpu_nodes(1)])
+    selector = {f"k{i:05d}": "v" * 8 for i in range(MAX_MAP_ENTRIES + 1)}
+    request = api.SubmitJobRequest(spec=pb.JobSpec(name="wide", node_selector=selector))
+    code, details = _code(lambda: stub.SubmitJob(request, metadata=ALICE))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert details == f"spec.node_selector: {MAX_MAP_ENTRIES + 1} entries; the limit is {MAX_MAP_ENTRIES}"
+    groups = [pb.NodeGroup(resources=pb.Resources(cpu_millis=1000), count=1)] * (MAX_REPEATED_MESSAGES + 1)
+    secret = (("authorization", f"Bearer {small.secret}"),)
+    report = api.UpdateClusterStateRequest(name="small", free=groups)
+    code, details = _code(lambda: stub.UpdateClusterState(report, metadata=secret))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("free: 20001 elements")
+    assert alice.list_jobs() == []
+
+
+def test_views_and_label_sets_have_limits(
+    stub: scheduler_pb2_grpc.SchedulerStub, alice: RainbowClient
+) -> None:
+    small = alice.register_cluster("small", REGISTRATION_SECRET, [cpu_nodes(1)])
+    secret = (("authorization", f"Bearer {small.secret}"),)
+    groups = [
+        pb.NodeGroup(resources=pb.Resources(cpu_millis=1000 + i), count=1) for i in range(MAX_NODE_GROUPS + 1)
+    ]
+    code, details = _code(
+        lambda: stub.UpdateClusterState(
+            api.UpdateClusterStateRequest(name="small", free=groups), metadata=secret
+        )
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert details == f"free: {MAX_NODE_GROUPS + 1} node groups; the limit is {MAX_NODE_GROUPS}"
+    selector = {f"k{i}": "v" for i in range(MAX_LABELS + 1)}
+    code, details = _code(
+        lambda: stub.SubmitJob(
+            api.SubmitJobRequest(spec=pb.JobSpec(name="wide", node_selector=selector)), metadata=ALICE
+        )
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert details == f"nodeSelector: {MAX_LABELS + 1} labels; the limit is {MAX_LABELS}"
+    (cluster,) = alice.list_clusters()
+    assert len(cluster.capacity.free) == 1  # the refused report changed nothing
