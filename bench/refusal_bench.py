@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +33,7 @@ from rainbow.v1 import types_pb2 as pb
 MB4 = 4 * 1024 * 1024 - 4096  # a little under 4 MB, so the whole message stays under 4 MB
 MB1 = 1024 * 1024 - 4096  # a little under SubmitJob's limit
 HEALTH_P99_TARGET_MS = 100.0
+SCRIPT = str(Path(__file__).resolve())
 BAD = "INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", "OUT_OF_RANGE"
 
 
@@ -179,10 +179,10 @@ def _percentile(values: list[float], fraction: float) -> float | None:
 
 
 async def send(
-    address: str, secret: str, seconds: float, senders: int, rate: float, kinds: list[str], out: Path
-) -> None:
+    address: str, secret: str, seconds: float, senders: int, rate: float, kinds: list[str]
+) -> dict[str, Any]:
     """Send every kind of bad request, round robin, for ``seconds`` (each sender at most ``rate``
-    a second; 0: back to back); write what came back to ``out``."""
+    a second; 0: back to back): what came back."""
     credentials = {
         "user": (("authorization", f"Bearer {USER_TOKEN}"),),
         "cluster": (("authorization", f"Bearer {secret}"),),
@@ -229,7 +229,7 @@ async def send(
                 spans.append((kind, wall, time.time()))
 
         await asyncio.gather(*(sender(i * 5) for i in range(senders)))
-    out.write_text(json.dumps({"results": results, "sizes": sizes, "spans": spans}))
+    return {"results": results, "sizes": sizes, "spans": spans}
 
 
 # ----- the benchmark ---------------------------------------------------------------------------------
@@ -277,25 +277,23 @@ async def measure(args: argparse.Namespace, server: ServerProcess, folder: Path)
         baseline, baseline_failures, _ = await probe(health, args.seconds, args.probe_rate)
         assert server.process is not None
         out = folder / "sent.json"
-        sender = subprocess.Popen(
-            [
-                sys.executable,
-                str(Path(__file__).resolve()),
-                "--send",
-                f"127.0.0.1:{server.port}",
-                reply.secret,
-                str(args.seconds + 2),
-                str(args.senders),
-                str(args.rate),
-                ",".join(args.kinds),
-                str(out),
-            ]
+        sender = await asyncio.create_subprocess_exec(
+            sys.executable,
+            SCRIPT,
+            "--send",
+            f"127.0.0.1:{server.port}",
+            reply.secret,
+            str(args.seconds + 2),
+            str(args.senders),
+            str(args.rate),
+            ",".join(args.kinds),
+            str(out),
         )
         await asyncio.sleep(2.0)  # the sender builds its messages and starts sending
         cpu_before = process_cpu(server.process.pid)
         hostile, hostile_failures, probes = await probe(health, args.seconds, args.probe_rate)
         server_cpu = process_cpu(server.process.pid) - cpu_before
-        sender.wait(timeout=120)
+        await asyncio.wait_for(sender.wait(), 120)
     sent = json.loads(out.read_text())
     refusals: dict[str, Any] = {}
     wrong: dict[str, dict[str, int]] = {}
@@ -368,9 +366,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.send:
         address, secret, seconds, senders, rate, kinds, out = args.send
-        asyncio.run(
-            send(address, secret, float(seconds), int(senders), float(rate), kinds.split(","), Path(out))
-        )
+        sent = asyncio.run(send(address, secret, float(seconds), int(senders), float(rate), kinds.split(",")))
+        Path(out).write_text(json.dumps(sent))
         return 0
     if args.seconds <= 0 or args.probe_rate <= 0 or args.senders < 1:
         parser.error("seconds, probe rate and senders must be positive")
