@@ -32,7 +32,7 @@ class Refused:
         self.error = error
 
 
-def _lenient(method: str, request: type[Message]) -> Callable[[bytes], Any]:
+def _deserializer(method: str, request: type[Message]) -> Callable[[bytes], Any]:
     type_name = request.DESCRIPTOR.full_name
     limit = MAX_REQUEST_BY_METHOD.get(method, MAX_REQUEST)
     guard = guard_class(request)
@@ -44,7 +44,7 @@ def _lenient(method: str, request: type[Message]) -> Callable[[bytes], Any]:
             )
         try:
             if len(data) > GUARD_ABOVE_BYTES and (why := complaint(guard.FromString(data))):
-                return Refused(InvalidArgument(f"{why}"))
+                return Refused(InvalidArgument(why))
             return request.FromString(data)
         except Exception as error:  # DecodeError, and whatever else a hostile body provokes
             detail = (str(error) or type(error).__name__)[:200]
@@ -66,7 +66,7 @@ def add_scheduler_service(servicer: object, server: grpc.aio.Server) -> None:
         )
         handlers[method.name] = make(
             getattr(servicer, method.name),
-            request_deserializer=_lenient(method.name, request),
+            request_deserializer=_deserializer(method.name, request),
             response_serializer=response.SerializeToString,
         )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE.full_name, handlers),))
