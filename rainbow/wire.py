@@ -97,6 +97,10 @@ def spec_document(spec: pb.JobSpec) -> dict[str, Any]:
         doc["priorityClass"] = spec.priority_class
     elif spec.priority:
         doc["priority"] = spec.priority
+    if spec.on_cluster_loss:
+        doc["onClusterLoss"] = spec.on_cluster_loss
+    if spec.max_retries:
+        doc["maxRetries"] = spec.max_retries
     return doc
 
 
@@ -120,6 +124,8 @@ def spec_to_proto(spec: JobSpec) -> pb.JobSpec:
         queue=spec.queue,
         priority=spec.priority,
         priority_class=spec.priority_class,
+        on_cluster_loss=spec.on_cluster_loss,
+        max_retries=spec.max_retries,
         flux_jobspec=json.dumps(spec.flux, sort_keys=True) if spec.flux is not None else "",
     )
 

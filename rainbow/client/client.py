@@ -181,8 +181,10 @@ class RainbowClient:
         max_jobs: int = 10,
         lease_seconds: float = 0.0,
         wait_seconds: float = 0.0,
+        released: Iterable[tuple[int, int]] = (),
     ) -> api.ReceiveJobsResponse:
-        request = requests.receive(cluster, max_jobs, lease_seconds, wait_seconds)
+        """Lease assigned jobs; ``released`` are revoked runs (job id, attempt) this cluster stopped."""
+        request = requests.receive(cluster, max_jobs, lease_seconds, wait_seconds, released)
         return self._call(self._stub.ReceiveJobs, request, secret, timeout=self.timeout + wait_seconds)
 
     def accept(self, cluster: str, secret: str, leases: Iterable[LeaseInput]) -> list[pb.Job]:
@@ -199,6 +201,7 @@ class RainbowClient:
         exit_code: int = 0,
         remote_ref: str = "",
         delivery: int = 0,
+        attempt: int = 0,
     ) -> pb.Job:
-        request = requests.report(cluster, job_id, state, message, exit_code, remote_ref, delivery)
+        request = requests.report(cluster, job_id, state, message, exit_code, remote_ref, delivery, attempt)
         return self._call(self._stub.ReportJobStatus, request, secret)

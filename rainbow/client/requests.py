@@ -127,10 +127,18 @@ class JobPages:
 
 
 def receive(
-    cluster: str, max_jobs: int = 10, lease_seconds: float = 0.0, wait_seconds: float = 0.0
+    cluster: str,
+    max_jobs: int = 10,
+    lease_seconds: float = 0.0,
+    wait_seconds: float = 0.0,
+    released: Iterable[tuple[int, int]] = (),
 ) -> api.ReceiveJobsRequest:
     return api.ReceiveJobsRequest(
-        cluster=cluster, max_jobs=max_jobs, lease_seconds=lease_seconds, wait_seconds=wait_seconds
+        cluster=cluster,
+        max_jobs=max_jobs,
+        lease_seconds=lease_seconds,
+        wait_seconds=wait_seconds,
+        released=[api.Revocation(id=job_id, attempt=attempt) for job_id, attempt in released],
     )
 
 
@@ -153,6 +161,7 @@ def report(
     exit_code: int = 0,
     remote_ref: str = "",
     delivery: int = 0,
+    attempt: int = 0,
 ) -> api.ReportJobStatusRequest:
     return api.ReportJobStatusRequest(
         cluster=cluster,
@@ -162,4 +171,5 @@ def report(
         exit_code=exit_code,
         remote_ref=remote_ref,
         delivery=delivery,
+        attempt=attempt,
     )

@@ -138,6 +138,26 @@ class Engine:
                 requeued.append(Change(placed.id, state))
         return requeued, dropped
 
+    def set_lost(self, name: str, lost: bool) -> None:
+        """A cluster stopped calling the server (``lost``) or called again: while lost it has no free
+        capacity (its jobs stay where they are: the caller moves those it wants elsewhere)."""
+        cluster = self.clusters.get(name)
+        if cluster is None or cluster.lost == lost:
+            return
+        cluster.lost = lost
+        self._recompute_free(cluster)
+        if not lost:
+            self._grew(cluster)
+
+    def placed_on(self, name: str) -> list[tuple[int, bool]]:
+        """The jobs placed on a cluster, each with whether its cluster accepted it."""
+        cluster = self.clusters.get(name)
+        return [(placed.id, placed.accepted) for placed in cluster.placed.values()] if cluster else []
+
+    def can_ever_fit(self, shape: JobShape) -> bool:
+        """True if some cluster ``shape`` may use has room for it in total (now or once freed)."""
+        return bool(self._prepare(self._class(shape)).mask)
+
     # Jobs
     def submit(self, job_id: int, shape: JobShape, queue: str, priority: int = 0) -> Change:
         """A new job: assigned at once when it fits a free cluster and nothing waits to be placed."""
@@ -372,8 +392,11 @@ class Engine:
             self._flips.extend(job_class.members.values())
 
     def _recompute_free(self, cluster: ClusterSlot) -> None:
-        """Free view = reported free minus the reservations still held."""
+        """Free view = reported free minus the reservations still held (nothing while lost)."""
         self.version += 1
+        if cluster.lost:
+            cluster.free = ()
+            return
         free = cluster.reported_free
         try:
             for placed in cluster.placed.values():
@@ -407,6 +430,10 @@ class Engine:
             if refusal:
                 if len(excluded) < wanted:
                     excluded.append(Fit(cluster.name, False, False, refusal))
+                continue
+            if cluster.lost:
+                fits_total = cluster.fits_total(shape.request)
+                fits.append(Fit(cluster.name, fits_total, False, "the cluster is lost (it stopped calling)"))
                 continue
             fit = alike.get((cluster.total, cluster.free))
             if fit is None:

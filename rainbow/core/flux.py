@@ -14,7 +14,18 @@ from rainbow.core._fields import check_keys, get_label, get_str, mapping, path, 
 from rainbow.core.models import SpecError
 from rainbow.core.quantity import format_cpu, format_memory, parse_memory
 
-PASSTHROUGH = ("name", "image", "clusters", "policy", "nodeSelector", "queue", "priority", "priorityClass")
+PASSTHROUGH = (
+    "name",
+    "image",
+    "clusters",
+    "policy",
+    "nodeSelector",
+    "queue",
+    "priority",
+    "priorityClass",
+    "onClusterLoss",
+    "maxRetries",
+)
 _TOP = {"version", "resources", "tasks", "task", "attributes", "env", *PASSTHROUGH}
 _VERTEX = {"type", "count", "unit", "with", "label", "exclusive", "id", "requires"}
 _GROUPING = {"slot", "socket"}
@@ -178,7 +189,7 @@ def flux_to_simple(doc: Mapping[str, object]) -> dict[str, object]:
     """Convert a Flux jobspec v1 document into a simple-form document (keeping the original as ``flux``).
 
     Top-level ``name``, ``image``, ``clusters``, ``policy``, ``nodeSelector``, ``queue``, ``priority``,
-    ``priorityClass`` and ``env`` (merged over ``attributes.system.environment``) are Rainbow extras and
+    ``priorityClass``, ``onClusterLoss``, ``maxRetries`` and ``env`` (merged over ``attributes.system.environment``) are Rainbow extras and
     are taken as in the simple form. ``attributes.system.queue`` (Flux's queue) is the job's queue unless
     a top-level ``queue`` is given.
 

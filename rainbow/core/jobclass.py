@@ -52,6 +52,7 @@ class ClusterSlot:
         "attributes",
         "free",
         "key_version",
+        "lost",
         "name",
         "order",
         "placed",
@@ -68,6 +69,8 @@ class ClusterSlot:
         self.attributes: dict[str, float] = {}
         self.key_version = 0
         self.placed: dict[int, Placed] = {}
+        #: A lost cluster offers no free capacity until it calls the server again.
+        self.lost = False
 
     def fits_free(self, request: JobRequest) -> bool:
         return has_fitting_nodes(request, self.free)

@@ -30,6 +30,11 @@ MAX_IMAGE = 1024
 MAX_JOB_CLUSTERS = 1024
 MIN_PRIORITY = -1_000_000
 MAX_PRIORITY = 1_000_000
+#: What happens to a started job when its cluster is lost (see ``rainbow.core.states``).
+CLUSTER_LOSS_POLICIES = ("wait", "requeue", "fail")
+DEFAULT_CLUSTER_LOSS = "wait"
+#: How many times a failed job may be retried.
+MAX_RETRIES = 10
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _ENV_KEY = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
 _CLUSTER = re.compile(r"[A-Za-z0-9]([-._A-Za-z0-9]*[A-Za-z0-9])?")
@@ -47,6 +52,8 @@ _SIMPLE_KEYS = (
     "queue",
     "priority",
     "priorityClass",
+    "onClusterLoss",
+    "maxRetries",
 )
 _RESOURCE_KEYS = ("cpu", "memory", "gpus", "gpuType")
 
@@ -59,7 +66,9 @@ class JobSpec:
     and ``flux`` the original Flux jobspec when the job was submitted in that form.
     ``queue`` is the queue the job waits in (empty: the server's default, the submitter's name);
     ``priority`` orders waiting jobs (higher first) unless ``priority_class`` names a class from
-    the server config, which then supplies the number.
+    the server config, which then supplies the number. ``on_cluster_loss`` (``wait``, ``requeue``
+    or ``fail``; empty means ``wait``) is what happens to the job, once started, when its cluster is
+    lost; ``max_retries`` is how often a failed run is retried.
     """
 
     name: str
@@ -73,6 +82,8 @@ class JobSpec:
     queue: str = ""
     priority: int = 0
     priority_class: str = ""
+    on_cluster_loss: str = ""
+    max_retries: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "command", tuple(self.command))
@@ -170,6 +181,13 @@ def _priority(doc: Mapping[str, object]) -> tuple[int, str]:
     return priority, priority_class
 
 
+def _cluster_loss(doc: Mapping[str, object]) -> str:
+    policy = get_str(doc, "onClusterLoss", "")
+    if policy and policy not in CLUSTER_LOSS_POLICIES:
+        raise SpecError(f"onClusterLoss: {policy[:80]!r} is not one of {', '.join(CLUSTER_LOSS_POLICIES)}")
+    return "" if policy == DEFAULT_CLUSTER_LOSS else policy
+
+
 def _parse_simple(doc: Mapping[str, object]) -> JobSpec:
     check_keys(doc, "", _SIMPLE_KEYS, ("name",))
     name = _name(doc)
@@ -201,14 +219,16 @@ def _parse_simple(doc: Mapping[str, object]) -> JobSpec:
         queue=get_label(doc, "queue", ""),
         priority=priority,
         priority_class=priority_class,
+        on_cluster_loss=_cluster_loss(doc),
+        max_retries=get_int_range(doc, "maxRetries", "", 0, MAX_RETRIES),
     )
 
 
 def jobspec_to_dict(spec: JobSpec) -> dict[str, object]:
     """Canonical simple form of ``spec``; ``parse_jobspec`` of the result equals ``spec``.
 
-    ``queue``, ``priority`` and ``priorityClass`` appear only when set, so the canonical form of a
-    job without them is what it was before they existed.
+    ``queue``, ``priority``, ``priorityClass``, ``onClusterLoss`` and ``maxRetries`` appear only when
+    set (not at their defaults), so the canonical form of a job without them is what it was before they existed.
     """
     req = spec.request
     doc: dict[str, object] = {
@@ -233,6 +253,10 @@ def jobspec_to_dict(spec: JobSpec) -> dict[str, object]:
         doc["priority"] = spec.priority
     if spec.priority_class:
         doc["priorityClass"] = spec.priority_class
+    if spec.on_cluster_loss:
+        doc["onClusterLoss"] = spec.on_cluster_loss
+    if spec.max_retries:
+        doc["maxRetries"] = spec.max_retries
     if spec.flux is not None:
         doc["flux"] = copy.deepcopy(dict(spec.flux))
     return doc

@@ -5,12 +5,16 @@
       │  v          │       └─(lease expires)       └────────────┴──────> SUCCEEDED / FAILED
     UNSCHEDULABLE ──┘
     Any state that is not terminal ──> CANCELLED.
+    ACCEPTED / RUNNING ──> QUEUED: a new attempt (a failed run is retried, or the job's cluster was
+    lost and the job asked to be requeued).
 
 QUEUED: fits some permitted cluster's total capacity, but no free capacity yet (or waits behind
 higher-priority work or its queue's limit).
 UNSCHEDULABLE: fits no permitted cluster; re-evaluated whenever clusters change.
 ASSIGNED/LEASED go back to QUEUED or UNSCHEDULABLE when their cluster is deleted.
 An expired lease returns the job to ASSIGNED on the same cluster, to be offered again.
+A cluster that stops calling the server for ``clusterLostSeconds`` is lost: its jobs that never
+started wait again; started ones follow their ``onClusterLoss`` (wait for it, requeue, or fail).
 """
 
 from __future__ import annotations
@@ -40,8 +44,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     UNSCHEDULABLE: frozenset({QUEUED, ASSIGNED, CANCELLED}),
     ASSIGNED: frozenset({LEASED, QUEUED, UNSCHEDULABLE, CANCELLED}),
     LEASED: frozenset({ACCEPTED, ASSIGNED, QUEUED, UNSCHEDULABLE, CANCELLED}),
-    ACCEPTED: frozenset({RUNNING, SUCCEEDED, FAILED, CANCELLED}),
-    RUNNING: frozenset({SUCCEEDED, FAILED, CANCELLED}),
+    ACCEPTED: frozenset({RUNNING, SUCCEEDED, FAILED, CANCELLED, QUEUED}),
+    RUNNING: frozenset({SUCCEEDED, FAILED, CANCELLED, QUEUED}),
     SUCCEEDED: frozenset(),
     FAILED: frozenset(),
     CANCELLED: frozenset(),

@@ -53,11 +53,17 @@ class RainbowServer:
         settings = SchedulerSettings(
             default_policy=config.default_policy,
             lease_seconds=config.lease_seconds,
+            cluster_lost_seconds=config.cluster_lost_seconds,
+            retry_backoff_seconds=config.retry_backoff_seconds,
             queues=config.queues,
             priority_classes=config.priority_classes,
         )
         self.scheduler = Scheduler(self.store, auth, settings, metrics=self.metrics)
-        self.metrics.watch_store(self.scheduler.counts.snapshot, lambda: len(self.scheduler.registry.records))
+        self.metrics.watch_store(
+            self.scheduler.counts.snapshot,
+            lambda: len(self.scheduler.registry.records),
+            self.scheduler.losses.lost_count,
+        )
         self.port = 0
         self.metrics_port = 0
         self._server: grpc.aio.Server | None = None
@@ -114,14 +120,15 @@ class RainbowServer:
         )
 
     async def _sweep_leases(self) -> None:
-        """Every second: expire leases, and take the queues' snapshot that metrics scrapes read."""
+        """Every second: expire leases, end retries' backoffs, find lost clusters, and take the
+        queues' snapshot that metrics scrapes read."""
         while True:
             self.metrics.queues_now(self.scheduler.queues())
             await asyncio.sleep(LEASE_SWEEP_SECONDS)
             try:
-                self.scheduler.pulls.expire_leases()
+                self.scheduler.sweep()
             except Exception:  # keep sweeping; the error is logged
-                log.exception("lease sweep failed")
+                log.exception("sweep failed")
 
     async def _prune_forever(self) -> None:
         while True:

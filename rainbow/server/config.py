@@ -6,6 +6,8 @@ database: rainbow.db            # SQLite file (relative paths: next to this file
 authFile: auth.yaml             # registration secret and user tokens
 defaultPolicy: first-fit        # first-fit | random | least-loaded | best-fit | cost | eta
 leaseSeconds: 30
+clusterLostSeconds: 300         # a cluster that makes no call for this long is lost (a duration, too)
+retryBackoff: 10s               # wait before a failed job's first retry (doubled each time, at most 10m)
 retention: 7d                   # finished jobs and job events older than this are deleted
                                 #   (seconds, or a duration: 7d, 12h, 30m, 45s; 0 keeps everything)
 queues:                         # optional: fair-share weights and limits (other queues: weight 1)
@@ -30,8 +32,9 @@ from typing import Any
 import yaml
 
 from rainbow.core.queues import QueueConfig
+from rainbow.server.attempts import MAX_BACKOFF_SECONDS
 from rainbow.server.errors import InvalidArgument
-from rainbow.server.limits import MAX_LEASE_SECONDS
+from rainbow.server.limits import MAX_CLUSTER_LOST_SECONDS, MAX_LEASE_SECONDS, MIN_CLUSTER_LOST_SECONDS
 from rainbow.server.queueconfig import parse_priority_classes, parse_queues
 
 _KEYS = {
@@ -41,6 +44,8 @@ _KEYS = {
     "authFile",
     "defaultPolicy",
     "leaseSeconds",
+    "clusterLostSeconds",
+    "retryBackoff",
     "retention",
     "queues",
     "priorityClasses",
@@ -66,6 +71,8 @@ class ServerConfig:
     auth_file: Path | None = None
     default_policy: str = "first-fit"
     lease_seconds: float = 30.0
+    cluster_lost_seconds: float = 300.0
+    retry_backoff_seconds: float = 10.0
     # Finished jobs and events older than this many seconds are deleted (0: never).
     retention_seconds: float = DEFAULT_RETENTION_SECONDS
     # How often the server looks for what retention deletes (not a config file key).
@@ -139,6 +146,19 @@ def load_config(path: str | Path) -> ServerConfig:
             f"not {lease!r}"
         )
     config.lease_seconds = float(lease)
+    if "clusterLostSeconds" in doc:
+        lost = parse_duration(doc["clusterLostSeconds"], f"{path}: clusterLostSeconds")
+        if not MIN_CLUSTER_LOST_SECONDS <= lost <= MAX_CLUSTER_LOST_SECONDS:
+            raise InvalidArgument(
+                f"{path}: clusterLostSeconds must be between {MIN_CLUSTER_LOST_SECONDS:.0f} and "
+                f"{MAX_CLUSTER_LOST_SECONDS:.0f} seconds, not {doc['clusterLostSeconds']!r}"
+            )
+        config.cluster_lost_seconds = lost
+    if "retryBackoff" in doc:
+        backoff = parse_duration(doc["retryBackoff"], f"{path}: retryBackoff")
+        if backoff > MAX_BACKOFF_SECONDS:
+            raise InvalidArgument(f"{path}: retryBackoff must be at most {MAX_BACKOFF_SECONDS:.0f} seconds")
+        config.retry_backoff_seconds = backoff
     if "retention" in doc:
         config.retention_seconds = parse_duration(doc["retention"], f"{path}: retention")
     config.queues = parse_queues(doc.get("queues"), f"{path}: queues")

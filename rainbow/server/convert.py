@@ -39,6 +39,8 @@ def stored_spec_to_proto(doc: dict[str, Any]) -> pb.JobSpec:
         queue=doc.get("queue", ""),
         priority=doc.get("priority", 0),
         priority_class=doc.get("priorityClass", ""),
+        on_cluster_loss=doc.get("onClusterLoss", ""),
+        max_retries=doc.get("maxRetries", 0),
         flux_jobspec=json.dumps(flux, sort_keys=True) if flux is not None else "",
     )
 
@@ -95,6 +97,25 @@ def fill_job(
         message.finished_at = job.finished_at
     if job.remote_ref:
         message.remote_ref = job.remote_ref
+    if job.attempt > 1:
+        message.attempt = job.attempt
+    if job.attempts:
+        message.attempts.extend(attempt_to_proto(attempt) for attempt in job.attempts)
+    if job.retry_at:
+        message.retry_at = job.retry_at
+
+
+def attempt_to_proto(attempt: dict[str, Any]) -> pb.Attempt:
+    """An earlier run as the store keeps it (see ``rainbow.server.attempts``)."""
+    return pb.Attempt(
+        attempt=attempt.get("attempt", 0),
+        cluster=attempt.get("cluster", ""),
+        state=_STATE_NUMBERS.get(attempt.get("state", ""), pb.JOB_STATE_UNSPECIFIED),
+        message=attempt.get("message", ""),
+        exit_code=attempt.get("exitCode", 0),
+        started_at=attempt.get("startedAt", 0.0),
+        ended_at=attempt.get("endedAt", 0.0),
+    )
 
 
 _STATE_NUMBERS: dict[str, pb.JobState.ValueType] = dict(pb.JobState.items())

@@ -8,6 +8,9 @@ import re
 CLUSTER_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 MAX_IDEMPOTENCY_KEY = 256
 MAX_LEASE_SECONDS = 3600.0
+#: Bounds of the server's clusterLostSeconds (a day at most: a lost cluster's jobs wait that long).
+MIN_CLUSTER_LOST_SECONDS = 1.0
+MAX_CLUSTER_LOST_SECONDS = 86400.0
 #: Jobs per SubmitJobs call (the server's default; the config may lower it).
 MAX_BATCH = 1000
 #: Jobs per ReceiveJobs call.

@@ -9,6 +9,7 @@ from rainbow.core.engine import Engine
 from rainbow.core.jobclass import JobShape
 from rainbow.core.models import NodeGroup
 from rainbow.core.states import ACCEPTED, CANCELLED, LEASED, PENDING_STATES, PLACED_STATES, RUNNING
+from rainbow.server.attempts import avoiding_shape
 from rainbow.server.shapes import JobShapes
 from rainbow.store import ClusterRecord, JobRecord, Store
 
@@ -72,15 +73,18 @@ class StoredShapes:
 
 
 class Leases:
-    """Lease deadlines and unacknowledged cancellations, as the cluster side needs them."""
+    """The timers kept in memory: lease deadlines and unacknowledged cancellations (as the cluster
+    side needs them), and retries waiting out their backoff; heaps of (time, job id)."""
 
     def __init__(self) -> None:
         self.deadlines: list[tuple[float, int]] = []
         self.cancels: dict[str, set[int]] = {}
+        self.retries: list[tuple[float, int]] = []
 
     def clear(self) -> None:
         self.deadlines.clear()
         self.cancels.clear()
+        self.retries.clear()
 
 
 def load(store: Store, engine: Engine, shapes: JobShapes, leases: Leases) -> None:
@@ -90,6 +94,7 @@ def load(store: Store, engine: Engine, shapes: JobShapes, leases: Leases) -> Non
     clusters = {record.name: record for record in store.list_clusters()}
     for record in clusters.values():
         load_cluster(engine, record)
+        engine.set_lost(record.name, bool(record.lost_at))
     stored = StoredShapes(shapes)
     after = 0
     states = PENDING_STATES | PLACED_STATES
@@ -98,7 +103,11 @@ def load(store: Store, engine: Engine, shapes: JobShapes, leases: Leases) -> Non
         for job in page:
             shape, queue = stored.of(job)
             if job.state in PENDING_STATES:
-                engine.enqueue(job.id, shape, queue, job.priority, state=job.state)
+                if job.retry_at:  # a retry waiting out its backoff
+                    leases.retries.append((job.retry_at, job.id))
+                else:
+                    shape = avoiding_shape(engine, shape, job)
+                    engine.enqueue(job.id, shape, queue, job.priority, state=job.state)
                 continue
             cluster = clusters.get(job.cluster)
             if cluster is None:
@@ -117,3 +126,4 @@ def load(store: Store, engine: Engine, shapes: JobShapes, leases: Leases) -> Non
             if job.cluster and not job.cancel_acked:
                 leases.cancels.setdefault(job.cluster, set()).add(job.id)
     leases.deadlines.sort()
+    leases.retries.sort()

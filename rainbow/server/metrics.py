@@ -20,10 +20,14 @@ class _StoreCollector(Collector):
     """Reads job and cluster counts from the store at scrape time, so they are never stale."""
 
     def __init__(
-        self, count_jobs: Callable[[], dict[tuple[str, str], int]], count_clusters: Callable[[], int]
+        self,
+        count_jobs: Callable[[], dict[tuple[str, str], int]],
+        count_clusters: Callable[[], int],
+        count_lost: Callable[[], int],
     ) -> None:
         self._count_jobs = count_jobs
         self._count_clusters = count_clusters
+        self._count_lost = count_lost
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         jobs = GaugeMetricFamily("rainbow_jobs", "Jobs by state and cluster.", labels=["state", "cluster"])
@@ -40,6 +44,11 @@ class _StoreCollector(Collector):
             depth.add_metric([state], count)
         yield depth
         yield GaugeMetricFamily("rainbow_clusters", "Registered clusters.", value=self._count_clusters())
+        yield GaugeMetricFamily(
+            "rainbow_clusters_lost",
+            "Registered clusters that stopped calling the server (clusterLostSeconds).",
+            value=self._count_lost(),
+        )
 
 
 class _QueueCollector(Collector):
@@ -100,6 +109,18 @@ class SchedulerMetrics:
             "Leases that expired before the cluster accepted the job.",
             registry=self.registry,
         )
+        self._losses = Counter(
+            "rainbow_cluster_losses",
+            "Times a cluster was declared lost.",
+            ["cluster"],
+            registry=self.registry,
+        )
+        self._retries = Counter(
+            "rainbow_job_retries",
+            "Runs started again: after a failure (maxRetries) or a lost cluster (onClusterLoss: requeue).",
+            ["reason"],
+            registry=self.registry,
+        )
         self._scheduling = Histogram(
             "rainbow_scheduling_duration_seconds",
             "Time to match and select clusters for one job.",
@@ -126,10 +147,13 @@ class SchedulerMetrics:
         return child
 
     def watch_store(
-        self, count_jobs: Callable[[], dict[tuple[str, str], int]], count_clusters: Callable[[], int]
+        self,
+        count_jobs: Callable[[], dict[tuple[str, str], int]],
+        count_clusters: Callable[[], int],
+        count_lost: Callable[[], int] = lambda: 0,
     ) -> None:
-        """Export job counts per state (queue depth) and the number of clusters."""
-        self.registry.register(_StoreCollector(count_jobs, count_clusters))
+        """Export job counts per state (queue depth) and the numbers of clusters and lost clusters."""
+        self.registry.register(_StoreCollector(count_jobs, count_clusters, count_lost))
 
     def queues_now(self, stats: list[QueueStats]) -> None:
         """Publish the queues as they stand (called on the event loop, read by scrapes)."""
@@ -147,6 +171,13 @@ class SchedulerMetrics:
 
     def finished(self, cluster: str, state: str) -> None:
         self._finished.labels(cluster, state).inc()
+
+    def cluster_lost(self, cluster: str) -> None:
+        self._losses.labels(cluster).inc()
+
+    def retried(self, reason: str) -> None:
+        """A run starts again; ``reason`` is ``failed`` or ``cluster-lost``."""
+        self._child(self._retries, reason).inc()
 
     def leases_expired(self, count: int) -> None:
         self._lease_expiries.inc(count)

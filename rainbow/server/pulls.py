@@ -5,18 +5,31 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from rainbow.core.engine import Engine
-from rainbow.core.states import ACCEPTED, ASSIGNED, CANCELLED, LEASED, REPORTABLE_STATES
+from rainbow.core.states import ACCEPTED, ASSIGNED, CANCELLED, FAILED, LEASED, REPORTABLE_STATES
 from rainbow.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from rainbow.server.lifecycle import check_transition, move
 from rainbow.server.limits import MAX_LEASE_SECONDS, MAX_MESSAGE, MAX_RECEIVE, MAX_REMOTE_REF
 from rainbow.server.loader import Leases
 from rainbow.server.loop import SchedulingLoop
+from rainbow.server.losses import ClusterLosses
 from rainbow.server.metrics import SchedulerMetrics
 from rainbow.server.registry import ClusterRegistry
+from rainbow.server.retries import Retries
 from rainbow.server.unit import Unit, UnitOfWork
 from rainbow.store import JobRecord, Store
+
+
+class Received(NamedTuple):
+    """What ``ReceiveJobs`` hands a cluster."""
+
+    jobs: list[JobRecord]
+    #: Cancelled jobs to stop (acknowledged with a CANCELLED report).
+    cancelled: list[int]
+    #: Runs taken away while the cluster was lost, as (job id, attempt): to stop and then release.
+    revoked: list[tuple[int, int]]
 
 
 class ClusterPulls:
@@ -33,15 +46,26 @@ class ClusterPulls:
         metrics: SchedulerMetrics,
         clock: Callable[[], float],
         lease_seconds: float,
+        retries: Retries,
+        losses: ClusterLosses,
     ) -> None:
         self.store, self.engine, self.registry, self.work, self.loop = store, engine, registry, work, loop
         self.leases, self.metrics, self.clock, self.lease_seconds = leases, metrics, clock, lease_seconds
+        self.retries, self.losses = retries, losses
 
     def receive(
-        self, name: str, secret: str, max_jobs: int, lease_seconds: float = 0.0
-    ) -> tuple[list[JobRecord], list[int]]:
-        """Lease up to ``max_jobs`` assigned jobs to their cluster; also list cancellations to act on."""
-        self.registry.authenticate(name, secret)
+        self,
+        name: str,
+        secret: str,
+        max_jobs: int,
+        lease_seconds: float = 0.0,
+        released: Sequence[tuple[int, int]] = (),
+    ) -> Received:
+        """Lease up to ``max_jobs`` assigned jobs to their cluster; also list the cancellations and
+        revoked runs to act on, after forgetting the revoked runs the cluster ``released``."""
+        record = self.registry.authenticate(name, secret)
+        if len(released) > MAX_RECEIVE:
+            raise InvalidArgument(f"at most {MAX_RECEIVE} released runs per call, got {len(released)}")
         if not 1 <= max_jobs <= MAX_RECEIVE:
             raise InvalidArgument(f"max_jobs must be between 1 and {MAX_RECEIVE}, got {max_jobs}")
         if not (math.isfinite(lease_seconds) and 0 <= lease_seconds <= MAX_LEASE_SECONDS):
@@ -60,7 +84,8 @@ class ClusterPulls:
             for job in jobs:
                 heapq.heappush(self.leases.deadlines, (deadline, job.id))
         cancelled = sorted(self.leases.cancels.get(name, ()))[:MAX_RECEIVE]
-        return jobs, cancelled
+        self.losses.release(record, released)
+        return Received(jobs, cancelled, self.losses.revoked(record))
 
     def accept(self, name: str, secret: str, leases: Sequence[tuple[int, int]]) -> list[JobRecord]:
         """Confirm leased jobs, each under the delivery it was received with; a job whose lease
@@ -103,9 +128,11 @@ class ClusterPulls:
         exit_code: int = 0,
         remote_ref: str = "",
         delivery: int = 0,
+        attempt: int = 0,
     ) -> JobRecord:
         """Record what the cluster says about a job it accepted (and what runs it, ``remote_ref``);
-        ``delivery`` (when not 0) must be the one the job was accepted under."""
+        ``delivery`` and ``attempt`` (when not 0) must be those of the run the cluster accepted.
+        A failed run is retried when the job's ``maxRetries`` allows."""
         self.registry.authenticate(name, secret)
         if state not in REPORTABLE_STATES:
             raise InvalidArgument(f"state must be one of {', '.join(sorted(REPORTABLE_STATES))}, got {state}")
@@ -113,6 +140,10 @@ class ClusterPulls:
         job = self._cluster_job({job_id: job} if job else {}, name, job_id)
         if delivery:
             self._check_delivery(job, delivery, "a report for delivery")
+        if attempt and attempt != job.attempt:
+            raise FailedPrecondition(
+                f"job {job_id} is on attempt {job.attempt}; a report about attempt {attempt} is no longer valid"
+            )
         if job.state == state:
             if state == CANCELLED and not job.cancel_acked:
                 with self.work.atomic() as unit:
@@ -123,6 +154,13 @@ class ClusterPulls:
         if job.state in (ASSIGNED, LEASED):
             raise FailedPrecondition(f"job {job_id} is {job.state}; accept it before reporting status")
         check_transition(job, state)
+        if state == FAILED:
+            self.engine.release(job_id)
+            with self.work.atomic() as unit:
+                retried = self.retries.retry(unit, job, message[:MAX_MESSAGE] or "failed", exit_code)
+            if retried:
+                self.loop.settle()
+                return job
         with self.work.atomic() as unit:
             before = move(job, state, self.clock(), message[:MAX_MESSAGE])
             job.exit_code = exit_code

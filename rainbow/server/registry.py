@@ -79,6 +79,8 @@ class ClusterRegistry:
         )
         self.records: dict[str, ClusterRecord] = {}
         self._submit_tokens: dict[str, str] = {}
+        #: Called with the record of every cluster that makes an authenticated call.
+        self.on_contact: Callable[[ClusterRecord], None] = lambda record: None
         self.reload()
 
     def reload(self) -> None:
@@ -93,6 +95,7 @@ class ClusterRegistry:
         if not token_matches(secret, record.secret_hash if record is not None else _NO_SECRET_HASH):
             raise Unauthenticated(f"secret for cluster {name!r} is missing or wrong")
         assert record is not None
+        self.on_contact(record)
         return record
 
     def cluster_of_submit_token(self, token: str) -> str | None:
@@ -150,6 +153,7 @@ class ClusterRegistry:
         self._submit_tokens[record.submit_token_hash] = name
         self.loop.forget_report(name)
         self.engine.set_cluster(name, record.order, capacity.total, free, attributes)
+        self.on_contact(record)
         self.loop.settle()
         return Registration(name, secret, submit_token, existing is None)
 

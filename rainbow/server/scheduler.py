@@ -19,10 +19,12 @@ from rainbow.server.errors import Unauthenticated
 from rainbow.server.events import EventBus
 from rainbow.server.jobs import JobDesk, may_see, visible_submitter
 from rainbow.server.loop import SchedulingLoop
+from rainbow.server.losses import ClusterLosses
 from rainbow.server.metrics import SchedulerMetrics
 from rainbow.server.pulls import ClusterPulls
 from rainbow.server.reasons import Reasons
 from rainbow.server.registry import ClusterRegistry, Registration
+from rainbow.server.retries import Retries
 from rainbow.server.settings import SchedulerSettings
 from rainbow.server.shapes import JobShapes
 from rainbow.server.submissions import Submissions
@@ -60,6 +62,27 @@ class Scheduler:
         self.work = UnitOfWork(store, self.bus, self.counts, self.reload)
         self.loop = SchedulingLoop(self.engine, self.reasons, self.work, clock, self.metrics)
         self.registry = ClusterRegistry(store, auth, self.engine, self.work, self.loop, clock)
+        self.retries = Retries(
+            store,
+            self.engine,
+            self.shapes,
+            self.work,
+            self.loop,
+            self.leases,
+            self.metrics,
+            clock,
+            settings.retry_backoff_seconds,
+        )
+        self.losses = ClusterLosses(
+            store,
+            self.registry,
+            self.work,
+            self.loop,
+            self.retries,
+            self.metrics,
+            clock,
+            settings.cluster_lost_seconds,
+        )
         self.pulls = ClusterPulls(
             store,
             self.engine,
@@ -70,6 +93,8 @@ class Scheduler:
             self.metrics,
             clock,
             settings.lease_seconds,
+            self.retries,
+            self.losses,
         )
         self.submissions = Submissions(
             store,
@@ -104,6 +129,12 @@ class Scheduler:
         if cluster is not None:
             return Principal(f"cluster:{cluster}", (cluster,))
         raise Unauthenticated("missing or unknown token")
+
+    def sweep(self) -> None:
+        """The timed work (every second): expire leases, end retries' backoffs, find lost clusters."""
+        self.pulls.expire_leases()
+        self.retries.release_due()
+        self.losses.sweep()
 
     def queues(self) -> list[QueueStats]:
         return self.engine.queue_stats()

@@ -143,6 +143,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     ) -> api.ListClustersResponse:
         self._user(context)
         counts = self.scheduler.counts.snapshot()
+        seen = self.scheduler.losses.seen
         clusters = []
         for record, view in self.scheduler.registry.list():
             clusters.append(
@@ -157,6 +158,9 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
                     registered_at=record.registered_at,
                     state_reported_at=record.state_reported_at,
                     jobs_by_state={s: n for (c, s), n in counts.items() if c == record.name},
+                    lost=bool(record.lost_at),
+                    lost_at=record.lost_at,
+                    last_seen_at=seen.get(record.name, 0.0),
                 )
             )
         return api.ListClustersResponse(clusters=clusters)
@@ -320,14 +324,20 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         secret = bearer_token(context)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + request.wait_seconds
+        released = [(run.id, run.attempt) for run in request.released]
         while True:
-            jobs, cancelled = self.scheduler.pulls.receive(
-                request.cluster, secret, request.max_jobs or 1, request.lease_seconds
+            received = self.scheduler.pulls.receive(
+                request.cluster, secret, request.max_jobs or 1, request.lease_seconds, released
             )
+            released = []
             remaining = deadline - loop.time()
-            if jobs or cancelled or remaining <= 0:
+            if received.jobs or received.cancelled or received.revoked or remaining <= 0:
                 return api.ReceiveJobsResponse(
-                    jobs=[convert.job_to_proto(j) for j in jobs], cancelled=cancelled
+                    jobs=[convert.job_to_proto(j) for j in received.jobs],
+                    cancelled=received.cancelled,
+                    revoked=[
+                        api.Revocation(id=job_id, attempt=attempt) for job_id, attempt in received.revoked
+                    ],
                 )
             await self.scheduler.bus.wait_for_work(request.cluster, remaining)
 
@@ -353,5 +363,6 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
             request.exit_code,
             request.remote_ref,
             request.delivery,
+            request.attempt,
         )
         return convert.job_to_proto(job)

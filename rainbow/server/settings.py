@@ -12,6 +12,8 @@ from rainbow.server.limits import MAX_BATCH
 class SchedulerSettings:
     default_policy: str = "first-fit"
     lease_seconds: float = 30.0
+    cluster_lost_seconds: float = 300.0
+    retry_backoff_seconds: float = 10.0
     max_batch: int = MAX_BATCH
     seed: int | None = None
     queues: dict[str, QueueConfig] = field(default_factory=dict)

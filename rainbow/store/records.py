@@ -52,6 +52,10 @@ class ClusterRecord:
     state_reported_at: float = 0.0
     # Event revision at the last state report: reservations made after it still count.
     state_revision: int = 0
+    # When the cluster was declared lost (0: it is not).
+    lost_at: float = 0.0
+    # Runs it must stop when it calls again, as [job id, attempt] pairs (see rainbow.server.losses).
+    revoked: list[list[int]] = field(default_factory=list)
     # Registration order, assigned by the store.
     order: int = 0
 
@@ -84,6 +88,11 @@ class JobRecord:
     started_at: float = 0.0
     finished_at: float = 0.0
     remote_ref: str = ""
+    # The run this is (1 first); earlier runs as dicts (see rainbow.server.attempts), the last 16.
+    attempt: int = 1
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    # A retry waits out its backoff until then, outside the queue (0: it does not).
+    retry_at: float = 0.0
     # Revision of the last event that changed this job, set by the store.
     revision: int = 0
 

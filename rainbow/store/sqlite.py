@@ -86,7 +86,9 @@ _JOB_COLUMNS = frozenset(
 _JOB_FIELDS = frozenset(JobRecord.__dataclass_fields__) - {"reasons"}
 # The fields the JSON holds, with the defaults it leaves out.
 _JSON_FIELDS = tuple(
-    (name, f.default) for name, f in JobRecord.__dataclass_fields__.items() if name not in _JOB_COLUMNS
+    (name, f.default if f.default_factory is dataclasses.MISSING else f.default_factory())
+    for name, f in JobRecord.__dataclass_fields__.items()
+    if name not in _JOB_COLUMNS
 )
 assert all(default is not dataclasses.MISSING for _, default in _JSON_FIELDS)
 _CLUSTER_FIELDS = frozenset(ClusterRecord.__dataclass_fields__)

@@ -573,12 +573,17 @@ class ReceiveJobsRequest(_message.Message):
     MAX_JOBS_FIELD_NUMBER: _builtins.int
     LEASE_SECONDS_FIELD_NUMBER: _builtins.int
     WAIT_SECONDS_FIELD_NUMBER: _builtins.int
+    RELEASED_FIELD_NUMBER: _builtins.int
     cluster: _builtins.str
     max_jobs: _builtins.int
     lease_seconds: _builtins.float
     """Lease length; 0 means the server default."""
     wait_seconds: _builtins.float
     """Long poll: wait up to this long for a job when none is ready (max 30)."""
+    @_builtins.property
+    def released(self) -> _containers.RepeatedCompositeFieldContainer[Global___Revocation]:
+        """Revocations this cluster has carried out (the Jobs are deleted or were never there)."""
+
     def __init__(
         self,
         *,
@@ -586,10 +591,11 @@ class ReceiveJobsRequest(_message.Message):
         max_jobs: _builtins.int = ...,
         lease_seconds: _builtins.float = ...,
         wait_seconds: _builtins.float = ...,
+        released: _abc.Iterable[Global___Revocation] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "lease_seconds", b"lease_seconds", "max_jobs", b"max_jobs", "wait_seconds", b"wait_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "lease_seconds", b"lease_seconds", "max_jobs", b"max_jobs", "released", b"released", "wait_seconds", b"wait_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -601,25 +607,58 @@ class ReceiveJobsResponse(_message.Message):
 
     JOBS_FIELD_NUMBER: _builtins.int
     CANCELLED_FIELD_NUMBER: _builtins.int
+    REVOKED_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def jobs(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Job]: ...
     @_builtins.property
     def cancelled(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
         """Ids of jobs on this cluster that were cancelled and must be stopped."""
 
+    @_builtins.property
+    def revoked(self) -> _containers.RepeatedCompositeFieldContainer[Global___Revocation]:
+        """Runs this cluster must stop and delete: while it was lost, their jobs moved on (to another
+        cluster or attempt, or to FAILED). Listed until released.
+        """
+
     def __init__(
         self,
         *,
         jobs: _abc.Iterable[_types_pb2.Job] | None = ...,
         cancelled: _abc.Iterable[_builtins.int] | None = ...,
+        revoked: _abc.Iterable[Global___Revocation] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancelled", b"cancelled", "jobs", b"jobs"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancelled", b"cancelled", "jobs", b"jobs", "revoked", b"revoked"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReceiveJobsResponse: _TypeAlias = ReceiveJobsResponse  # noqa: Y015
+
+@_typing.final
+class Revocation(_message.Message):
+    """A run of a job that no longer belongs to a cluster."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    attempt: _builtins.int
+    """The attempt whose Job must go; a later attempt's Job of the same job stays."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        attempt: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Revocation: _TypeAlias = Revocation  # noqa: Y015
 
 @_typing.final
 class Lease(_message.Message):
@@ -708,6 +747,7 @@ class ReportJobStatusRequest(_message.Message):
     EXIT_CODE_FIELD_NUMBER: _builtins.int
     REMOTE_REF_FIELD_NUMBER: _builtins.int
     DELIVERY_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
     cluster: _builtins.str
     id: _builtins.int
     state: _types_pb2.JobState.ValueType
@@ -720,6 +760,10 @@ class ReportJobStatusRequest(_message.Message):
     """The delivery the job was accepted under; a report from an earlier one is refused
     (FAILED_PRECONDITION). 0: not checked.
     """
+    attempt: _builtins.int
+    """The attempt the report is about; a report about an earlier attempt is refused
+    (FAILED_PRECONDITION). 0: not checked.
+    """
     def __init__(
         self,
         *,
@@ -730,10 +774,11 @@ class ReportJobStatusRequest(_message.Message):
         exit_code: _builtins.int = ...,
         remote_ref: _builtins.str = ...,
         delivery: _builtins.int = ...,
+        attempt: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "delivery", b"delivery", "exit_code", b"exit_code", "id", b"id", "message", b"message", "remote_ref", b"remote_ref", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "cluster", b"cluster", "delivery", b"delivery", "exit_code", b"exit_code", "id", b"id", "message", b"message", "remote_ref", b"remote_ref", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -223,6 +223,8 @@ class JobSpec(_message.Message):
     QUEUE_FIELD_NUMBER: _builtins.int
     PRIORITY_FIELD_NUMBER: _builtins.int
     PRIORITY_CLASS_FIELD_NUMBER: _builtins.int
+    ON_CLUSTER_LOSS_FIELD_NUMBER: _builtins.int
+    MAX_RETRIES_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     nodes: _builtins.int
     gpu_type: _builtins.str
@@ -237,6 +239,10 @@ class JobSpec(_message.Message):
     """Higher runs first. Ignored when priority_class is set."""
     priority_class: _builtins.str
     """A priority class named in the server config (its value replaces priority)."""
+    on_cluster_loss: _builtins.str
+    """What happens to the job, once started, when its cluster is lost: wait (default), requeue or fail."""
+    max_retries: _builtins.int
+    """How many times a failed run is retried (0-10), after a backoff, preferring another cluster."""
     @_builtins.property
     def resources(self) -> Global___Resources: ...
     @_builtins.property
@@ -266,10 +272,12 @@ class JobSpec(_message.Message):
         queue: _builtins.str = ...,
         priority: _builtins.int = ...,
         priority_class: _builtins.str = ...,
+        on_cluster_loss: _builtins.str = ...,
+        max_retries: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["resources", b"resources"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["clusters", b"clusters", "command", b"command", "env", b"env", "flux_jobspec", b"flux_jobspec", "gpu_type", b"gpu_type", "image", b"image", "name", b"name", "node_selector", b"node_selector", "nodes", b"nodes", "policy", b"policy", "priority", b"priority", "priority_class", b"priority_class", "queue", b"queue", "resources", b"resources"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clusters", b"clusters", "command", b"command", "env", b"env", "flux_jobspec", b"flux_jobspec", "gpu_type", b"gpu_type", "image", b"image", "max_retries", b"max_retries", "name", b"name", "node_selector", b"node_selector", "nodes", b"nodes", "on_cluster_loss", b"on_cluster_loss", "policy", b"policy", "priority", b"priority", "priority_class", b"priority_class", "queue", b"queue", "resources", b"resources"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -328,6 +336,9 @@ class Job(_message.Message):
     REMOTE_REF_FIELD_NUMBER: _builtins.int
     QUEUE_FIELD_NUMBER: _builtins.int
     PRIORITY_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
+    RETRY_AT_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     state: Global___JobState.ValueType
     cluster: _builtins.str
@@ -350,10 +361,18 @@ class Job(_message.Message):
     queue: _builtins.str
     """The queue the job waits in and its effective priority."""
     priority: _builtins.int
+    attempt: _builtins.int
+    """The run this is (1 for the first; a retry or a requeue after a cluster loss starts the next)."""
+    retry_at: _builtins.float
+    """When a retry waits out its backoff: the time it goes back to the queue."""
     @_builtins.property
     def spec(self) -> Global___JobSpec: ...
     @_builtins.property
     def reasons(self) -> _containers.RepeatedCompositeFieldContainer[Global___ClusterFit]: ...
+    @_builtins.property
+    def attempts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Attempt]:
+        """Earlier runs, oldest first (at most the last 16)."""
+
     def __init__(
         self,
         *,
@@ -376,14 +395,57 @@ class Job(_message.Message):
         remote_ref: _builtins.str = ...,
         queue: _builtins.str = ...,
         priority: _builtins.int = ...,
+        attempt: _builtins.int = ...,
+        attempts: _abc.Iterable[Global___Attempt] | None = ...,
+        retry_at: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "created_at", b"created_at", "deliveries", b"deliveries", "exit_code", b"exit_code", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "lease_deadline", b"lease_deadline", "message", b"message", "priority", b"priority", "queue", b"queue", "reasons", b"reasons", "remote_ref", b"remote_ref", "revision", b"revision", "spec", b"spec", "started_at", b"started_at", "state", b"state", "submitter", b"submitter", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "attempts", b"attempts", "cluster", b"cluster", "created_at", b"created_at", "deliveries", b"deliveries", "exit_code", b"exit_code", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "lease_deadline", b"lease_deadline", "message", b"message", "priority", b"priority", "queue", b"queue", "reasons", b"reasons", "remote_ref", b"remote_ref", "retry_at", b"retry_at", "revision", b"revision", "spec", b"spec", "started_at", b"started_at", "state", b"state", "submitter", b"submitter", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Job: _TypeAlias = Job  # noqa: Y015
+
+@_typing.final
+class Attempt(_message.Message):
+    """One earlier run of a job."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ATTEMPT_FIELD_NUMBER: _builtins.int
+    CLUSTER_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    EXIT_CODE_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    ENDED_AT_FIELD_NUMBER: _builtins.int
+    attempt: _builtins.int
+    cluster: _builtins.str
+    state: Global___JobState.ValueType
+    """FAILED, or QUEUED when the run was given up because its cluster was lost."""
+    message: _builtins.str
+    exit_code: _builtins.int
+    started_at: _builtins.float
+    ended_at: _builtins.float
+    def __init__(
+        self,
+        *,
+        attempt: _builtins.int = ...,
+        cluster: _builtins.str = ...,
+        state: Global___JobState.ValueType = ...,
+        message: _builtins.str = ...,
+        exit_code: _builtins.int = ...,
+        started_at: _builtins.float = ...,
+        ended_at: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "cluster", b"cluster", "ended_at", b"ended_at", "exit_code", b"exit_code", "message", b"message", "started_at", b"started_at", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Attempt: _TypeAlias = Attempt  # noqa: Y015
 
 @_typing.final
 class JobEvent(_message.Message):
@@ -464,9 +526,18 @@ class ClusterInfo(_message.Message):
     REGISTERED_AT_FIELD_NUMBER: _builtins.int
     STATE_REPORTED_AT_FIELD_NUMBER: _builtins.int
     JOBS_BY_STATE_FIELD_NUMBER: _builtins.int
+    LOST_FIELD_NUMBER: _builtins.int
+    LAST_SEEN_AT_FIELD_NUMBER: _builtins.int
+    LOST_AT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     registered_at: _builtins.float
     state_reported_at: _builtins.float
+    lost: _builtins.bool
+    """True when the cluster has not called the server for the server's clusterLostSeconds."""
+    last_seen_at: _builtins.float
+    """The last call the cluster made (this server's view since it started)."""
+    lost_at: _builtins.float
+    """When the cluster was declared lost (0 when it is not)."""
     @_builtins.property
     def capacity(self) -> Global___Capacity: ...
     @_builtins.property
@@ -487,10 +558,13 @@ class ClusterInfo(_message.Message):
         registered_at: _builtins.float = ...,
         state_reported_at: _builtins.float = ...,
         jobs_by_state: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        lost: _builtins.bool = ...,
+        last_seen_at: _builtins.float = ...,
+        lost_at: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["capacity", b"capacity"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "capacity", b"capacity", "effective_free", b"effective_free", "jobs_by_state", b"jobs_by_state", "name", b"name", "registered_at", b"registered_at", "state_reported_at", b"state_reported_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "capacity", b"capacity", "effective_free", b"effective_free", "jobs_by_state", b"jobs_by_state", "last_seen_at", b"last_seen_at", "lost", b"lost", "lost_at", b"lost_at", "name", b"name", "registered_at", b"registered_at", "state_reported_at", b"state_reported_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
