@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -15,10 +16,11 @@ from rainbow.client import AsyncRainbowClient, ClientConfig, state_name
 from rainbow.core import total_cpu
 from rainbow.wire import groups_from_proto
 from rainbow_operator.agent.agent import Agent, FatalError
+from rainbow_operator.agent.jobs import JOB_ID_LABEL
 from rainbow_operator.agent.kube import Kube
 from rainbow_operator.agent.settings import AgentSettings
 from tests.agent.test_capacity import node
-from tests.conftest import REGISTRATION_SECRET, TOKENS, ServerThread
+from tests.conftest import REGISTRATION_SECRET, TOKENS, ServerThread, make_config
 
 CLUSTER = "fake"
 T = TypeVar("T")
@@ -33,17 +35,25 @@ class FakeKube(Kube):
         self.deleted: list[str] = []
         self.secrets: dict[str, dict[str, str]] = {}
         self.refuse_jobs = 0  # HTTP status to refuse Job creation with
+        self.down = False  # the API server does not answer
+
+    def _answer(self) -> None:
+        if self.down:
+            raise ConnectionRefusedError("connection refused")
 
     async def list_nodes(self) -> dict[str, Any]:
+        self._answer()
         return {"metadata": {"resourceVersion": "1"}, "items": self.nodes}
 
     async def list_pods(self) -> dict[str, Any]:
+        self._answer()
         return {"metadata": {"resourceVersion": "1"}, "items": []}
 
-    async def job_pods(self, namespace: str, job_id: int) -> list[dict[str, Any]]:
+    async def job_pods(self, namespace: str, job_id: int, attempt: int = 1) -> list[dict[str, Any]]:
         return [{"status": {"containerStatuses": [{"state": {"terminated": {"exitCode": 7}}}]}}]
 
     async def create_job(self, manifest: dict[str, Any]) -> bool:
+        self._answer()
         if self.refuse_jobs:
             raise ApiException(status=self.refuse_jobs, reason="Unprocessable Entity")
         name = manifest["metadata"]["name"]
@@ -243,3 +253,42 @@ async def test_server_unreachable_then_back(server: ServerThread) -> None:
     assert agent.credentials is None and not task.done()  # keeps retrying
     await agent.stop()
     await agent.client.close()
+
+
+@pytest.fixture
+def lossy_server(tmp_path: Path) -> Iterator[ServerThread]:
+    running_server = ServerThread(make_config(tmp_path, cluster_lost_seconds=2.0)).start()
+    yield running_server
+    running_server.stop()
+
+
+async def test_a_cluster_whose_api_is_down_goes_silent_and_on_return_stops_revoked_runs(
+    lossy_server: ServerThread,
+) -> None:
+    server = lossy_server
+    kube = FakeKube()
+    async with running(new_agent(server, kube)) as agent:
+        with server.client("alice") as alice:
+            spec = {"name": "j", "command": ["true"], "clusters": [CLUSTER], "onClusterLoss": "requeue"}
+            job_id = int(alice.submit(spec).job.id)
+        await until("ACCEPTED", lambda: job_state(server, job_id) == "ACCEPTED")
+        assert f"rainbow-{job_id}" in kube.jobs
+        kube.down = True  # the agent can run nothing: it stops pulling and reporting
+        await until("not reachable", lambda: not agent.health()["kubernetes_reachable"], 5)
+        with server.client("admin") as admin:
+            await until("lost", lambda: admin.list_clusters()[0].lost, 8)
+            assert state_name(admin.get_job(job_id).state) == "QUEUED"  # requeued; no other cluster
+        kube.down = False  # back: it calls, learns the first run is revoked, and runs the second
+        await until("the second run's Job", lambda: kube.jobs.get(f"rainbow-{job_id}-2"), 8)
+        await until("the first run's Job deleted", lambda: f"rainbow-{job_id}" not in kube.jobs)
+        await until("ACCEPTED again", lambda: job_state(server, job_id) == "ACCEPTED")
+        assert server.server is not None
+        record = server.server.scheduler.registry.records[CLUSTER]
+        await until("released", lambda: record.revoked == [] and not record.lost_at, 5)
+        with server.client("admin") as admin:
+            job = admin.get_job(job_id)
+        assert (job.attempt, [run.attempt for run in job.attempts]) == (2, [1])
+        # The first run's Job going away is not news about the job.
+        await agent.on_job("DELETED", {"metadata": {"labels": {JOB_ID_LABEL: str(job_id)}}})
+        assert agent.wanted == {}
+        assert job_state(server, job_id) == "ACCEPTED"

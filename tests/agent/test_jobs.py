@@ -8,9 +8,11 @@ from rainbow.core import JobRequest, JobSpec, Resources
 from rainbow.core.states import FAILED, RUNNING, SUCCEEDED
 from rainbow.v1 import types_pb2 as pb
 from rainbow_operator.agent.jobs import (
+    ATTEMPT_LABEL,
     CLUSTER_LABEL,
     DEFAULT_IMAGE,
     JOB_ID_LABEL,
+    attempt_of,
     job_id_of,
     job_manifest,
     job_name,
@@ -64,11 +66,24 @@ def test_manifest() -> None:
     assert container["resources"] == {"requests": amounts, "limits": amounts}
     (term,) = pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
     assert term == {
-        "labelSelector": {"matchLabels": {JOB_ID_LABEL: "42"}},
+        "labelSelector": {"matchLabels": {JOB_ID_LABEL: "42", ATTEMPT_LABEL: "1"}},
         "topologyKey": "kubernetes.io/hostname",
     }
-    assert job_id_of(m) == 42
+    assert job_id_of(m) == 42 and attempt_of(m) == 1
     assert request_of(m) == spec().request
+
+
+def test_later_runs_get_jobs_of_their_own() -> None:
+    """A retry on the same cluster never meets the Job of an earlier run, nor its pods."""
+    m = job_manifest(42, spec(), "edge", "jobs", attempt=3)
+    assert m["metadata"]["name"] == job_name(42, 3) == "rainbow-42-3"
+    assert m["metadata"]["labels"][ATTEMPT_LABEL] == "3" and attempt_of(m) == 3
+    pod = m["spec"]["template"]
+    assert pod["metadata"]["labels"][ATTEMPT_LABEL] == "3"
+    (term,) = pod["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["labelSelector"]["matchLabels"] == {JOB_ID_LABEL: "42", ATTEMPT_LABEL: "3"}
+    unlabelled = {"metadata": {"labels": {JOB_ID_LABEL: "42"}}}  # made before runs were labelled
+    assert attempt_of(unlabelled) == 1
 
 
 def test_manifest_defaults_and_extras() -> None:

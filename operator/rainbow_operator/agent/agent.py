@@ -3,13 +3,17 @@
 Three loops run after registration:
 
 * pull: long-poll ``ReceiveJobs``; create each job's batch/v1 Job, then accept it; delete the Jobs
-  of cancelled jobs and acknowledge with a CANCELLED report;
+  of cancelled jobs and acknowledge with a CANCELLED report; delete the Jobs of revoked runs (taken
+  away while the server had lost this cluster) and release them with the next poll;
 * state: report (total, free) when it changed (debounced after watch events) and at every interval,
   with a full re-list of nodes and pods at each interval;
 * reports: send the latest wanted status of each job (RUNNING, SUCCEEDED, FAILED) once, retrying
   transient failures.
 
 Watch events (from kopf, see ``handlers``) feed the inventory and wanted reports.
+
+While the Kubernetes API cannot be listed, the agent neither pulls jobs nor reports capacity: it
+could not run them, and staying silent lets the server declare the cluster lost and move its jobs.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -28,7 +33,15 @@ from rainbow.core.states import CANCELLED, FAILED, TERMINAL_STATES
 from rainbow.v1 import types_pb2 as pb
 from rainbow_operator.agent import metrics
 from rainbow_operator.agent.inventory import Inventory
-from rainbow_operator.agent.jobs import job_id_of, job_manifest, job_name, parse_job_spec, request_of
+from rainbow_operator.agent.jobs import (
+    attempt_of,
+    attempt_of_job,
+    job_id_of,
+    job_manifest,
+    job_name,
+    parse_job_spec,
+    request_of,
+)
 from rainbow_operator.agent.kube import Kube, status_of
 from rainbow_operator.agent.registration import Credentials, register
 from rainbow_operator.agent.settings import AgentSettings
@@ -40,6 +53,8 @@ FATAL_REGISTRATION_CODES = frozenset(
     {"ALREADY_EXISTS", "UNAUTHENTICATED", "PERMISSION_DENIED", "INVALID_ARGUMENT"}
 )
 MAX_BACKOFF = 30.0
+#: How often an agent whose Kubernetes API does not answer tries it again.
+KUBE_RETRY_SECONDS = 2.0
 
 
 class FatalError(RuntimeError):
@@ -68,6 +83,12 @@ class Agent:
         self.wanted: dict[int, Report] = {}
         self.reported: dict[int, str] = {}
         self.deleted_by_us: set[int] = set()
+        #: The newest run of each job this agent knows of: reports about older runs are not sent.
+        self.attempts: dict[int, int] = {}
+        #: Revoked runs whose Jobs are gone, released with the next poll.
+        self.released: set[tuple[int, int]] = set()
+        #: Set while the Kubernetes API answers (the last re-list worked).
+        self.kube_ready = asyncio.Event()
         self.last_sent: tuple[tuple[NodeGroup, ...], tuple[NodeGroup, ...]] | None = None
         self.last_server_contact = 0.0
         self._task: asyncio.Task[None] | None = None
@@ -81,9 +102,9 @@ class Agent:
         assert self.credentials is not None, "not registered yet"
         return self.credentials.secret
 
-    def remote_ref(self, job_id: int) -> str:
-        """``namespace/name`` of a job's batch/v1 Job, sent with each status report."""
-        return f"{self.settings.job_namespace}/{job_name(job_id)}"
+    def remote_ref(self, job_id: int, attempt: int = 1) -> str:
+        """``namespace/name`` of a run's batch/v1 Job, sent with each status report."""
+        return f"{self.settings.job_namespace}/{job_name(job_id, attempt)}"
 
     def _server_error(self, method: str, error: RainbowClientError) -> None:
         metrics.SERVER_ERRORS.labels(method, error.code).inc()
@@ -95,6 +116,7 @@ class Agent:
     def health(self) -> dict[str, Any]:
         return {
             "registered": self.credentials is not None,
+            "kubernetes_reachable": self.kube_ready.is_set(),
             "seconds_since_server_contact": round(time.time() - self.last_server_contact, 1)
             if self.last_server_contact
             else None,
@@ -120,9 +142,21 @@ class Agent:
 
     async def resync(self) -> None:
         """Re-list nodes and pods (repairs anything a missed watch event left behind)."""
-        nodes, pods = await asyncio.gather(self.kube.list_nodes(), self.kube.list_pods())
+        try:
+            nodes, pods = await asyncio.gather(self.kube.list_nodes(), self.kube.list_pods())
+        except (ApiException, OSError):
+            self._kube_unreachable()
+            raise
         self.inventory.replace_nodes(nodes)
         self.inventory.replace_pods(pods)
+        if not self.kube_ready.is_set():
+            log.info("the Kubernetes API answers: pulling jobs and reporting capacity")
+        self.kube_ready.set()
+
+    def _kube_unreachable(self) -> None:
+        if self.kube_ready.is_set():
+            log.warning("the Kubernetes API does not answer: no jobs are pulled until it does")
+        self.kube_ready.clear()
 
     async def register_until_done(self) -> None:
         backoff = Backoff(1.0)
@@ -163,23 +197,31 @@ class Agent:
     async def pull_loop(self) -> None:
         backoff = Backoff()
         while True:
+            await self.kube_ready.wait()
+            released = sorted(self.released)
             try:
                 response = await self.client.receive(
                     self.cluster,
                     self.secret,
                     max_jobs=self.settings.max_jobs,
                     wait_seconds=self.settings.wait_seconds,
+                    released=released,
                 )
             except RainbowClientError as error:
                 self._server_error("ReceiveJobs", error)
                 await backoff.sleep()
                 continue
+            self.released.difference_update(released)
             self._contact()
             backoff.reset()
             if response.jobs:
                 metrics.JOBS_RECEIVED.inc(len(response.jobs))
                 await asyncio.gather(*(self.start_job(job) for job in response.jobs))
-            if response.cancelled and not await self.cancel_jobs(list(response.cancelled)):
+            ok = not response.cancelled or await self.cancel_jobs(list(response.cancelled))
+            revoked = [(run.id, run.attempt) for run in response.revoked]
+            if revoked and not await self.stop_revoked(revoked):
+                ok = False
+            if not ok:
                 await backoff.sleep()
 
     async def start_job(self, job: pb.Job) -> None:
@@ -190,6 +232,8 @@ class Agent:
         except SpecError as error:
             await self._accept_and_fail(job, f"cannot run this jobspec: {error}")
             return
+        attempt = attempt_of_job(job)
+        self._new_attempt(job.id, attempt)
         manifest = job_manifest(
             job.id,
             spec,
@@ -198,12 +242,14 @@ class Agent:
             default_image=self.settings.default_image,
             pod_annotations=self.settings.pod_annotations,
             pod_labels=self.settings.pod_labels,
+            attempt=attempt,
         )
         self.inventory.track_job(job.id, spec.request)
+        name = job_name(job.id, attempt)
         try:
             if await self.kube.create_job(manifest):
                 metrics.JOBS_CREATED.inc()
-                log.info("job %d: created Job %s/%s", job.id, self.settings.job_namespace, job_name(job.id))
+                log.info("job %d: created Job %s/%s", job.id, self.settings.job_namespace, name)
         except (ApiException, OSError) as error:
             metrics.KUBE_ERRORS.labels("create_job").inc()
             self.inventory.drop_job(job.id)
@@ -211,13 +257,15 @@ class Agent:
                 await self._accept_and_fail(job, f"Kubernetes refused the Job: {_kube_message(error)}")
             else:  # not accepted: the lease expires and the job is offered again
                 log.warning("job %d: creating its Job failed: %s", job.id, _kube_message(error))
+                if isinstance(error, OSError) or status_of(error) >= 500:
+                    self._kube_unreachable()
             return
         try:
             await self.client.accept(self.cluster, self.secret, [job])
         except RainbowClientError as error:
             self._server_error("AcceptJobs", error)
             if error.code == "FAILED_PRECONDITION":  # cancelled or lease expired: not ours to run now
-                await self._delete_job(job.id)
+                await self._delete_job(job.id, attempt)
             return
         self._contact()
         metrics.JOBS_ACCEPTED.inc()
@@ -231,14 +279,23 @@ class Agent:
         except RainbowClientError as error:
             self._server_error("AcceptJobs", error)
             return
-        self.want(job.id, Report(FAILED, message, 1))
+        self.want(job.id, Report(FAILED, message, 1, attempt_of_job(job)))
 
-    async def _delete_job(self, job_id: int) -> bool:
-        """Delete a job's Job; True when done (deleted or absent)."""
+    def _new_attempt(self, job_id: int, attempt: int) -> None:
+        """A run of a job starts here: what was wanted or sent for an earlier run no longer counts."""
+        if attempt > self.attempts.get(job_id, 0):
+            self.attempts[job_id] = attempt
+            self.wanted.pop(job_id, None)
+            self.reported.pop(job_id, None)
+
+    async def _delete_job(self, job_id: int, attempt: int = 0) -> bool:
+        """Delete the Job of a run of a job (``attempt``; 0: the newest known); True when done
+        (deleted or absent)."""
+        name = job_name(job_id, attempt or self.attempts.get(job_id, 1))
         self.deleted_by_us.add(job_id)  # before the call: its DELETED event may arrive first
         try:
-            if await self.kube.delete_job(self.settings.job_namespace, job_name(job_id)):
-                log.info("job %d: deleted Job %s", job_id, job_name(job_id))
+            if await self.kube.delete_job(self.settings.job_namespace, name):
+                log.info("job %d: deleted Job %s", job_id, name)
             else:
                 self.deleted_by_us.discard(job_id)
         except (ApiException, OSError) as error:
@@ -270,6 +327,29 @@ class Agent:
             metrics.REPORTS.labels(CANCELLED).inc()
         return ok
 
+    async def stop_revoked(self, runs: list[tuple[int, int]]) -> bool:
+        """Delete the Jobs of runs taken away from this cluster; each is released with the next poll.
+        False if something must be retried."""
+        ok = True
+        for job_id, attempt in runs:
+            if (job_id, attempt) in self.released:
+                continue
+            wanted = self.wanted.get(job_id)
+            if wanted is not None and wanted.attempt <= attempt:
+                del self.wanted[job_id]  # nothing more to say about that run
+            if self.attempts.get(job_id, 0) <= attempt:
+                self.reported[job_id] = CANCELLED
+            if not await self._delete_job(job_id, attempt):
+                ok = False
+                continue
+            log.info(
+                "job %d: attempt %d was revoked (the job moved on while this cluster was lost)",
+                job_id,
+                attempt,
+            )
+            self.released.add((job_id, attempt))
+        return ok
+
     # ----- capacity --------------------------------------------------------------------------------
 
     def poke(self) -> None:
@@ -280,6 +360,9 @@ class Agent:
         interval = self.settings.state_interval
         next_full = time.monotonic() + interval
         while True:
+            if not self.kube_ready.is_set():  # re-list soon: that is how the API is found again
+                await asyncio.sleep(min(interval, KUBE_RETRY_SECONDS))
+                next_full = time.monotonic()
             try:
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
                 async with asyncio.timeout(max(0.0, next_full - time.monotonic())):
@@ -296,7 +379,8 @@ class Agent:
                 except (ApiException, OSError) as error:
                     metrics.KUBE_ERRORS.labels("list").inc()
                     log.warning("re-listing nodes and pods failed: %s", _kube_message(error))
-            await self.send_state(force=full)
+            if self.kube_ready.is_set():  # a report from a stale inventory would hide that it is stale
+                await self.send_state(force=full)
 
     async def send_state(self, force: bool = False) -> bool:
         """Report capacity if it changed (or when forced); True if sent."""
@@ -334,12 +418,18 @@ class Agent:
         if job_id is None:
             return
         self.poke()
+        attempt = attempt_of(body)
+        if attempt < self.attempts.get(job_id, 0):
+            return  # the Job of an earlier run: the newer run's Job is what counts now
+        self._new_attempt(job_id, attempt)
         if event_type == "DELETED":
             self.inventory.drop_job(job_id)
             if job_id in self.deleted_by_us:
                 self.deleted_by_us.discard(job_id)
             else:
-                self.want(job_id, Report(FAILED, f"batch Job {job_name(job_id)} was deleted", 1))
+                self.want(
+                    job_id, Report(FAILED, f"batch Job {job_name(job_id, attempt)} was deleted", 1, attempt)
+                )
             return
         status = dict(body.get("status") or {})
         request = request_of(body)
@@ -348,12 +438,12 @@ class Agent:
         report = job_report(status)
         if report is not None and report.state == FAILED and not self._final(job_id):
             try:
-                pods = await self.kube.job_pods(self.settings.job_namespace, job_id)
+                pods = await self.kube.job_pods(self.settings.job_namespace, job_id, attempt)
                 report = job_report(status, pods)
             except (ApiException, OSError) as error:
                 log.warning("job %d: reading its pods failed: %s", job_id, _kube_message(error))
         if report is not None:
-            self.want(job_id, report)
+            self.want(job_id, replace(report, attempt=attempt))
 
     # ----- status reports --------------------------------------------------------------------------
 
@@ -385,7 +475,8 @@ class Agent:
                         report.state,
                         report.message,
                         report.exit_code,
-                        remote_ref=self.remote_ref(job_id),
+                        remote_ref=self.remote_ref(job_id, report.attempt),
+                        attempt=report.attempt,
                     )
                     metrics.REPORTS.labels(report.state).inc()
                     self._contact()

@@ -2,9 +2,10 @@
 
 A job with ``nodes: N`` becomes an Indexed Job of N pods run in parallel, one per node (required
 pod anti-affinity on the job id over ``kubernetes.io/hostname``), each requesting (and limited to) the
-per-node cpu, memory and GPUs. The name ``rainbow-<id>`` is deterministic so a redelivered job never
-creates a second Job. The request is kept as an annotation so a restarted agent knows what each of
-its Jobs reserves.
+per-node cpu, memory and GPUs. The name ``rainbow-<id>`` (``rainbow-<id>-<attempt>`` for a job's
+later runs) is deterministic so a redelivered job never creates a second Job, and a retry never meets
+the Job of an earlier run. The request is kept as an annotation so a restarted agent knows what each
+of its Jobs reserves; the attempt is a label, so reports say which run they are about.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from rainbow_operator.agent.capacity import GPU_PRODUCT_LABEL, GPU_RESOURCE
 JOB_ID_LABEL = f"{LABEL_PREFIX}/job-id"
 CLUSTER_LABEL = f"{LABEL_PREFIX}/cluster"
 JOB_NAME_LABEL = f"{LABEL_PREFIX}/job-name"
+ATTEMPT_LABEL = f"{LABEL_PREFIX}/attempt"
 REQUEST_ANNOTATION = f"{LABEL_PREFIX}/request"
 HOSTNAME_TOPOLOGY = "kubernetes.io/hostname"
 CONTAINER_NAME = "job"
@@ -29,18 +31,32 @@ CONTAINER_NAME = "job"
 DEFAULT_IMAGE = "busybox:1.36"
 
 
-def job_name(job_id: int) -> str:
-    """The batch/v1 Job name for a Rainbow job id."""
-    return f"rainbow-{job_id}"
+def job_name(job_id: int, attempt: int = 1) -> str:
+    """The batch/v1 Job name for a run (``attempt``, 1 for the first) of a Rainbow job."""
+    return f"rainbow-{job_id}" if attempt <= 1 else f"rainbow-{job_id}-{attempt}"
 
 
-def job_id_of(manifest: Mapping[str, Any]) -> int | None:
-    """The Rainbow job id from a Job's labels, or None if it is not one of ours."""
-    value = ((manifest.get("metadata") or {}).get("labels") or {}).get(JOB_ID_LABEL)
+def attempt_of_job(job: pb.Job) -> int:
+    """The run a received job is (the server leaves 1 out)."""
+    return max(job.attempt, 1)
+
+
+def _label_int(manifest: Mapping[str, Any], label: str) -> int | None:
+    value = ((manifest.get("metadata") or {}).get("labels") or {}).get(label)
     try:
         return int(value) if value is not None else None
     except ValueError:
         return None
+
+
+def job_id_of(manifest: Mapping[str, Any]) -> int | None:
+    """The Rainbow job id from a Job's labels, or None if it is not one of ours."""
+    return _label_int(manifest, JOB_ID_LABEL)
+
+
+def attempt_of(manifest: Mapping[str, Any]) -> int:
+    """The run of its job a Job is (1 for Jobs made before attempts were labelled)."""
+    return max(_label_int(manifest, ATTEMPT_LABEL) or 1, 1)
 
 
 def parse_job_spec(spec: pb.JobSpec) -> JobSpec:
@@ -74,10 +90,16 @@ def job_manifest(
     default_image: str = DEFAULT_IMAGE,
     pod_annotations: Mapping[str, str] | None = None,
     pod_labels: Mapping[str, str] | None = None,
+    attempt: int = 1,
 ) -> dict[str, Any]:
-    """The batch/v1 Job running ``spec`` as Rainbow job ``job_id`` in ``namespace``."""
+    """The batch/v1 Job running ``spec`` as run ``attempt`` of Rainbow job ``job_id`` in ``namespace``."""
     request = spec.request
-    labels = {JOB_ID_LABEL: str(job_id), CLUSTER_LABEL: cluster, JOB_NAME_LABEL: spec.name}
+    labels = {
+        JOB_ID_LABEL: str(job_id),
+        CLUSTER_LABEL: cluster,
+        JOB_NAME_LABEL: spec.name,
+        ATTEMPT_LABEL: str(attempt),
+    }
     amounts = _resource_list(request)
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
@@ -95,7 +117,9 @@ def job_manifest(
             "podAntiAffinity": {
                 "requiredDuringSchedulingIgnoredDuringExecution": [
                     {
-                        "labelSelector": {"matchLabels": {JOB_ID_LABEL: str(job_id)}},
+                        "labelSelector": {
+                            "matchLabels": {JOB_ID_LABEL: str(job_id), ATTEMPT_LABEL: str(attempt)}
+                        },
                         "topologyKey": HOSTNAME_TOPOLOGY,
                     }
                 ]
@@ -109,7 +133,7 @@ def job_manifest(
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": job_name(job_id),
+            "name": job_name(job_id, attempt),
             "namespace": namespace,
             "labels": dict(labels),
             "annotations": {REQUEST_ANNOTATION: json.dumps(request_to_dict(request), sort_keys=True)},

@@ -12,7 +12,7 @@ from typing import Any
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 
-from rainbow_operator.agent.jobs import JOB_ID_LABEL
+from rainbow_operator.agent.jobs import ATTEMPT_LABEL, JOB_ID_LABEL
 
 Obj = dict[str, Any]
 
@@ -55,11 +55,13 @@ class Kube:
         )
         return self._raw(response)
 
-    async def job_pods(self, namespace: str, job_id: int) -> list[Obj]:
+    async def job_pods(self, namespace: str, job_id: int, attempt: int = 1) -> list[Obj]:
+        """The pods of one run of a job (the first run's pods may predate the attempt label)."""
+        selector = f"{JOB_ID_LABEL}={job_id}" + (f",{ATTEMPT_LABEL}={attempt}" if attempt > 1 else "")
         response = await asyncio.to_thread(
             self.core.list_namespaced_pod,
             namespace,
-            label_selector=f"{JOB_ID_LABEL}={job_id}",
+            label_selector=selector,
             _preload_content=False,
         )
         items: list[Obj] = self._raw(response).get("items") or []

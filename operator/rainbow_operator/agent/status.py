@@ -20,6 +20,8 @@ class Report:
     state: str
     message: str = ""
     exit_code: int = 0
+    #: The run the report is about (0: not said).
+    attempt: int = 0
 
 
 def _condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
