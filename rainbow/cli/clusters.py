@@ -171,8 +171,10 @@ def cluster_row(info: pb.ClusterInfo) -> list[str]:
     total, free = groups_from_proto(info.capacity.total), groups_from_proto(info.effective_free)
     gpu_types = sorted({g.gpu_type for g in total if g.gpu_type})
     gpus = _amount(total_gpus(free), total_gpus(total), str) if total_gpus(total) else ""
+    status = f"Lost ({output.age(info.last_seen_at)} silent)" if info.lost else "Ready"
     return [
         info.name,
+        status,
         str(total_nodes(total)),
         str(sum(g.count for g in free if g.resources.cpu_millis > 0)),
         _amount(total_cpu(free), total_cpu(total), format_cpu),
@@ -187,7 +189,7 @@ def cluster_row(info: pb.ClusterInfo) -> list[str]:
 def list_clusters(args: argparse.Namespace) -> int:
     with connect(args) as client:
         clusters = client.list_clusters()
-    headers = ["NAME", "NODES", "FREE", "CPU", "MEMORY", "GPUS", "LABELS", "ATTRIBUTES", "JOBS"]
+    headers = ["NAME", "STATUS", "NODES", "FREE", "CPU", "MEMORY", "GPUS", "LABELS", "ATTRIBUTES", "JOBS"]
     text = output.table(headers, [cluster_row(c) for c in clusters]) if clusters else "no clusters registered"
     output.emit(args.output, {"clusters": clusters}, text)
     return OK

@@ -116,10 +116,30 @@ def describe(job: pb.Job) -> str:
         ("created", f"{output.age(job.created_at)} ago"),
         ("updated", f"{output.age(job.updated_at)} ago"),
         ("deliveries", job.deliveries),
+        ("attempt", max(job.attempt, 1)),
     ]
+    if spec.on_cluster_loss or spec.max_retries:
+        fields.append(("on loss", f"{spec.on_cluster_loss or 'wait'}, max retries {spec.max_retries}"))
+    if job.lost_cluster:
+        fields.append(("lost", f"cluster {job.lost_cluster} is lost; the job waits for it"))
+    if job.retry_at:
+        fields.append(("retry", f"in {max(0, int(job.retry_at - time.time()))}s"))
     if output.state(job.state) in TERMINAL_STATES - {CANCELLED}:
         fields.append(("exit code", job.exit_code))
     lines = [f"{key + ':':<12}{value}" for key, value in fields]
+    if job.attempts:
+        rows = [
+            [
+                run.attempt,
+                run.cluster,
+                output.state(run.state),
+                run.exit_code,
+                f"{output.age(run.ended_at)} ago",
+                run.message,
+            ]
+            for run in job.attempts
+        ]
+        lines += ["", output.table(["ATTEMPT", "CLUSTER", "ENDED AS", "EXIT", "ENDED", "MESSAGE"], rows)]
     if job.reasons:
         lines += ["", output.fits_table(job.reasons, job.cluster)]
     return "\n".join(lines)

@@ -103,6 +103,8 @@ def fill_job(
         message.attempts.extend(attempt_to_proto(attempt) for attempt in job.attempts)
     if job.retry_at:
         message.retry_at = job.retry_at
+    if job.lost_cluster:
+        message.lost_cluster = job.lost_cluster
 
 
 def attempt_to_proto(attempt: dict[str, Any]) -> pb.Attempt:

@@ -29,4 +29,5 @@ def move(job: JobRecord, state: str, now: float, message: str = "") -> tuple[str
         job.started_at = now
     if state in TERMINAL_STATES:
         job.finished_at = now
+        job.lost_cluster = ""
     return before

@@ -133,6 +133,7 @@ class ClusterLosses:
         policy = loss_policy(job)
         if policy == "wait":
             job.message, job.updated_at = f"{lost}; the job waits for it (onClusterLoss: wait)", now
+            job.lost_cluster = name
             unit.save(job, (job.cluster, job.state))
             return "waiting"
         record.revoked.append([job.id, job.attempt])
@@ -156,6 +157,7 @@ class ClusterLosses:
             record.lost_at = 0.0
             for job in waited.values():
                 job.message, job.updated_at = f"cluster {name} is back after being lost", now
+                job.lost_cluster = ""
                 unit.save(job, (job.cluster, job.state))
             self.store.save_cluster(record)
         self.engine.set_lost(name, False)

@@ -93,6 +93,8 @@ class JobRecord:
     attempts: list[dict[str, Any]] = field(default_factory=list)
     # A retry waits out its backoff until then, outside the queue (0: it does not).
     retry_at: float = 0.0
+    # The job's cluster while that cluster is lost and the job waits for it (onClusterLoss: wait).
+    lost_cluster: str = ""
     # Revision of the last event that changed this job, set by the store.
     revision: int = 0
 

@@ -339,6 +339,7 @@ class Job(_message.Message):
     ATTEMPT_FIELD_NUMBER: _builtins.int
     ATTEMPTS_FIELD_NUMBER: _builtins.int
     RETRY_AT_FIELD_NUMBER: _builtins.int
+    LOST_CLUSTER_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     state: Global___JobState.ValueType
     cluster: _builtins.str
@@ -365,6 +366,8 @@ class Job(_message.Message):
     """The run this is (1 for the first; a retry or a requeue after a cluster loss starts the next)."""
     retry_at: _builtins.float
     """When a retry waits out its backoff: the time it goes back to the queue."""
+    lost_cluster: _builtins.str
+    """Set while the job's cluster is lost and the job waits for it to return (onClusterLoss: wait)."""
     @_builtins.property
     def spec(self) -> Global___JobSpec: ...
     @_builtins.property
@@ -398,10 +401,11 @@ class Job(_message.Message):
         attempt: _builtins.int = ...,
         attempts: _abc.Iterable[Global___Attempt] | None = ...,
         retry_at: _builtins.float = ...,
+        lost_cluster: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "attempts", b"attempts", "cluster", b"cluster", "created_at", b"created_at", "deliveries", b"deliveries", "exit_code", b"exit_code", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "lease_deadline", b"lease_deadline", "message", b"message", "priority", b"priority", "queue", b"queue", "reasons", b"reasons", "remote_ref", b"remote_ref", "retry_at", b"retry_at", "revision", b"revision", "spec", b"spec", "started_at", b"started_at", "state", b"state", "submitter", b"submitter", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "attempts", b"attempts", "cluster", b"cluster", "created_at", b"created_at", "deliveries", b"deliveries", "exit_code", b"exit_code", "finished_at", b"finished_at", "id", b"id", "idempotency_key", b"idempotency_key", "lease_deadline", b"lease_deadline", "lost_cluster", b"lost_cluster", "message", b"message", "priority", b"priority", "queue", b"queue", "reasons", b"reasons", "remote_ref", b"remote_ref", "retry_at", b"retry_at", "revision", b"revision", "spec", b"spec", "started_at", b"started_at", "state", b"state", "submitter", b"submitter", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

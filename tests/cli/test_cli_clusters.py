@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import stat
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 
+from rainbow.cli.clusters import cluster_row
+from rainbow.v1 import types_pb2 as pb
 from tests.cli.conftest import GPU, SMALL, Run
 from tests.conftest import REGISTRATION_SECRET
 
@@ -52,6 +55,7 @@ def test_list_shows_capacity_labels_attributes_and_jobs(
     table = cli("cluster", "list").ok().out.splitlines()
     assert table[0].split() == [
         "NAME",
+        "STATUS",
         "NODES",
         "FREE",
         "CPU",
@@ -63,9 +67,9 @@ def test_list_shows_capacity_labels_attributes_and_jobs(
     ]
     small = next(line.split() for line in table if line.startswith("small"))
     gpu = next(line.split() for line in table if line.startswith("gpu"))
-    assert small[:5] == ["small", "2", "2", "14/16", "64Gi/64Gi"]
+    assert small[:6] == ["small", "Ready", "2", "2", "14/16", "64Gi/64Gi"]
     assert "arch=amd64" in small and "assigned=1" in small
-    assert gpu[:6] == ["gpu", "2", "2", "64/64", "256Gi/256Gi", "8/8"]
+    assert gpu[:7] == ["gpu", "Ready", "2", "2", "64/64", "256Gi/256Gi", "8/8"]
     assert "nvidia-a100" in gpu and "cost_per_node_hour=3.5" in gpu
     # no secrets in listings
     assert "rbc_" not in "\n".join(table)
@@ -148,3 +152,8 @@ def test_bad_node_group_is_a_usage_error(cli: Run) -> None:
     assert cli("cluster", "register", "x", "--node-group", SMALL).code == 2  # no registration secret
     wrong = cli(*base[:3], "--registration-secret", "nope", "--node-group", SMALL)
     assert wrong.code == 4
+
+
+def test_a_lost_cluster_says_so_and_for_how_long_it_was_silent() -> None:
+    info = pb.ClusterInfo(name="edge", lost=True, lost_at=time.time() - 100, last_seen_at=time.time() - 400)
+    assert cluster_row(info)[:2] == ["edge", "Lost (6m silent)"]

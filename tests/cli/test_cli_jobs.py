@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from rainbow.cli.jobs import describe
 from rainbow.client import RainbowClientError
+from rainbow.v1 import types_pb2 as pb
 from tests.cli.conftest import GPU, SMALL, Result, Run
 from tests.conftest import REGISTRATION_SECRET, TOKENS, ServerThread, cpu_nodes, make_config
 
@@ -253,3 +255,17 @@ def test_watch_resumes_after_the_server_restarts(rainbow: Run, tmp_path: Path) -
         "SUCCEEDED",
     ]
     assert "the server is stopping; resume with since_revision=" in result.err
+
+
+def test_get_shows_the_runs_of_a_retried_job() -> None:
+    run = pb.Attempt(
+        attempt=1, cluster="gpu", state=pb.FAILED, message="exit code 3", exit_code=3, ended_at=1.0
+    )
+    spec = pb.JobSpec(name="flaky", max_retries=2, on_cluster_loss="requeue")
+    text = describe(
+        pb.Job(id=4, spec=spec, state=pb.QUEUED, attempt=2, attempts=[run], retry_at=time.time() + 30)
+    )
+    assert "attempt:    2" in text and "on loss:    requeue, max retries 2" in text
+    assert "retry:      in 29s" in text or "retry:      in 30s" in text
+    header, row = [line.split() for line in text.splitlines() if line.startswith(("ATTEMPT", "1 "))]
+    assert header[:3] == ["ATTEMPT", "CLUSTER", "ENDED"] and row[:4] == ["1", "gpu", "FAILED", "3"]

@@ -299,3 +299,62 @@ def test_status_uses_the_clusters_reference_and_the_servers_times() -> None:
     assert status["completionTime"] == "2023-11-14T22:14:20Z"
     unreported = job_status(pb.Job(id=8, state=pb.ASSIGNED, cluster="gpu"), remote_namespace="jobs")
     assert unreported["remoteJob"] == {"namespace": "jobs", "name": "rainbow-8"}
+
+
+def test_loss_policy_and_retries_pass_into_the_jobspec() -> None:
+    doc = builders.jobspec({"image": "x", "onClusterLoss": "requeue", "maxRetries": 3}, "a", "ns")
+    parsed = parse_jobspec(doc)
+    assert (parsed.on_cluster_loss, parsed.max_retries) == ("requeue", 3)
+    flux = FLUX + "onClusterLoss: requeue\nmaxRetries: 1\n"
+    doc = builders.jobspec({"image": "x", "fluxJobspec": flux, "onClusterLoss": "fail"}, "a", "ns")
+    assert (parse_jobspec(doc).on_cluster_loss, parse_jobspec(doc).max_retries) == ("fail", 1)
+    plain = parse_jobspec(builders.jobspec({"image": "x"}, "a", "ns"))
+    assert (plain.on_cluster_loss, plain.max_retries) == ("", 0)  # wait, no retries
+
+
+def test_status_shows_runs_and_a_lost_cluster_and_events_tell_of_them() -> None:
+    first = builders.job_status(job("RUNNING", id=7, cluster="gpu", revision=3))
+    assert (first["attempt"], first["attempts"], first["lostCluster"]) == (1, None, None)
+    current = builders.status_patch({}, first, NOW)
+    assert current is not None and builders.status_events({}, current) == []
+    waiting = job(
+        "RUNNING", id=7, cluster="gpu", revision=4, lost_cluster="gpu", message="cluster gpu is lost"
+    )
+    patch = builders.status_patch(current, builders.job_status(waiting), LATER)
+    assert patch is not None and patch["lostCluster"] == "gpu"
+    assert builders.status_events(current, patch) == [
+        ("Warning", "ClusterLost", "cluster gpu is lost; the job waits for it to return")
+    ]
+    current = {**current, **patch}
+    back = builders.status_patch(
+        current, builders.job_status(job("RUNNING", id=7, cluster="gpu", revision=5)), LATER
+    )
+    assert back is not None and back["lostCluster"] is None
+    assert builders.status_events(current, back) == [("Normal", "ClusterBack", "cluster gpu is back")]
+    current = {**current, **back}
+    run = pb.Attempt(attempt=1, cluster="gpu", state=pb.FAILED, message="exit 3", exit_code=3, ended_at=1.0e9)
+    retried = job("ASSIGNED", id=7, cluster="cpu", revision=6, attempt=2, attempts=[run])
+    status = builders.job_status(retried)
+    assert status["attempt"] == 2 and status["remoteJob"]["name"] == "rainbow-7-2"
+    assert status["attempts"] == [
+        {
+            "attempt": 1,
+            "cluster": "gpu",
+            "state": "FAILED",
+            "message": "exit 3",
+            "exitCode": 3,
+            "endTime": "2001-09-09T01:46:40Z",
+        }
+    ]
+    patch = builders.status_patch(current, status, LATER)
+    assert patch is not None
+    assert builders.status_events(current, patch) == [("Warning", "Retried", "attempt 2: exit 3")]
+    event = builders.event_body("ns", "train", "uid-1", ("Warning", "Retried", "attempt 2: exit 3"), NOW)
+    assert event["involvedObject"] == {
+        "apiVersion": "rainbow-scheduler.io/v1alpha1",
+        "kind": "RainbowJob",
+        "name": "train",
+        "namespace": "ns",
+        "uid": "uid-1",
+    }
+    assert (event["type"], event["reason"], event["metadata"]["namespace"]) == ("Warning", "Retried", "ns")

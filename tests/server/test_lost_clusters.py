@@ -97,6 +97,7 @@ def test_a_silent_cluster_is_lost_and_each_job_moves_on_as_it_asked(lossy: Serve
         now = alice.get_job(waits.id)
         assert (state_name(now.state), now.cluster) == ("RUNNING", "a")
         assert "cluster a is lost" in now.message and "waits for it" in now.message
+        assert now.lost_cluster == "a"
         now = alice.get_job(requeues.id)
         assert (state_name(now.state), now.cluster, now.attempt) == ("ASSIGNED", "b", 2)
         assert [(r.attempt, r.cluster, state_name(r.state)) for r in now.attempts] == [(1, "a", "RUNNING")]
@@ -113,7 +114,8 @@ def test_a_silent_cluster_is_lost_and_each_job_moves_on_as_it_asked(lossy: Serve
         assert not cluster(alice, "a").lost
         revoked = {(r.id, r.attempt) for r in received.revoked}
         assert revoked == {(leased.id, 1), (requeues.id, 1), (fails.id, 1)}
-        assert "is back" in alice.get_job(waits.id).message
+        back = alice.get_job(waits.id)
+        assert "is back" in back.message and back.lost_cluster == ""
         with pytest.raises(RainbowClientError) as stale:  # the old run's news is not taken
             alice.report("a", a.secret, requeues.id, "SUCCEEDED")
         assert stale.value.code == "NOT_FOUND"

@@ -6,6 +6,8 @@ database: /var/lib/rainbow/rainbow.db
 authFile: /etc/rainbow/auth/auth.yaml
 defaultPolicy: {{ .Values.server.config.defaultPolicy }}
 leaseSeconds: {{ .Values.server.config.leaseSeconds }}
+clusterLostSeconds: {{ .Values.server.config.clusterLostSeconds | quote }}
+retryBackoff: {{ .Values.server.config.retryBackoff | quote }}
 retention: {{ .Values.server.config.retention | quote }}
 {{- with .Values.server.config.queues }}
 queues:

@@ -12,6 +12,7 @@ from rainbow.client.requests import state_name
 from rainbow.core import SpecError, states
 from rainbow.v1 import types_pb2 as pb
 from rainbow.wire import load_flux_document
+from rainbow_operator import API_GROUP, API_VERSION
 
 MAX_NAME = 63
 HASH_LENGTH = 8
@@ -137,6 +138,9 @@ def jobspec(spec: Mapping[str, Any], name: str, namespace: str) -> dict[str, obj
         doc["priority"] = priority
     if priority_class:
         doc["priorityClass"] = priority_class
+    for key in ("onClusterLoss", "maxRetries"):  # replace a Flux document's
+        if spec.get(key) is not None:
+            doc[key] = spec[key]
     return doc
 
 
@@ -145,12 +149,15 @@ def timestamp(seconds: float) -> str:
     return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def remote_job(job_id: int, namespace: str = DEFAULT_REMOTE_NAMESPACE, reported: str = "") -> dict[str, str]:
+def remote_job(
+    job_id: int, namespace: str = DEFAULT_REMOTE_NAMESPACE, reported: str = "", attempt: int = 1
+) -> dict[str, str]:
     """Where the job runs: the cluster's own ``namespace/name`` report, else the agents' naming rule."""
     reported_namespace, slash, reported_name = reported.partition("/")
     if slash and reported_namespace and reported_name:
         return {"namespace": reported_namespace, "name": reported_name}
-    return {"namespace": namespace, "name": f"{REMOTE_JOB_PREFIX}{job_id}"}
+    suffix = f"-{attempt}" if attempt > 1 else ""
+    return {"namespace": namespace, "name": f"{REMOTE_JOB_PREFIX}{job_id}{suffix}"}
 
 
 def _scheduled(phase: str, job: pb.Job) -> dict[str, str]:
@@ -179,9 +186,14 @@ def job_status(job: pb.Job, remote_namespace: str = DEFAULT_REMOTE_NAMESPACE) ->
         "jobId": job.id,
         "nodes": job.spec.nodes or None,
         "cluster": job.cluster or None,
-        "remoteJob": remote_job(job.id, remote_namespace, job.remote_ref) if job.cluster else None,
+        "remoteJob": remote_job(job.id, remote_namespace, job.remote_ref, job.attempt)
+        if job.cluster
+        else None,
         "message": job.message or _default_message(phase, job),
         "observedRevision": job.revision,
+        "attempt": max(job.attempt, 1),
+        "attempts": [_attempt(run) for run in job.attempts] or None,
+        "lostCluster": job.lost_cluster or None,
         # The server's effective queue and priority (after defaults and priority classes), once it reports them.
         "queue": job.queue or None,
         "priority": job.priority if job.queue else None,
@@ -203,6 +215,64 @@ def job_status(job: pb.Job, remote_namespace: str = DEFAULT_REMOTE_NAMESPACE) ->
     if phase in FINAL_PHASES:
         status["completionTime"] = timestamp(job.finished_at or job.updated_at)
     return status
+
+
+def _attempt(run: pb.Attempt) -> dict[str, Any]:
+    return {
+        "attempt": run.attempt,
+        "cluster": run.cluster,
+        "state": state_name(run.state),
+        "message": run.message,
+        "exitCode": run.exit_code,
+        "endTime": timestamp(run.ended_at) if run.ended_at else None,
+    }
+
+
+def status_events(current: Mapping[str, Any] | None, patch: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """The Kubernetes Events a status patch calls for, as (type, reason, message): the job's cluster
+    was lost or came back, or a new run started (a retry, or a requeue from a lost cluster)."""
+    current = current or {}
+    events: list[tuple[str, str, str]] = []
+    if "lostCluster" in patch:
+        lost, was = patch["lostCluster"], current.get("lostCluster")
+        if lost:
+            events.append(
+                ("Warning", "ClusterLost", f"cluster {lost} is lost; the job waits for it to return")
+            )
+        elif was:
+            events.append(("Normal", "ClusterBack", f"cluster {was} is back"))
+    attempt = patch.get("attempt")
+    if attempt and attempt > (current.get("attempt") or 1):
+        runs = patch.get("attempts") or current.get("attempts") or []
+        last = runs[-1] if runs else {}
+        reason = "Retried" if last.get("state") == "FAILED" else "Requeued"
+        events.append(("Warning", reason, f"attempt {attempt}: {last.get('message') or 'a new run'}"[:1024]))
+    return events
+
+
+def event_body(
+    ref_namespace: str, ref_name: str, ref_uid: str, event: tuple[str, str, str], now: str
+) -> dict[str, Any]:
+    """A core/v1 Event about a RainbowJob."""
+    kind, reason, message = event
+    return {
+        "metadata": {"generateName": f"{ref_name[:200]}.", "namespace": ref_namespace},
+        "involvedObject": {
+            "apiVersion": f"{API_GROUP}/{API_VERSION}",
+            "kind": "RainbowJob",
+            "name": ref_name,
+            "namespace": ref_namespace,
+            "uid": ref_uid,
+        },
+        "type": kind,
+        "reason": reason,
+        "message": message,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+        "source": {"component": "rainbow-hub"},
+        "reportingComponent": "rainbow-hub",
+    }
 
 
 def _default_message(phase: str, job: pb.Job) -> str:

@@ -11,7 +11,7 @@ import kopf
 from rainbow.client import AsyncRainbowClient
 from rainbow_operator import API_GROUP, API_VERSION, RAINBOWJOB_PLURAL
 from rainbow_operator.hub.config import HubConfig
-from rainbow_operator.hub.kube import Ref, StatusWriter, custom_objects_api
+from rainbow_operator.hub.kube import Ref, StatusWriter, core_api, custom_objects_api
 from rainbow_operator.hub.service import Hub
 from rainbow_operator.hub.watcher import JobWatcher
 
@@ -46,7 +46,8 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, **kwargs: Any) -> 
     config: HubConfig = memo.get("config") or HubConfig.from_env()
     client = AsyncRainbowClient(config.client)
     index: kopf.Index[str, Ref] = kwargs["rainbowjobs_by_uid"]
-    memo.hub = Hub(client, StatusWriter(custom_objects_api()), config.remote_namespace, retry_delay)
+    writer = StatusWriter(custom_objects_api(), core_api())
+    memo.hub = Hub(client, writer, config.remote_namespace, retry_delay)
 
     def resolve(uid: str) -> Ref | None:
         return next(iter(index.get(uid, ())), None)

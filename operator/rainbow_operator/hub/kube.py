@@ -38,6 +38,11 @@ def custom_objects_api() -> Any:
     return kubernetes.client.CustomObjectsApi()
 
 
+def core_api() -> Any:
+    """A CoreV1Api on the configuration ``custom_objects_api`` loaded (call that first)."""
+    return kubernetes.client.CoreV1Api()
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -47,11 +52,12 @@ class StatusWriter:
 
     Each write reads the object, computes the patch with ``builders.status_patch`` and sends it with
     the object's resourceVersion, so a concurrent writer causes a conflict and a retry, never a
-    lost or regressed status.
+    lost or regressed status. A patch that shows the job's cluster lost or back, or a new run, is
+    also posted as an Event on the object (through ``events_api``, a CoreV1Api, when given).
     """
 
-    def __init__(self, api: Any) -> None:
-        self.api = api
+    def __init__(self, api: Any, events_api: Any = None) -> None:
+        self.api, self.events_api = api, events_api
         self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}  # uid -> (lock, [users])
 
     async def write(self, ref: Ref, update: Mapping[str, Any]) -> bool:
@@ -86,9 +92,23 @@ class StatusWriter:
                 metrics.STATUS_PATCHES.labels("gone").inc()
                 return False
             metrics.STATUS_PATCHES.labels("patched").inc()
+            for event in builders.status_events(obj.get("status"), patch):
+                await self._post(ref, event)
             return True
         log.warning("status of %s/%s: gave up after %d conflicts", ref.namespace, ref.name, CONFLICT_RETRIES)
         return False
+
+    async def _post(self, ref: Ref, event: tuple[str, str, str]) -> None:
+        """Post an Event about ``ref``; a failure is logged (the status already says it)."""
+        if self.events_api is None:
+            return
+        body = builders.event_body(ref.namespace, ref.name, ref.uid, event, _now())
+        try:
+            await asyncio.to_thread(self.events_api.create_namespaced_event, ref.namespace, body)
+        except kubernetes.client.ApiException as error:
+            log.warning(
+                "event %s on %s/%s: %s %s", event[1], ref.namespace, ref.name, error.status, error.reason
+            )
 
     async def _call(self, method: str, ref: Ref, **kwargs: Any) -> dict[str, Any] | None:
         """The object (dict), None when it does not exist; raises _Conflict on 409."""
