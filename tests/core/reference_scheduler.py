@@ -26,6 +26,7 @@ class RefCluster:
     reported_free: tuple[NodeGroup, ...]
     attributes: dict[str, float]
     placed: list[int] = field(default_factory=list)  # in placement order
+    lost: bool = False
 
 
 @dataclass
@@ -49,6 +50,8 @@ class ReferenceScheduler:
 
     # Views
     def free(self, cluster: RefCluster) -> tuple[NodeGroup, ...]:
+        if cluster.lost:
+            return ()
         free = cluster.reported_free
         try:
             for job_id in cluster.placed:
@@ -87,7 +90,13 @@ class ReferenceScheduler:
             for c in ordered
             if not shape.access.permits(c.name)
         ]
-        return explain(shape.request, allowed) + excluded
+        fits = [
+            Fit(fit.cluster, fit.fits_total, False, "the cluster is lost (it stopped calling)")
+            if self.clusters[fit.cluster].lost
+            else fit
+            for fit in explain(shape.request, allowed)
+        ]
+        return fits + excluded
 
     # Events
     def set_cluster(
@@ -116,6 +125,21 @@ class ReferenceScheduler:
                 job.state, job.holding = FAILED, False
             else:
                 job.state, job.cluster, job.holding = QUEUED, "", False
+        self.run()
+
+    def lose(self, name: str) -> None:
+        """The cluster is lost: no free capacity; its unaccepted jobs wait again."""
+        cluster = self.clusters[name]
+        cluster.lost = True
+        for job_id in list(cluster.placed):
+            job = self.jobs[job_id]
+            if not job.accepted:
+                cluster.placed.remove(job_id)
+                job.state, job.cluster, job.holding = QUEUED, "", False
+        self.run()
+
+    def find(self, name: str) -> None:
+        self.clusters[name].lost = False
         self.run()
 
     def submit(self, job_id: int, shape: JobShape, queue: str, priority: int) -> None:

@@ -99,6 +99,8 @@ operations = st.one_of(
     st.tuples(st.just("finish"), st.integers(0, 1000)),
     st.tuples(st.just("cancel"), st.integers(0, 1000)),
     st.tuples(st.just("delete"), st.sampled_from(NAMES)),
+    st.tuples(st.just("lose"), st.sampled_from(NAMES)),
+    st.tuples(st.just("find"), st.sampled_from(NAMES)),
 )
 
 
@@ -179,6 +181,20 @@ class Harness:
                 engine.release(job_id)
                 self.states[job_id] = (SUCCEEDED, "")
                 ref.release(job_id, SUCCEEDED)
+        elif kind == "lose" and op[1] in ref.clusters:
+            # As the server does: the cluster offers nothing; its unaccepted jobs wait again.
+            engine.set_lost(op[1], True)
+            for job_id, accepted in engine.placed_on(op[1]):
+                if not accepted:
+                    shape = engine.shape_of(job_id)
+                    assert shape is not None
+                    engine.release(job_id)
+                    job = ref.jobs[job_id]
+                    self.states[job_id] = (engine.enqueue(job_id, shape, job.queue, job.priority, QUEUED), "")
+            ref.lose(op[1])
+        elif kind == "find" and op[1] in ref.clusters:
+            engine.set_lost(op[1], False)
+            ref.find(op[1])
         elif kind == "delete" and op[1] in ref.clusters:
             requeued, dropped = engine.remove_cluster(op[1])
             for change in requeued:
