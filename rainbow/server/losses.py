@@ -55,6 +55,8 @@ class ClusterLosses:
         self.engine = retries.engine
         self.metrics, self.clock, self.lost_seconds = metrics, clock, lost_seconds
         self.seen: dict[str, float] = {}
+        #: Names of the lost clusters (read by metrics scrapes from another thread).
+        self.lost: set[str] = set()
         self._due: list[tuple[float, str]] = []
         registry.on_contact = self.contact
         self.reload()
@@ -63,11 +65,14 @@ class ClusterLosses:
         """Every cluster starts a full ``lost_seconds`` from now (contact times are not stored)."""
         now = self.clock()
         self.seen = dict.fromkeys(self.registry.records, now)
+        self.lost = {name for name, record in self.registry.records.items() if record.lost_at}
         self._due = [(now + self.lost_seconds, name) for name in self.seen]
         heapq.heapify(self._due)
 
     def lost_count(self) -> int:
-        return sum(1 for record in self.registry.records.values() if record.lost_at)
+        """Lost clusters that are still registered (safe to call from another thread)."""
+        records = self.registry.records
+        return sum(1 for name in list(self.lost) if name in records)
 
     def contact(self, record: ClusterRecord) -> None:
         """The cluster made an authenticated call: it is alive (and back, if it was lost)."""
@@ -108,6 +113,7 @@ class ClusterLosses:
             for job in jobs.values():
                 moved[self._move_on(unit, record, job, silent)] += 1
             self.store.save_cluster(record)
+        self.lost.add(name)
         self.metrics.cluster_lost(name)
         log.warning(
             "cluster %s is lost: no call for %.0fs; jobs moved on: %s",
@@ -160,6 +166,7 @@ class ClusterLosses:
                 job.lost_cluster = ""
                 unit.save(job, (job.cluster, job.state))
             self.store.save_cluster(record)
+        self.lost.discard(name)
         self.engine.set_lost(name, False)
         log.warning("cluster %s is back; %d runs revoked while it was lost", name, len(record.revoked))
         self.loop.settle()
