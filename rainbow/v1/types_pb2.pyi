@@ -427,7 +427,7 @@ class Attempt(_message.Message):
     attempt: _builtins.int
     cluster: _builtins.str
     state: Global___JobState.ValueType
-    """FAILED, or QUEUED when the run was given up because its cluster was lost."""
+    """FAILED, or the state it had (ACCEPTED, RUNNING) when it was taken from its lost cluster."""
     message: _builtins.str
     exit_code: _builtins.int
     started_at: _builtins.float
