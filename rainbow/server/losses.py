@@ -58,7 +58,6 @@ class ClusterLosses:
         #: Names of the lost clusters (read by metrics scrapes from another thread).
         self.lost: set[str] = set()
         self._due: list[tuple[float, str]] = []
-        registry.on_contact = self.contact
         self.reload()
 
     def reload(self) -> None:

@@ -83,6 +83,7 @@ class Scheduler:
             clock,
             settings.cluster_lost_seconds,
         )
+        self.registry.on_contact = self.losses.contact
         self.pulls = ClusterPulls(
             store,
             self.engine,

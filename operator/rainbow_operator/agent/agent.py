@@ -264,7 +264,8 @@ class Agent:
             await self.client.accept(self.cluster, self.secret, [job])
         except RainbowClientError as error:
             self._server_error("AcceptJobs", error)
-            if error.code == "FAILED_PRECONDITION":  # cancelled or lease expired: not ours to run now
+            # Cancelled, lease expired, or moved on while the server had lost us: not ours to run now.
+            if error.code in ("FAILED_PRECONDITION", "NOT_FOUND"):
                 await self._delete_job(job.id, attempt)
             return
         self._contact()
