@@ -154,13 +154,12 @@ class ClusterPulls:
         if job.state in (ASSIGNED, LEASED):
             raise FailedPrecondition(f"job {job_id} is {job.state}; accept it before reporting status")
         check_transition(job, state)
-        if state == FAILED:
+        if state == FAILED and self.retries.allows(job):
             self.engine.release(job_id)
             with self.work.atomic() as unit:
-                retried = self.retries.retry(unit, job, message[:MAX_MESSAGE] or "failed", exit_code)
-            if retried:
-                self.loop.settle()
-                return job
+                self.retries.retry(unit, job, message[:MAX_MESSAGE] or "failed", exit_code)
+            self.loop.settle()
+            return job
         with self.work.atomic() as unit:
             before = move(job, state, self.clock(), message[:MAX_MESSAGE])
             job.exit_code = exit_code

@@ -47,12 +47,17 @@ class Retries:
         self.leases, self.metrics, self.clock, self.backoff = leases, metrics, clock, backoff
         self.stored = StoredShapes(shapes)
 
+    @staticmethod
+    def allows(job: JobRecord) -> bool:
+        """True if a failed run of the job would be retried (it has retries left)."""
+        return retries_used(job) < max_retries(job)
+
     def retry(self, unit: Unit, job: JobRecord, message: str, exit_code: int = 0) -> bool:
         """If the job has retries left, end its failed run and retry it after the backoff (True);
         the caller fails it otherwise. The job must have left the engine (``Engine.release``)."""
-        allowed, number = max_retries(job), retries_used(job) + 1
-        if number > allowed:
+        if not self.allows(job):
             return False
+        allowed, number = max_retries(job), retries_used(job) + 1
         now = self.clock()
         wait = backoff_seconds(self.backoff, number)
         where = job.cluster
