@@ -22,9 +22,9 @@ from rainbow.v1 import types_pb2 as pb
 
 #: Events a watcher may have waiting to be sent; beyond that it is told it fell behind.
 WATCH_QUEUE_LIMIT = 10_000
-WATCH_MESSAGES_PER_SECOND = 5_000
+WATCH_MESSAGES_PER_SECOND = 3_000
 #: Watchers get changes at least this often, however many there are.
-MAX_FLUSH_INTERVAL = 0.05
+MAX_FLUSH_INTERVAL = 0.066
 
 
 class Published:

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from rainbow.client import RainbowClientError
+from rainbow.server import events
 from tests.cli.conftest import GPU, SMALL, Result, Run
 from tests.conftest import REGISTRATION_SECRET, TOKENS, ServerThread, cpu_nodes, make_config
 
@@ -253,3 +254,30 @@ def test_watch_resumes_after_the_server_restarts(rainbow: Run, tmp_path: Path) -
         "SUCCEEDED",
     ]
     assert "the server is stopping; resume with since_revision=" in result.err
+
+
+def test_watch_that_falls_behind_resumes_without_missing_or_repeating(
+    cli: Run, register: Register, server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No room at all: every live change overflows the watcher's buffer, so the server ends the
+    # watch (ABORTED) at each one and the CLI resumes from the last message it got.
+    monkeypatch.setattr(events, "WATCH_QUEUE_LIMIT", 0)
+    creds = register("small", SMALL)
+    cli("submit", "--name", "behind").ok()
+    with server.client("alice") as client:
+        thread, results = _watch(cli, "1", "--until-done")
+        client.receive("small", creds["secret"])
+        client.accept("small", creds["secret"], [(1, 1)])
+        client.report("small", creds["secret"], 1, "RUNNING")
+        client.report("small", creds["secret"], 1, "SUCCEEDED")
+        thread.join(timeout=20)
+    (result,) = results
+    assert result.code == 0, result.err
+    assert [line.split()[4] for line in result.out.splitlines()] == [
+        "ASSIGNED",
+        "LEASED",
+        "ACCEPTED",
+        "RUNNING",
+        "SUCCEEDED",
+    ]
+    assert "the watch fell behind at revision " in result.err
