@@ -53,14 +53,17 @@ def _percentile(values: list[float], fraction: float) -> float | None:
 async def watch(address: str, watchers: int, since: int, out: Path) -> None:
     """Hold ``watchers`` streams open until SIGTERM, then write what they saw to ``out``."""
     lags: list[float] = []
+    messages = [0]
     errors: dict[str, int] = {}
     channels = [grpc.aio.insecure_channel(address) for _ in range(-(-watchers // STREAMS_PER_CHANNEL))]
 
     async def one(index: int) -> None:
         stub = scheduler_pb2_grpc.SchedulerStub(channels[index // STREAMS_PER_CHANNEL])
         try:
-            async for event in stub.WatchJobs(api.WatchJobsRequest(since_revision=since), metadata=USER):
-                lags.append(time.time() - event.job.updated_at)
+            async for message in stub.WatchJobs(api.WatchJobsRequest(since_revision=since), metadata=USER):
+                now = time.time()
+                lags.extend(now - event.job.updated_at for event in message.events)
+                messages[0] += 1
         except grpc.aio.AioRpcError as error:
             if error.code() != grpc.StatusCode.CANCELLED:
                 errors[error.code().name] = errors.get(error.code().name, 0) + 1
@@ -79,6 +82,7 @@ async def watch(address: str, watchers: int, since: int, out: Path) -> None:
     p50, p99 = _percentile(lags, 0.5), _percentile(lags, 0.99)
     seen = {
         "events": len(lags),
+        "messages": messages[0],
         "lag_p50_ms": round(p50 * 1000, 1) if p50 is not None else None,
         "lag_p99_ms": round(p99 * 1000, 1) if p99 is not None else None,
         "lag_max_ms": round(max(lags) * 1000, 1) if lags else None,
@@ -154,6 +158,7 @@ async def measure(args: argparse.Namespace, server: ServerProcess, folder: Path)
         "watchers": args.watchers,
         "events_seen": seen.get("events"),
         "events_expected": watched.units * args.watchers,
+        "messages_seen": seen.get("messages"),
         "lag_p50_ms": seen.get("lag_p50_ms"),
         "lag_p99_ms": lag,
         "lag_max_ms": seen.get("lag_max_ms"),

@@ -9,7 +9,7 @@ from typing import Any
 
 from rainbow.cli import output
 from rainbow.cli.common import FAILURE, OK, USAGE, CliError, connect
-from rainbow.client import RainbowClientError
+from rainbow.client import RainbowClientError, WatchCursor
 from rainbow.core.states import CANCELLED, SUCCEEDED, TERMINAL_STATES
 from rainbow.v1 import types_pb2 as pb
 
@@ -180,25 +180,25 @@ def watch_jobs(args: argparse.Namespace) -> int:
             client.get_job(args.id)
         else:
             client.list_queues()
-        revision, pause = 0, RESUME_FIRST_PAUSE
-        while True:  # resumes after the server restarts, from the last event printed
+        cursor, pause = WatchCursor(), RESUME_FIRST_PAUSE
+        while True:  # resumes after the server restarts or the watch fell behind, after the last event
             try:
-                for event in client.watch(args.id, args.cluster, since_revision=revision):
+                for message in client.watch_messages(args.id, args.cluster, cursor.revision):
                     pause = RESUME_FIRST_PAUSE
-                    revision = max(revision, event.revision)
-                    _print_event(event, args.output)
-                    final = output.state(event.job.state)
-                    if args.until_done and event.job.id == args.id and final in TERMINAL_STATES:
-                        return OK if final == SUCCEEDED else FAILURE
+                    for event in cursor.events(message):
+                        _print_event(event, args.output)
+                        final = output.state(event.job.state)
+                        if args.until_done and event.job.id == args.id and final in TERMINAL_STATES:
+                            return OK if final == SUCCEEDED else FAILURE
                 return OK
             except RainbowClientError as error:
-                if error.code == "OUT_OF_RANGE":  # the events since then were pruned: start afresh
-                    revision = 0
-                elif error.code != "UNAVAILABLE":
+                if not cursor.resume_after(error):
                     raise
+                if error.code == "ABORTED":  # fell behind: the server has the events, resume at once
+                    pause = 0.0
                 print(f"rainbow: {error.message}; resuming in {pause:.1f}s", file=sys.stderr, flush=True)
                 time.sleep(pause)
-                pause = min(pause * 2, RESUME_MAX_PAUSE)
+                pause = min(max(pause * 2, RESUME_FIRST_PAUSE), RESUME_MAX_PAUSE)
 
 
 def _print_event(event: pb.JobEvent, form: str) -> None:

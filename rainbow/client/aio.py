@@ -138,14 +138,25 @@ class AsyncRainbowClient:
     async def watch(
         self, job_id: int = 0, cluster: str = "", since_revision: int = 0, *, from_start: bool = False
     ) -> AsyncIterator[pb.JobEvent]:
-        """Stream job changes: current state first, or history after ``since_revision`` / ``from_start``."""
+        """Stream job changes: current state first, or history after ``since_revision`` / ``from_start``.
+
+        ``watch_messages`` yields the server's messages instead, with the revision to resume from.
+        """
+        async for message in self.watch_messages(job_id, cluster, since_revision, from_start=from_start):
+            for event in message.events:
+                yield event
+
+    async def watch_messages(
+        self, job_id: int = 0, cluster: str = "", since_revision: int = 0, *, from_start: bool = False
+    ) -> AsyncIterator[api.WatchJobsResponse]:
+        """The ``WatchJobs`` stream as sent: each message has the events since the previous one."""
         request = api.WatchJobsRequest(
             job_id=job_id, cluster=cluster, since_revision=since_revision, from_start=from_start
         )
         call = self._stub.WatchJobs(request, metadata=requests.auth_metadata(self.config.token))
         try:
-            async for event in call:
-                yield event
+            async for message in call:
+                yield message
         except grpc.RpcError as error:
             raise RainbowClientError.from_rpc_error(error) from None
         finally:

@@ -158,7 +158,23 @@ class RainbowClient:
         """Stream job changes: current state first, or history after ``since_revision`` / ``from_start``.
 
         The stream ends after ``timeout`` seconds when one is given (DEADLINE_EXCEEDED is raised).
+        ``watch_messages`` yields the server's messages instead, with the revision to resume from.
         """
+        for message in self.watch_messages(
+            job_id, cluster, since_revision, from_start=from_start, timeout=timeout
+        ):
+            yield from message.events
+
+    def watch_messages(
+        self,
+        job_id: int = 0,
+        cluster: str = "",
+        since_revision: int = 0,
+        *,
+        from_start: bool = False,
+        timeout: float | None = None,
+    ) -> Iterator[api.WatchJobsResponse]:
+        """The ``WatchJobs`` stream as sent: each message has the events since the previous one."""
         request = api.WatchJobsRequest(
             job_id=job_id, cluster=cluster, since_revision=since_revision, from_start=from_start
         )

@@ -35,3 +35,15 @@ class FailedPrecondition(RainbowError):
 
 class ResourceExhausted(RainbowError):
     code = "RESOURCE_EXHAUSTED"
+
+
+class Aborted(RainbowError):
+    code = "ABORTED"
+
+
+class OutOfRange(RainbowError):
+    code = "OUT_OF_RANGE"
+
+
+class Unavailable(RainbowError):
+    code = "UNAVAILABLE"

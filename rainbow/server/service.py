@@ -53,6 +53,15 @@ def _deserializer(method: str, request: type[Message]) -> Callable[[bytes], Any]
     return deserialize
 
 
+def _preserialized(response: Any) -> bytes:
+    """A response the servicer serialized itself (``WatchJobs``: events framed once for all watchers)."""
+    return response if isinstance(response, bytes) else bytes(response.SerializeToString())
+
+
+#: Methods whose servicer yields serialized responses.
+PRESERIALIZED = frozenset({"WatchJobs"})
+
+
 def add_scheduler_service(servicer: object, server: grpc.aio.Server) -> None:
     """Register every method of ``rainbow.v1.Scheduler`` on ``server``, served by ``servicer``."""
     handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
@@ -67,7 +76,9 @@ def add_scheduler_service(servicer: object, server: grpc.aio.Server) -> None:
         handlers[method.name] = make(
             getattr(servicer, method.name),
             request_deserializer=_deserializer(method.name, request),
-            response_serializer=response.SerializeToString,
+            response_serializer=(
+                _preserialized if method.name in PRESERIALIZED else response.SerializeToString
+            ),
         )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE.full_name, handlers),))
     server.add_registered_method_handlers(SERVICE.full_name, handlers)  # type: ignore[attr-defined]

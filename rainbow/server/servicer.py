@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import grpc
@@ -17,12 +17,12 @@ from rainbow.server import convert, paging
 from rainbow.server.auth import Principal
 from rainbow.server.coalesce import SubmitCoalescer
 from rainbow.server.errors import InvalidArgument, RainbowError
-from rainbow.server.jobs import may_see, visible_submitter
+from rainbow.server.jobs import visible_submitter
 from rainbow.server.loader import groups_from_dicts
 from rainbow.server.scheduler import Scheduler
 from rainbow.server.service import Refused
 from rainbow.server.specs import ParsedSpec, parse_spec
-from rainbow.store import JobRecord
+from rainbow.server.watch import JobWatch
 from rainbow.v1 import scheduler_pb2 as api
 from rainbow.v1 import scheduler_pb2_grpc
 from rainbow.v1 import types_pb2 as pb
@@ -80,10 +80,6 @@ def unary(method: Handler[Request, Response]) -> Handler[Request, Response]:
         raise AssertionError("unreachable")  # context.abort always raises
 
     return wrapper
-
-
-def _resume(seen: int) -> str:
-    return f"resume with since_revision={seen}" if seen else "start the watch again"
 
 
 class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
@@ -243,78 +239,17 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
             queues=[convert.queue_to_proto(stats) for stats in self.scheduler.queues()]
         )
 
-    async def WatchJobs(self, request: api.WatchJobsRequest, context: Context) -> AsyncIterator[pb.JobEvent]:
+    async def WatchJobs(  # type: ignore[override]  # yields serialized WatchJobsResponse messages
+        self, request: api.WatchJobsRequest, context: Context
+    ) -> AsyncIterator[bytes]:
         try:
             if isinstance(request, Refused):
                 raise request.error
-            principal = self._user(context)
+            watch = JobWatch(self.scheduler.store, self.scheduler.bus, self._user(context), request)
+            async for message in watch.messages():
+                yield message
         except RainbowError as error:
             await context.abort(grpc.StatusCode[error.code], str(error))
-
-        def accepts(job: JobRecord) -> bool:
-            return (
-                may_see(principal, job)
-                and (not request.job_id or job.id == request.job_id)
-                and (not request.cluster or job.cluster == request.cluster)
-            )
-
-        store, bus = self.scheduler.store, self.scheduler.bus
-        subscription = bus.subscribe(accepts)
-        try:
-            seen = 0 if request.from_start else request.since_revision
-            if seen > 0 or request.from_start:
-                while True:
-                    pruned = store.compacted_revision()
-                    if seen < pruned:  # also when retention pruned events while this replay ran
-                        await context.abort(
-                            grpc.StatusCode.OUT_OF_RANGE,
-                            f"revision {seen} is too old: the events up to revision {pruned} were pruned "
-                            "(retention); restart the watch without since_revision or from_start to get "
-                            "the current state of every job",
-                        )
-                    batch = list(store.events_since(seen, 1000))
-                    if not batch:
-                        break
-                    for job in batch:
-                        seen = job.revision
-                        if accepts(job):
-                            yield pb.JobEvent(revision=job.revision, job=convert.job_to_proto(job))
-            else:
-                seen = store.last_revision()
-                current: Iterable[JobRecord]
-                if request.job_id:
-                    current = [job for job in [store.get_job(request.job_id)] if job is not None]
-                else:  # read a page at a time; other calls run between pages
-                    current = paging.scan_jobs(
-                        store,
-                        cluster=request.cluster,
-                        submitter=visible_submitter(principal),
-                        chunk=paging.DEFAULT_PAGE_SIZE,
-                    )
-                for job in current:
-                    # A job that changed after ``seen`` reaches the watcher as live events instead,
-                    # so each job's events arrive in revision order.
-                    if job.revision <= seen and accepts(job):
-                        yield pb.JobEvent(revision=job.revision, job=convert.job_to_proto(job), initial=True)
-            while True:
-                change = await subscription.queue.get()
-                if subscription.overflowed:
-                    await context.abort(
-                        grpc.StatusCode.RESOURCE_EXHAUSTED,
-                        f"watch fell behind; {_resume(seen)}",
-                    )
-                if change is None:
-                    await context.abort(
-                        grpc.StatusCode.UNAVAILABLE,
-                        f"the server is stopping; {_resume(seen)}",
-                    )
-                    return
-                if change.job.revision <= seen:
-                    continue
-                seen = change.job.revision
-                yield change.event()
-        finally:
-            bus.unsubscribe(subscription)
 
     # The cluster side
     @unary

@@ -497,6 +497,34 @@ class WatchJobsRequest(_message.Message):
 Global___WatchJobsRequest: _TypeAlias = WatchJobsRequest  # noqa: Y015
 
 @_typing.final
+class WatchJobsResponse(_message.Message):
+    """The events since the previous message (one when changes are rare, many when they are frequent)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    REVISION_FIELD_NUMBER: _builtins.int
+    revision: _builtins.int
+    """Pass as since_revision to resume after this message without missing or repeating an event.
+    0 while the current state of the jobs is still being sent: a watch that ends then starts again.
+    """
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.JobEvent]: ...
+    def __init__(
+        self,
+        *,
+        events: _abc.Iterable[_types_pb2.JobEvent] | None = ...,
+        revision: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events", "revision", b"revision"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchJobsResponse: _TypeAlias = WatchJobsResponse  # noqa: Y015
+
+@_typing.final
 class CancelJobRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -78,7 +78,7 @@ class SchedulerStub:
         self.WatchJobs = channel.unary_stream(
                 '/rainbow.v1.Scheduler/WatchJobs',
                 request_serializer=rainbow_dot_v1_dot_scheduler__pb2.WatchJobsRequest.SerializeToString,
-                response_deserializer=rainbow_dot_v1_dot_types__pb2.JobEvent.FromString,
+                response_deserializer=rainbow_dot_v1_dot_scheduler__pb2.WatchJobsResponse.FromString,
                 _registered_method=True)
         self.CancelJob = channel.unary_unary(
                 '/rainbow.v1.Scheduler/CancelJob',
@@ -251,7 +251,7 @@ def add_SchedulerServicer_to_server(servicer, server):
             'WatchJobs': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchJobs,
                     request_deserializer=rainbow_dot_v1_dot_scheduler__pb2.WatchJobsRequest.FromString,
-                    response_serializer=rainbow_dot_v1_dot_types__pb2.JobEvent.SerializeToString,
+                    response_serializer=rainbow_dot_v1_dot_scheduler__pb2.WatchJobsResponse.SerializeToString,
             ),
             'CancelJob': grpc.unary_unary_rpc_method_handler(
                     servicer.CancelJob,
@@ -526,7 +526,7 @@ class Scheduler:
             target,
             '/rainbow.v1.Scheduler/WatchJobs',
             rainbow_dot_v1_dot_scheduler__pb2.WatchJobsRequest.SerializeToString,
-            rainbow_dot_v1_dot_types__pb2.JobEvent.FromString,
+            rainbow_dot_v1_dot_scheduler__pb2.WatchJobsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -49,7 +49,7 @@ class SchedulerStub:
     SubmitJobs: _grpc.UnaryUnaryMultiCallable[_scheduler_pb2.SubmitJobsRequest, _scheduler_pb2.SubmitJobsResponse]
     GetJob: _grpc.UnaryUnaryMultiCallable[_scheduler_pb2.GetJobRequest, _types_pb2.Job]
     ListJobs: _grpc.UnaryUnaryMultiCallable[_scheduler_pb2.ListJobsRequest, _scheduler_pb2.ListJobsResponse]
-    WatchJobs: _grpc.UnaryStreamMultiCallable[_scheduler_pb2.WatchJobsRequest, _types_pb2.JobEvent]
+    WatchJobs: _grpc.UnaryStreamMultiCallable[_scheduler_pb2.WatchJobsRequest, _scheduler_pb2.WatchJobsResponse]
     CancelJob: _grpc.UnaryUnaryMultiCallable[_scheduler_pb2.CancelJobRequest, _types_pb2.Job]
     Explain: _grpc.UnaryUnaryMultiCallable[_scheduler_pb2.ExplainRequest, _scheduler_pb2.ExplainResponse]
     ListQueues: _grpc.UnaryUnaryMultiCallable[_scheduler_pb2.ListQueuesRequest, _scheduler_pb2.ListQueuesResponse]
@@ -68,7 +68,7 @@ class SchedulerAsyncStub(SchedulerStub):
     SubmitJobs: _aio.UnaryUnaryMultiCallable[_scheduler_pb2.SubmitJobsRequest, _scheduler_pb2.SubmitJobsResponse]  # type: ignore[assignment]
     GetJob: _aio.UnaryUnaryMultiCallable[_scheduler_pb2.GetJobRequest, _types_pb2.Job]  # type: ignore[assignment]
     ListJobs: _aio.UnaryUnaryMultiCallable[_scheduler_pb2.ListJobsRequest, _scheduler_pb2.ListJobsResponse]  # type: ignore[assignment]
-    WatchJobs: _aio.UnaryStreamMultiCallable[_scheduler_pb2.WatchJobsRequest, _types_pb2.JobEvent]  # type: ignore[assignment]
+    WatchJobs: _aio.UnaryStreamMultiCallable[_scheduler_pb2.WatchJobsRequest, _scheduler_pb2.WatchJobsResponse]  # type: ignore[assignment]
     CancelJob: _aio.UnaryUnaryMultiCallable[_scheduler_pb2.CancelJobRequest, _types_pb2.Job]  # type: ignore[assignment]
     Explain: _aio.UnaryUnaryMultiCallable[_scheduler_pb2.ExplainRequest, _scheduler_pb2.ExplainResponse]  # type: ignore[assignment]
     ListQueues: _aio.UnaryUnaryMultiCallable[_scheduler_pb2.ListQueuesRequest, _scheduler_pb2.ListQueuesResponse]  # type: ignore[assignment]
@@ -138,7 +138,7 @@ class SchedulerServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _scheduler_pb2.WatchJobsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_types_pb2.JobEvent], _abc.AsyncIterator[_types_pb2.JobEvent]]: ...
+    ) -> _typing.Union[_abc.Iterator[_scheduler_pb2.WatchJobsResponse], _abc.AsyncIterator[_scheduler_pb2.WatchJobsResponse]]: ...
 
     @_abc_1.abstractmethod
     def CancelJob(

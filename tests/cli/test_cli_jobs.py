@@ -15,6 +15,7 @@ import yaml
 
 from rainbow.cli.jobs import describe
 from rainbow.client import RainbowClientError
+from rainbow.server import events
 from rainbow.v1 import types_pb2 as pb
 from tests.cli.conftest import GPU, SMALL, Result, Run
 from tests.conftest import REGISTRATION_SECRET, TOKENS, ServerThread, cpu_nodes, make_config
@@ -269,3 +270,30 @@ def test_get_shows_the_runs_of_a_retried_job() -> None:
     assert "retry:      in 29s" in text or "retry:      in 30s" in text
     header, row = [line.split() for line in text.splitlines() if line.startswith(("ATTEMPT", "1 "))]
     assert header[:3] == ["ATTEMPT", "CLUSTER", "ENDED"] and row[:4] == ["1", "gpu", "FAILED", "3"]
+
+
+def test_watch_that_falls_behind_resumes_without_missing_or_repeating(
+    cli: Run, register: Register, server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No room at all: every live change overflows the watcher's buffer, so the server ends the
+    # watch (ABORTED) at each one and the CLI resumes from the last message it got.
+    monkeypatch.setattr(events, "WATCH_QUEUE_LIMIT", 0)
+    creds = register("small", SMALL)
+    cli("submit", "--name", "behind").ok()
+    with server.client("alice") as client:
+        thread, results = _watch(cli, "1", "--until-done")
+        client.receive("small", creds["secret"])
+        client.accept("small", creds["secret"], [(1, 1)])
+        client.report("small", creds["secret"], 1, "RUNNING")
+        client.report("small", creds["secret"], 1, "SUCCEEDED")
+        thread.join(timeout=20)
+    (result,) = results
+    assert result.code == 0, result.err
+    assert [line.split()[4] for line in result.out.splitlines()] == [
+        "ASSIGNED",
+        "LEASED",
+        "ACCEPTED",
+        "RUNNING",
+        "SUCCEEDED",
+    ]
+    assert "the watch fell behind at revision " in result.err

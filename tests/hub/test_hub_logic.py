@@ -37,7 +37,9 @@ class FakeClient:
         self.cancel_error: RainbowClientError | None = None
         self.submitted: list[tuple[Mapping[str, Any], str]] = []
         self.cancelled: list[int] = []
-        self.streams: list[list[pb.JobEvent] | RainbowClientError] = []
+        self.streams: list[
+            list[pb.JobEvent | api.WatchJobsResponse | RainbowClientError] | RainbowClientError
+        ] = []
         self.watch_calls: list[int] = []
 
     async def submit(self, spec: Mapping[str, Any], idempotency_key: str = "") -> api.SubmitJobResponse:
@@ -53,15 +55,20 @@ class FakeClient:
         self.cancelled.append(job_id)
         return pb.Job(id=job_id, state=pb.CANCELLED)
 
-    async def watch(self, since_revision: int = 0) -> AsyncIterator[pb.JobEvent]:
+    async def watch_messages(self, since_revision: int = 0) -> AsyncIterator[api.WatchJobsResponse]:
+        """The next stream: a message per event (resuming after it), or the messages given."""
         self.watch_calls.append(since_revision)
         if not self.streams:
             await asyncio.Event().wait()  # stays open
         stream = self.streams.pop(0)
         if isinstance(stream, RainbowClientError):
             raise stream
-        for event in stream:
-            yield event
+        for item in stream:
+            if isinstance(item, RainbowClientError):
+                raise item
+            if isinstance(item, pb.JobEvent):
+                item = api.WatchJobsResponse(events=[item], revision=item.revision)
+            yield item
 
 
 def make_hub() -> tuple[Hub, FakeClient, FakeWriter]:
@@ -153,6 +160,33 @@ async def test_watch_resumes_after_the_last_revision_and_backs_off(monkeypatch: 
         await until(lambda: writer.writes and writer.writes[-1][1]["phase"] == "Succeeded")
         assert client.watch_calls[:3] == [0, 2, 2]
         assert watcher.revision == 3
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_watch_interrupted_in_its_initial_state_starts_it_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The current state comes in id order, not revision order: resuming after the highest revision
+    # seen (50) would miss job 8, whose state is at revision 10.
+    monkeypatch.setattr(watcher_module, "BACKOFF_START", 0.01)
+    hub, client, writer = make_hub()
+    first, second = event(50, pb.RUNNING, "uid-1", 7), event(10, pb.SUCCEEDED, "uid-2", 8)
+    first.initial = second.initial = True
+    client.streams = [
+        [api.WatchJobsResponse(events=[first]), RainbowClientError("UNAVAILABLE", "server stopping")],
+        [api.WatchJobsResponse(events=[first]), api.WatchJobsResponse(events=[second], revision=60)],
+        RainbowClientError("ABORTED", "the watch fell behind at revision 60; resume with since_revision=60"),
+        [event(61, pb.SUCCEEDED, "uid-1", 7)],
+    ]
+    watcher = JobWatcher(hub, lambda key: REF)
+    task = asyncio.create_task(watcher.run())
+    try:
+        await until(lambda: watcher.revision == 61 and not watcher._writing)
+        assert client.watch_calls[:4] == [0, 0, 60, 60]
+        phases = [update["phase"] for _, update in writer.writes]
+        assert phases.count("Succeeded") == 2
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

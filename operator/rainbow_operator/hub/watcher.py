@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from rainbow.client import RainbowClientError
+from rainbow.client import RainbowClientError, WatchCursor
 from rainbow.v1 import types_pb2 as pb
 from rainbow_operator.hub import builders, metrics
 from rainbow_operator.hub.kube import Ref
@@ -25,20 +25,26 @@ SWEEP_SECONDS = 1.0
 class JobWatcher:
     """Streams job events from the server and writes the latest state of each job, in order.
 
-    Resumes from the last revision seen; the first connection (and one after the server pruned
-    the events since that revision) replays the current state of every job. Events for one job are coalesced: at most one write per job is in flight, and it always
-    writes the newest state received so far.
+    Resumes from the revision of the last message received; the first connection (and one after
+    the server pruned the events since that revision) replays the current state of every job.
+    Events for one job are coalesced: at most one write per job is in flight, and it always writes
+    the newest state received so far.
     """
 
     def __init__(self, hub: Hub, resolve: Resolver, backoff_max: float = 30.0) -> None:
         self.hub = hub
         self.resolve = resolve
         self.backoff_max = backoff_max
-        self.revision = 0
+        self.cursor = WatchCursor()
         self.connected = asyncio.Event()
         self._latest: dict[str, pb.Job] = {}
         self._writing: dict[str, asyncio.Task[None]] = {}
         self._unresolved: dict[str, float] = {}  # key -> first seen (monotonic)
+
+    @property
+    def revision(self) -> int:
+        """Where the watch resumes (0: from the current state of every job)."""
+        return self.cursor.revision
 
     async def run(self) -> None:
         sweeper = asyncio.create_task(self._sweep())
@@ -53,24 +59,28 @@ class JobWatcher:
         backoff = BACKOFF_START
         while True:
             try:
-                async for event in self.hub.client.watch(since_revision=self.revision):
+                async for message in self.hub.client.watch_messages(since_revision=self.revision):
                     self.connected.set()
                     backoff = BACKOFF_START
-                    metrics.WATCH_EVENTS.inc()
-                    self.offer(event.job)
-                    self.revision = max(self.revision, event.revision)
+                    events = self.cursor.events(message)
+                    metrics.WATCH_EVENTS.inc(len(events))
+                    for event in events:
+                        self.offer(event.job)
                 log.info("job watch ended by the server; reconnecting")
             except RainbowClientError as error:
                 metrics.SERVER_ERRORS.labels(error.code).inc()
-                if error.code == "OUT_OF_RANGE":  # the server pruned the history after our revision
-                    self.revision = 0  # so start over from the current state of every job
+                # OUT_OF_RANGE: the server pruned the history after our revision, so the cursor
+                # starts over from the current state of every job.
+                self.cursor.resume_after(error)
+                if error.code == "ABORTED":  # fell behind; the server still has the events
+                    backoff = 0.0
                 log.warning(
                     "job watch failed (%s: %s); retrying in %.1fs", error.code, error.message, backoff
                 )
             self.connected.clear()
             metrics.WATCH_RECONNECTS.inc()
             await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, self.backoff_max)
+            backoff = min(max(backoff * 2, BACKOFF_START), self.backoff_max)
 
     def offer(self, job: pb.Job) -> None:
         """Record ``job`` as the newest state of its RainbowJob and make sure a write is under way."""
