@@ -31,10 +31,13 @@ class Ledger:
     runs: dict[int, set[tuple[str, int]]] = field(default_factory=dict)
     #: job id -> the deliveries under which the server acknowledged SUCCEEDED.
     finished: dict[int, set[int]] = field(default_factory=dict)
+    #: jobs whose SUCCEEDED was acknowledged under a delivery older than the job's latest.
+    stale_reports: set[int] = field(default_factory=set)
     in_flight: Counter[str] = field(default_factory=Counter)
     failed_calls: Counter[str] = field(default_factory=Counter)
-    fenced: int = 0  # accepts refused because the lease expired or the job was delivered again
-    held: int = 0  # batches a receiver sat on past their lease before accepting
+    fenced: int = 0  # accepts refused: the lease expired, or the job was delivered again or finished
+    fenced_redelivered: int = 0  # of those, refused because another receiver holds a newer delivery
+    held: int = 0  # batches a receiver sat on until they were delivered again, before accepting
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -91,13 +94,23 @@ class Receiver(threading.Thread):
             batches += 1
             leases = [(job.id, job.deliveries) for job in response.jobs]
             if self.hold_every and batches % self.hold_every == 0:
-                time.sleep(self.lease_seconds + 1.5)  # a stalled receiver: its leases expire meanwhile
-                with self.ledger.lock:
-                    self.ledger.held += 1
+                self.stall(leases)
             for job_id, delivery in self.accept(leases):
                 with self.ledger.lock:
                     self.ledger.runs.setdefault(job_id, set()).add((self.name, delivery))
                 self.finish(job_id, delivery)
+
+    def stall(self, leases: list[Lease]) -> None:
+        """Sit on received jobs until their leases expired and another receiver got them (a hung
+        agent waking up): accepting them now must be refused."""
+        job_id, delivery = leases[-1]
+        until = time.monotonic() + 3 * self.lease_seconds + 5
+        while time.monotonic() < until:
+            if self.call("get", lambda c: c.get_job(job_id)).deliveries > delivery:
+                break
+            time.sleep(0.05)
+        with self.ledger.lock:
+            self.ledger.held += 1
 
     def accept(self, leases: list[Lease]) -> list[Lease]:
         """The leases the server accepted (all of them, or those accepted one at a time)."""
@@ -116,6 +129,7 @@ class Receiver(threading.Thread):
                     raise
                 with self.ledger.lock:
                     self.ledger.fenced += 1
+                    self.ledger.fenced_redelivered += "delivered again" in error.message
                 continue
             accepted.append(lease)
         return accepted
@@ -124,10 +138,12 @@ class Receiver(threading.Thread):
         job = self.call(
             "report", lambda c: c.report(self.cluster, self.secret, job_id, "SUCCEEDED", delivery=delivery)
         )
-        if job.state != pb.SUCCEEDED or job.deliveries != delivery:
+        if job.state != pb.SUCCEEDED:
             raise AssertionError(f"report of job {job_id} answered with {job}")
         with self.ledger.lock:
             self.ledger.finished.setdefault(job_id, set()).add(delivery)
+            if job.deliveries != delivery:  # acknowledged although another receiver has it now
+                self.ledger.stale_reports.add(job_id)
 
     def call(self, kind: str, fn: Callable[[RainbowClient], T]) -> T:
         """``fn(client)``, sent again (on a new channel) while the server is unreachable."""

@@ -38,17 +38,15 @@ def test_server_killed_during_a_submit_burst(
         with server.client() as client:
             # Room for every job: 100 nodes of 64 cpus, 0.1 cpu each.
             client.register_cluster("sink", REGISTRATION_SECRET, [cpu_nodes(100, cpu=64)])
-        counts = burst(server)
-        chaos_report(counts)
+        burst(server, chaos_report)
     except BaseException:
         print(server.tail())
         raise
     finally:
         server.stop()
-    counts.assert_zeros()
 
 
-def burst(server: ServerProcess) -> ChaosCounts:
+def burst(server: ServerProcess, report: Callable[[ChaosCounts], None]) -> None:
     keys = [f"burst-{i:05d}" for i in range(JOBS)]
     acks = Acks()
     work, work_lock = chunks(keys, BATCH), threading.Lock()
@@ -113,6 +111,8 @@ def burst(server: ServerProcess) -> ChaosCounts:
             "restart_s": "/".join(str(k["restart_s"]) for k in kills),
         },
     )
+    report(counts)
+    counts.assert_zeros()
     # The chaos happened: three kills, each mid-burst with calls in flight.
     assert server.kills == len(KILL_AT)
     for kill in kills:
@@ -120,4 +120,3 @@ def burst(server: ServerProcess) -> ChaosCounts:
     assert sum(int(str(k["in_flight"])) for k in kills) > 0, kills
     assert acks.failed_calls > 0
     assert len(answered) == JOBS and len(stored) == JOBS, counts.line()
-    return counts
