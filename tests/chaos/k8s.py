@@ -48,7 +48,7 @@ class ApiServer:
     def resume(self) -> None:
         os.kill(self.record().pid, signal.SIGCONT)
 
-    def stop(self, grace: float = 10.0) -> None:
+    def stop(self, grace: float = 5.0) -> None:
         record = self.record()
         self.argv = Path(f"/proc/{record.pid}/cmdline").read_bytes().decode().split("\0")[:-1]
         os.kill(record.pid, signal.SIGCONT)  # a paused one could not act on SIGTERM
