@@ -62,17 +62,18 @@ class Submitter(threading.Thread):
         acks: Acks,
         deadline: float,
         make_spec: Callable[[str], dict[str, object]] = spec,
+        address: str = "",
     ) -> None:
         super().__init__(daemon=True)
         self.server, self.work, self.work_lock, self.acks = server, work, work_lock, acks
-        self.deadline, self.spec = deadline, make_spec
+        self.deadline, self.spec, self.address = deadline, make_spec, address
 
     def next_chunk(self) -> list[str] | None:
         with self.work_lock:
             return next(self.work, None)
 
     def run(self) -> None:
-        client = self.server.client()
+        client = self.server.client(address=self.address)
         try:
             while (chunk := self.next_chunk()) is not None:
                 client = self.submit(client, chunk)
@@ -103,7 +104,7 @@ class Submitter(threading.Thread):
                     ) from None
                 time.sleep(0.05)
                 client.close()
-                client = self.server.client()
+                client = self.server.client(address=self.address)
                 continue
             self.record(chunk, results)
             return client

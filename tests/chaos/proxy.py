@@ -1,7 +1,8 @@
 """A TCP proxy on loopback that can be cut: bytes keep being read but go nowhere, connections stay open.
 
 A client behind a cut proxy is partitioned from its server: requests it sends hang, nothing it sent
-after the cut arrives, and it cannot tell the server is alive.
+after the cut arrives, and it cannot tell the server is alive. With ``drop_replies`` set instead,
+requests still arrive (and are carried out) but their answers are lost on the way back.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ class Proxy:
     target_port: int
     listener: socket.socket = field(init=False)
     cut: threading.Event = field(default_factory=threading.Event)
+    drop_replies: threading.Event = field(default_factory=threading.Event)
     connections: list[socket.socket] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     closed: bool = False
@@ -43,13 +45,13 @@ class Proxy:
                 continue
             with self.lock:
                 self.connections += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+            for source, sink, reply in ((client, upstream, False), (upstream, client, True)):
+                threading.Thread(target=self._pump, args=(source, sink, reply), daemon=True).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, reply: bool) -> None:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
-                if not self.cut.is_set():
+                if not self.cut.is_set() and not (reply and self.drop_replies.is_set()):
                     sink.sendall(data)
         for sock in (source, sink):
             with contextlib.suppress(OSError):

@@ -106,10 +106,10 @@ class ServerProcess:
             self.resume()
         self.process.stop(timeout=10)
 
-    def client(self, user: str = "alice", timeout: float = 10.0) -> RainbowClient:
-        return RainbowClient(
-            FastReconnect(address=self.address, token=TOKENS.get(user, user)), timeout=timeout
-        )
+    def client(self, user: str = "alice", timeout: float = 10.0, address: str = "") -> RainbowClient:
+        """A client of this server (or of ``address``, e.g. a proxy in front of it)."""
+        config = FastReconnect(address=address or self.address, token=TOKENS.get(user, user))
+        return RainbowClient(config, timeout=timeout)
 
     def tail(self) -> str:
         return self.process.tail()
