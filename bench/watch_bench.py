@@ -95,7 +95,9 @@ async def watch(address: str, watchers: int, since: int, out: Path) -> None:
 
     async def one(index: int) -> None:
         stream = channels[index // STREAMS_PER_CHANNEL].unary_stream(
-            WATCH_METHOD, request_serializer=api.WatchJobsRequest.SerializeToString
+            WATCH_METHOD,
+            request_serializer=api.WatchJobsRequest.SerializeToString,
+            response_deserializer=None,
         )
         try:
             async for data in stream(api.WatchJobsRequest(since_revision=since), metadata=USER):

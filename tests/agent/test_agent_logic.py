@@ -62,6 +62,9 @@ class FakeKube(Kube):
         self.jobs[name] = manifest
         return True
 
+    async def read_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.jobs.get(name)
+
     async def delete_job(self, namespace: str, name: str) -> bool:
         self.deleted.append(name)
         return self.jobs.pop(name, None) is not None
@@ -231,6 +234,34 @@ async def test_accept_refused_deletes_the_job(server: ServerThread) -> None:
     assert kube.deleted == [f"rainbow-{job_id}"] and kube.jobs == {}
     assert agent.inventory.jobs == {}
     await agent.client.close()
+
+
+async def test_a_job_that_ran_before_its_acceptance_is_reported_once_accepted(server: ServerThread) -> None:
+    """An agent died after creating a job's Job but before accepting it; the Job ran to completion.
+    Its successor sees the finished Job while the job is still leased to the dead agent (the report
+    is refused), then receives the job again and finds the Job: the job must end SUCCEEDED."""
+    kube = FakeKube()
+    job_id = submit(server)
+    agent = new_agent(server, kube)
+    await agent.register_until_done()
+    (leased,) = (await agent.client.receive(CLUSTER, agent.secret, 10, lease_seconds=1.0)).jobs
+    await agent.client.close()
+    # The dead agent's Job, finished:
+    manifest = {
+        "metadata": {"name": f"rainbow-{job_id}", "labels": {"rainbow-scheduler.io/job-id": str(job_id)}},
+        "status": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]},
+    }
+    kube.jobs[f"rainbow-{job_id}"] = manifest
+    async with running(new_agent(server, kube)) as successor:
+        await successor.on_job(None, manifest)  # kopf's first listing, while the job is still LEASED
+        await until("the report refused", lambda: successor.reported.get(job_id) == "SUCCEEDED")
+        assert job_state(server, job_id) == "LEASED" and leased.deliveries == 1
+        await until(
+            "SUCCEEDED after redelivery", lambda: job_state(server, job_id) == "SUCCEEDED", seconds=15
+        )
+    with server.client("admin") as admin:
+        assert admin.get_job(job_id).deliveries == 2
+    assert kube.deleted == []
 
 
 async def test_job_kubernetes_refuses_fails(server: ServerThread) -> None:

@@ -247,7 +247,8 @@ class Agent:
         self.inventory.track_job(job.id, spec.request)
         name = job_name(job.id, attempt)
         try:
-            if await self.kube.create_job(manifest):
+            existed = not await self.kube.create_job(manifest)
+            if not existed:
                 metrics.JOBS_CREATED.inc()
                 log.info("job %d: created Job %s/%s", job.id, self.settings.job_namespace, name)
         except (ApiException, OSError) as error:
@@ -272,6 +273,26 @@ class Agent:
         metrics.JOBS_ACCEPTED.inc()
         metrics.START_LATENCY.observe(time.monotonic() - started)
         self.dirty.set()
+        if existed:
+            await self._report_existing(job.id, attempt)
+
+    async def _report_existing(self, job_id: int, attempt: int) -> None:
+        """A redelivered job's Job was there already: report what it did before this acceptance.
+
+        An agent that died after creating the Job but before accepting leaves it running; its
+        successor sees the Job's events while the job is still leased to nobody alive, and the
+        server refuses those reports (accept first). Without another event (a finished Job has none)
+        the job would stay ACCEPTED for good.
+        """
+        self.reported.pop(job_id, None)  # refused before the acceptance; reports are idempotent
+        try:
+            body = await self.kube.read_job(self.settings.job_namespace, job_name(job_id, attempt))
+        except (ApiException, OSError) as error:
+            metrics.KUBE_ERRORS.labels("read_job").inc()
+            log.warning("job %d: reading its Job failed: %s", job_id, _kube_message(error))
+            return
+        if body is not None:
+            await self.on_job(None, body)
 
     async def _accept_and_fail(self, job: pb.Job, message: str) -> None:
         log.warning("job %d: %s", job.id, message)

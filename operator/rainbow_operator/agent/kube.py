@@ -84,6 +84,18 @@ class Kube:
             await asyncio.sleep(0.25)  # an earlier Job of that name is going away: create it anew
         return False
 
+    async def read_job(self, namespace: str, name: str) -> Obj | None:
+        """A Job as a plain dict, or None if there is none of that name."""
+        try:
+            response = await asyncio.to_thread(
+                self.batch.read_namespaced_job, name, namespace, _preload_content=False
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return self._raw(response)
+
     async def _being_deleted(self, namespace: str, name: str) -> bool:
         try:
             job = await asyncio.to_thread(self.batch.read_namespaced_job, name, namespace)
