@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from rainbow.client import AsyncRainbowClient, ClientConfig, state_name
@@ -38,8 +39,8 @@ class FakeKube(Kube):
         self.down = False  # the API server does not answer
 
     def _answer(self) -> None:
-        if self.down:
-            raise ConnectionRefusedError("connection refused")
+        if self.down:  # as the kubernetes client fails once urllib3 gave up on a refused connection
+            raise urllib3.exceptions.MaxRetryError(None, "/api/v1/nodes", ConnectionRefusedError("refused"))  # type: ignore[arg-type]
 
     async def list_nodes(self) -> dict[str, Any]:
         self._answer()

@@ -13,7 +13,7 @@ import pytest
 
 from rainbow.localk8s import ClusterSet, ToolchainMissing, require_toolchain, start_clusters
 from tests.chaos.counts import ChaosCounts
-from tests.chaos.members import AGENT_NAMESPACE, HUB, JOB_NAMESPACE, MEMBER, SPECS
+from tests.chaos.members import AGENT_NAMESPACE, HUB, JOB_NAMESPACE, MEMBER, OTHER, SPECS
 from tests.hub.harness import CRD, kubectl, show_logs_on_failure
 from tests.k8s.helpers import Kube, poll
 from tests.support import Processes
@@ -69,12 +69,22 @@ def chaos_clusters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster
         clusters.stop()
 
 
-@pytest.fixture(scope="session")
-def member(chaos_clusters: ClusterSet) -> Kube:
-    kube = Kube(chaos_clusters.by_name(MEMBER), kubectl())
+def _member(clusters: ClusterSet, name: str) -> Kube:
+    kube = Kube(clusters.by_name(name), kubectl())
     for namespace in (JOB_NAMESPACE, AGENT_NAMESPACE):
         kube.run("create", "namespace", namespace)
     return kube
+
+
+@pytest.fixture(scope="session")
+def member(chaos_clusters: ClusterSet) -> Kube:
+    return _member(chaos_clusters, MEMBER)
+
+
+@pytest.fixture(scope="session")
+def other(chaos_clusters: ClusterSet) -> Kube:
+    """A second member cluster, where jobs go when ``member`` is lost."""
+    return _member(chaos_clusters, OTHER)
 
 
 @pytest.fixture(scope="session")

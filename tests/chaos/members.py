@@ -13,12 +13,13 @@ from tests.conftest import REGISTRATION_SECRET
 from tests.k8s.helpers import Kube
 from tests.support import Process, free_port
 
-HUB, MEMBER = "hub", "member"
+HUB, MEMBER, OTHER = "hub", "member", "other"
 JOB_NAMESPACE, AGENT_NAMESPACE = "rainbow-jobs", "rainbow-system"
 JOB_ID_LABEL = "rainbow-scheduler.io/job-id"
 SPECS = [
     ClusterSpec(HUB, (NodeGroup("system", 1, cpu="4", memory="16Gi"),)),
     ClusterSpec(MEMBER, (NodeGroup("cpu", 4, cpu="8", memory="32Gi", instance_type="m5.2xlarge"),)),
+    ClusterSpec(OTHER, (NodeGroup("cpu", 4, cpu="8", memory="32Gi", instance_type="m5.2xlarge"),)),
 ]
 
 

@@ -42,6 +42,7 @@ class ServerProcess:
 
     folder: Path
     lease_seconds: float = 30.0
+    cluster_lost_seconds: float = 300.0
     port: int = field(default_factory=free_port)
     metrics_port: int = field(default_factory=free_port)
     starts: int = 0
@@ -57,6 +58,7 @@ class ServerProcess:
             "database": "rainbow.db",
             "authFile": "auth.yaml",
             "leaseSeconds": self.lease_seconds,
+            "clusterLostSeconds": self.cluster_lost_seconds,
         }
         (self.folder / "rainbow.yaml").write_text(yaml.safe_dump(config))
         argv = [

@@ -42,7 +42,7 @@ from rainbow_operator.agent.jobs import (
     parse_job_spec,
     request_of,
 )
-from rainbow_operator.agent.kube import Kube, status_of
+from rainbow_operator.agent.kube import KUBE_ERRORS, Kube, status_of, unanswered
 from rainbow_operator.agent.registration import Credentials, register
 from rainbow_operator.agent.settings import AgentSettings
 from rainbow_operator.agent.status import Report, job_report
@@ -144,7 +144,7 @@ class Agent:
         """Re-list nodes and pods (repairs anything a missed watch event left behind)."""
         try:
             nodes, pods = await asyncio.gather(self.kube.list_nodes(), self.kube.list_pods())
-        except (ApiException, OSError):
+        except KUBE_ERRORS:
             self._kube_unreachable()
             raise
         self.inventory.replace_nodes(nodes)
@@ -187,7 +187,7 @@ class Agent:
                             else ""
                         )
                     ) from None
-            except (ApiException, OSError) as error:
+            except KUBE_ERRORS as error:
                 metrics.KUBE_ERRORS.labels("register").inc()
                 log.warning("Kubernetes API call failed during registration: %s", _kube_message(error))
             await backoff.sleep()
@@ -251,14 +251,14 @@ class Agent:
             if not existed:
                 metrics.JOBS_CREATED.inc()
                 log.info("job %d: created Job %s/%s", job.id, self.settings.job_namespace, name)
-        except (ApiException, OSError) as error:
+        except KUBE_ERRORS as error:
             metrics.KUBE_ERRORS.labels("create_job").inc()
             self.inventory.drop_job(job.id)
             if status_of(error) in (400, 422):
                 await self._accept_and_fail(job, f"Kubernetes refused the Job: {_kube_message(error)}")
             else:  # not accepted: the lease expires and the job is offered again
                 log.warning("job %d: creating its Job failed: %s", job.id, _kube_message(error))
-                if isinstance(error, OSError) or status_of(error) >= 500:
+                if unanswered(error):
                     self._kube_unreachable()
             return
         try:
@@ -287,7 +287,7 @@ class Agent:
         self.reported.pop(job_id, None)  # refused before the acceptance; reports are idempotent
         try:
             body = await self.kube.read_job(self.settings.job_namespace, job_name(job_id, attempt))
-        except (ApiException, OSError) as error:
+        except KUBE_ERRORS as error:
             metrics.KUBE_ERRORS.labels("read_job").inc()
             log.warning("job %d: reading its Job failed: %s", job_id, _kube_message(error))
             return
@@ -320,7 +320,7 @@ class Agent:
                 log.info("job %d: deleted Job %s", job_id, name)
             else:
                 self.deleted_by_us.discard(job_id)
-        except (ApiException, OSError) as error:
+        except KUBE_ERRORS as error:
             self.deleted_by_us.discard(job_id)
             metrics.KUBE_ERRORS.labels("delete_job").inc()
             log.warning("job %d: deleting its Job failed: %s", job_id, _kube_message(error))
@@ -398,7 +398,7 @@ class Agent:
                 next_full = time.monotonic() + interval
                 try:
                     await self.resync()
-                except (ApiException, OSError) as error:
+                except KUBE_ERRORS as error:
                     metrics.KUBE_ERRORS.labels("list").inc()
                     log.warning("re-listing nodes and pods failed: %s", _kube_message(error))
             if self.kube_ready.is_set():  # a report from a stale inventory would hide that it is stale
@@ -462,7 +462,7 @@ class Agent:
             try:
                 pods = await self.kube.job_pods(self.settings.job_namespace, job_id, attempt)
                 report = job_report(status, pods)
-            except (ApiException, OSError) as error:
+            except KUBE_ERRORS as error:
                 log.warning("job %d: reading its pods failed: %s", job_id, _kube_message(error))
         if report is not None:
             self.want(job_id, replace(report, attempt=attempt))

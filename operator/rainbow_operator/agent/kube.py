@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import kubernetes
+import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from rainbow_operator.agent.jobs import ATTEMPT_LABEL, JOB_ID_LABEL
@@ -26,12 +27,22 @@ def api_client() -> Any:
     return kubernetes.client.ApiClient(config)
 
 
+#: What a Kubernetes API call may raise: a refusal (ApiException), or no answer at all (the socket's
+#: OSError, or urllib3's MaxRetryError once its own retries of a refused connection are spent).
+KUBE_ERRORS: tuple[type[Exception], ...] = (ApiException, OSError, urllib3.exceptions.HTTPError)
+
+
+def unanswered(error: BaseException) -> bool:
+    """True when the API server did not answer (as opposed to answering with an error)."""
+    return not isinstance(error, ApiException) or status_of(error) >= 500
+
+
 def status_of(error: BaseException) -> int:
     return int(getattr(error, "status", 0) or 0)
 
 
 class Kube:
-    """Async wrappers; Kubernetes failures raise kubernetes' ApiException."""
+    """Async wrappers; Kubernetes failures raise one of ``KUBE_ERRORS``."""
 
     def __init__(self, client: Any) -> None:
         self.core = kubernetes.client.CoreV1Api(client)
