@@ -65,7 +65,7 @@ class ClusterLosses:
         now = self.clock()
         self.seen = dict.fromkeys(self.registry.records, now)
         self.lost = {name for name, record in self.registry.records.items() if record.lost_at}
-        self._due = [(now + self.lost_seconds, name) for name in self.seen]
+        self._due = [(now + self.lost_seconds, name) for name in self.seen if name not in self.lost]
         heapq.heapify(self._due)
 
     def lost_count(self) -> int:
@@ -74,10 +74,13 @@ class ClusterLosses:
         return sum(1 for name in list(self.lost) if name in records)
 
     def contact(self, record: ClusterRecord) -> None:
-        """The cluster made an authenticated call: it is alive (and back, if it was lost)."""
-        if record.name not in self.seen:
-            heapq.heappush(self._due, (self.clock() + self.lost_seconds, record.name))
-        self.seen[record.name] = self.clock()
+        """The cluster made an authenticated call: it is alive (and back, if it was lost).
+
+        Each cluster that is not lost has one entry in the deadline heap (a lost one none)."""
+        now = self.clock()
+        if record.name not in self.seen or record.lost_at:
+            heapq.heappush(self._due, (now + self.lost_seconds, record.name))
+        self.seen[record.name] = now
         if record.lost_at:
             self._found(record)
 

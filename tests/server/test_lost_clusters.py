@@ -126,6 +126,9 @@ def test_a_silent_cluster_is_lost_and_each_job_moves_on_as_it_asked(lossy: Serve
         alice.receive("a", a.secret, released=[(requeues.id, 1), (fails.id, 1)])
         assert list(alice.receive("a", a.secret).revoked) == []
         assert metric(lossy, "rainbow_clusters_lost") == 0
+        # Silent again: lost again (a cluster that came back is watched like any other).
+        wait_for(lambda: cluster(alice, "a").lost, LOST_SECONDS + 3, b_alive)
+        assert metric(lossy, 'rainbow_cluster_losses_total{cluster="a"}') == 2
 
 
 def test_lost_state_and_revocations_survive_a_restart(tmp_path: Path) -> None:
