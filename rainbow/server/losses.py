@@ -99,7 +99,11 @@ class ClusterLosses:
             if deadline > now:
                 heapq.heappush(self._due, (deadline, name))
             elif not record.lost_at:
-                self._lose(record, now)
+                try:
+                    self._lose(record, now)
+                except Exception:  # the store failed (and the state was reloaded): try again later
+                    heapq.heappush(self._due, (now + 1.0, name))
+                    raise
                 lost.append(name)
         return lost
 
