@@ -84,6 +84,30 @@ def test_failure_is_reported(hub: Kube, ns: str, server: ServerThread, operator:
     assert conditions(failed)["Complete"]["reason"] == "Failed" and failed["message"] == "exit code 3"
 
 
+def test_a_retried_failure_shows_its_runs_and_an_event(
+    hub: Kube, ns: str, server: ServerThread, operator: Process
+) -> None:
+    secret = register(server, "small", cpu_nodes(2))
+    hub.apply(rainbowjob("flaky", maxRetries=1, onClusterLoss="requeue"), ns)
+    job_id = wait_phase(hub, ns, "flaky", "Assigned")["jobId"]
+    with RainbowClient(server.client("admin").config) as member:
+        member.receive("small", secret)
+        member.accept("small", secret, [(job_id, 1)])
+        member.report("small", secret, job_id, "FAILED", "exit code 3", exit_code=3)
+    retried = wait_status(hub, ns, "flaky", lambda s: s.get("attempt") == 2, "attempt 2")
+    assert retried["phase"] == "Queued" and "retry 1 of 1" in retried["message"]
+    (run,) = retried["attempts"]
+    assert (run["attempt"], run["cluster"], run["state"], run["exitCode"]) == (1, "small", "FAILED", 3)
+
+    def retried_event() -> dict[str, object] | None:
+        events = hub.get("events", "-n", ns, "--field-selector", "involvedObject.name=flaky")["items"]
+        return next((e for e in events if e.get("reason") == "Retried"), None)
+
+    event = poll("a Retried event on the RainbowJob", retried_event, timeout=30)
+    assert event["type"] == "Warning" and event["message"] == "attempt 2: exit code 3"
+    assert event["involvedObject"]["kind"] == "RainbowJob"  # type: ignore[index]
+
+
 def test_too_big_job_is_unschedulable_with_a_reason_per_cluster(
     hub: Kube, ns: str, server: ServerThread, operator: Process
 ) -> None:
