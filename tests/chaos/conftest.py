@@ -76,15 +76,38 @@ def _member(clusters: ClusterSet, name: str) -> Kube:
     return kube
 
 
+def _emptied(kube: Kube) -> Kube:
+    """``kube`` without what an earlier test left: its Jobs, their pods and the agent's credentials.
+
+    Every test starts a server with a new database, whose job ids start at 1 again; an earlier
+    test's finished Job of the same name would be taken for the new job's run.
+    """
+    kube.run("delete", "jobs", "--all", "-n", JOB_NAMESPACE, "--wait=true", "--timeout=60s")
+    kube.run("delete", "pods", "--all", "-n", JOB_NAMESPACE, "--force", "--grace-period=0", "--wait=true")
+    kube.run("delete", "secrets", "--all", "-n", AGENT_NAMESPACE)
+    return kube
+
+
 @pytest.fixture(scope="session")
-def member(chaos_clusters: ClusterSet) -> Kube:
+def _member_cluster(chaos_clusters: ClusterSet) -> Kube:
     return _member(chaos_clusters, MEMBER)
 
 
 @pytest.fixture(scope="session")
-def other(chaos_clusters: ClusterSet) -> Kube:
-    """A second member cluster, where jobs go when ``member`` is lost."""
+def _other_cluster(chaos_clusters: ClusterSet) -> Kube:
     return _member(chaos_clusters, OTHER)
+
+
+@pytest.fixture
+def member(_member_cluster: Kube) -> Kube:
+    """The member cluster, emptied of earlier tests' Jobs."""
+    return _emptied(_member_cluster)
+
+
+@pytest.fixture
+def other(_other_cluster: Kube) -> Kube:
+    """A second member cluster, where jobs go when ``member`` is lost (emptied like ``member``)."""
+    return _emptied(_other_cluster)
 
 
 @pytest.fixture(scope="session")
