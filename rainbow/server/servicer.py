@@ -19,6 +19,7 @@ from rainbow.server.coalesce import SubmitCoalescer
 from rainbow.server.errors import InvalidArgument, RainbowError
 from rainbow.server.jobs import visible_submitter
 from rainbow.server.loader import groups_from_dicts
+from rainbow.server.refusals import RefusalLog
 from rainbow.server.scheduler import Scheduler
 from rainbow.server.service import Refused
 from rainbow.server.specs import ParsedSpec, parse_spec
@@ -68,10 +69,10 @@ def unary(method: Handler[Request, Response]) -> Handler[Request, Response]:
             return await method(self, request, context)
         except SpecError as error:
             code = "INVALID_ARGUMENT"
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+            await self.refuse(context, method.__name__, code, str(error))
         except RainbowError as error:
             code = error.code
-            await context.abort(grpc.StatusCode[error.code], str(error))
+            await self.refuse(context, method.__name__, code, str(error))
         except Exception:
             code = "INTERNAL"
             raise
@@ -88,6 +89,12 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     def __init__(self, scheduler: Scheduler) -> None:
         self.scheduler = scheduler
         self.coalescer = SubmitCoalescer(scheduler.submissions)
+        self.refusals = RefusalLog()
+
+    async def refuse(self, context: Context, method: str, code: str, message: str) -> None:
+        """End the call with ``code``; a bad request is also logged (rate-limited per kind)."""
+        self.refusals.refused(method, code, message, context.peer())
+        await context.abort(grpc.StatusCode[code], message)
 
     def _user(self, context: Context) -> Principal:
         return self.scheduler.authenticate_user(bearer_token(context))
@@ -249,7 +256,7 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
             async for message in watch.messages():
                 yield message
         except RainbowError as error:
-            await context.abort(grpc.StatusCode[error.code], str(error))
+            await self.refuse(context, "WatchJobs", error.code, str(error))
 
     # The cluster side
     @unary

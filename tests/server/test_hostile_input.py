@@ -14,6 +14,7 @@ from rainbow.server.config import load_config
 from rainbow.server.errors import InvalidArgument
 from rainbow.server.guard import MAX_MAP_ENTRIES, MAX_REPEATED_MESSAGES
 from rainbow.server.limits import MAX_MESSAGE, MAX_REQUEST, MAX_REQUEST_BY_METHOD
+from rainbow.server.refusals import RefusalLog
 from rainbow.v1 import scheduler_pb2 as api
 from rainbow.v1 import scheduler_pb2_grpc
 from rainbow.v1 import types_pb2 as pb
@@ -117,6 +118,49 @@ def test_an_undecodable_request_is_an_invalid_argument_without_a_traceback(
     code, details = _code(lambda: list(watch(b"\xff\xff", metadata=ALICE)))
     assert code == grpc.StatusCode.INVALID_ARGUMENT
     assert "Traceback" not in caplog.text
+
+
+def test_a_flood_of_bad_requests_logs_a_line_per_kind(
+    server: ServerThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    channel = grpc.insecure_channel(server.address)
+    raw = channel.unary_unary("/rainbow.v1.Scheduler/SubmitJob", None, None)
+    stub = scheduler_pb2_grpc.SchedulerStub(channel)
+    bad_name = api.SubmitJobRequest(spec=pb.JobSpec(name="bad\nname " + "x" * 1000))
+    with caplog.at_level("WARNING", logger="rainbow.server.refusals"):
+        for _ in range(300):
+            assert (
+                _code(lambda: raw(b"\xff\xff\xff\xff", metadata=ALICE))[0] == grpc.StatusCode.INVALID_ARGUMENT
+            )
+            assert _code(lambda: stub.ListJobs(api.ListJobsRequest()))[0] == grpc.StatusCode.UNAUTHENTICATED
+        assert _code(lambda: stub.SubmitJob(bad_name, metadata=ALICE))[0] == grpc.StatusCode.INVALID_ARGUMENT
+    lines = [r.getMessage() for r in caplog.records if r.name == "rainbow.server.refusals"]
+    # 601 refusals of three kinds (two of them the same kind): two lines, one per kind, each on one line.
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("refused SubmitJob from ipv") and "with INVALID_ARGUMENT" in lines[0]
+    assert lines[1].startswith("refused ListJobs from ipv") and "with UNAUTHENTICATED" in lines[1]
+    assert all("\n" not in line and len(line) < 500 for line in lines)
+    assert "Traceback" not in caplog.text
+
+
+def test_a_kind_of_refusal_is_logged_again_after_the_interval_with_a_count(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [0.0]
+    refusals = RefusalLog(interval=60.0, clock=lambda: now[0])
+    with caplog.at_level("WARNING", logger="rainbow.server.refusals"):
+        for _ in range(5):
+            refusals.refused("SubmitJob", "INVALID_ARGUMENT", "bad", "ipv4:127.0.0.1:1")
+        refusals.refused("SubmitJob", "ALREADY_EXISTS", "not a bad request", "ipv4:127.0.0.1:1")
+        now[0] = 59.0
+        refusals.refused("SubmitJob", "INVALID_ARGUMENT", "still within the minute", "ipv4:127.0.0.1:1")
+        now[0] = 61.0
+        refusals.refused("SubmitJob", "INVALID_ARGUMENT", "bad again", "ipv4:127.0.0.1:1")
+    assert [r.getMessage() for r in caplog.records] == [
+        "refused SubmitJob from ipv4:127.0.0.1:1 with INVALID_ARGUMENT: bad",
+        "refused SubmitJob from ipv4:127.0.0.1:1 with INVALID_ARGUMENT: bad again"
+        " (and 5 more SubmitJob INVALID_ARGUMENT since the last line)",
+    ]
 
 
 def test_cluster_names_cannot_be_probed_without_a_secret(
