@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import sqlite3
 import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -18,6 +15,15 @@ import orjson
 from rainbow.store.base import StoreError
 from rainbow.store.checkpoint import FALLBACK_PAGES, Checkpointer
 from rainbow.store.records import CANCELLED, TERMINAL_STATES, ClusterRecord, JobRecord
+from rainbow.store.rows import (
+    FINISHED_SQL,
+    cluster_from_row,
+    cluster_json,
+    dumps,
+    job_from_json,
+    job_from_row,
+    job_json,
+)
 
 # Each entry migrates the schema from version i to i + 1. Never edit a released entry: append.
 MIGRATIONS: tuple[str, ...] = (
@@ -75,23 +81,9 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 # Queries must repeat the partial index's condition word for word for SQLite to use it.
-_FINISHED = f"state IN ({', '.join(repr(state) for state in sorted(TERMINAL_STATES))})"
+_FINISHED = FINISHED_SQL
 assert _FINISHED in MIGRATIONS[-1]
 
-# Columns of the jobs table: the JSON text leaves them out (and a job's events have the same text).
-# Reasons are computed when read, never stored; the spec never changes, so it is written once.
-_JOB_COLUMNS = frozenset(
-    {"id", "submitter", "idempotency_key", "state", "cluster", "revision", "spec", "reasons"}
-)
-_JOB_FIELDS = frozenset(JobRecord.__dataclass_fields__) - {"reasons"}
-# The fields the JSON holds, with the defaults it leaves out.
-_JSON_FIELDS = tuple(
-    (name, f.default if f.default_factory is dataclasses.MISSING else f.default_factory())
-    for name, f in JobRecord.__dataclass_fields__.items()
-    if name not in _JOB_COLUMNS
-)
-assert all(default is not dataclasses.MISSING for _, default in _JSON_FIELDS)
-_CLUSTER_FIELDS = frozenset(ClusterRecord.__dataclass_fields__)
 _INSERT_JOB = (
     "INSERT INTO jobs (id, submitter, idempotency_key, state, cluster, revision, spec, data) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -100,46 +92,6 @@ _INSERT_EVENT = "INSERT INTO events (revision, job_id, at, state, cluster, data)
 #: Rows per multi-row INSERT statement (bulk submissions write in chunks of this many).
 INSERT_CHUNK = 25
 _SELECT_JOB = "SELECT id, submitter, idempotency_key, state, cluster, revision, spec, data FROM jobs"
-
-
-def _job_json(job: JobRecord) -> str:
-    # A shallow dict of the fields not at their default: dataclasses.asdict would deep-copy the spec.
-    values = vars(job)
-    return _dumps({name: value for name, default in _JSON_FIELDS if (value := values[name]) != default})
-
-
-def _dumps(value: Any) -> str:
-    # orjson is 5-20x faster than json here, the hot path of every job write and read. YAML specs
-    # may have non-string keys (``{1: one}``): written as strings, as json.dumps would.
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-
-
-def _job_from_json(text: str, **columns: Any) -> JobRecord:
-    data = orjson.loads(text)
-    data.update(columns)
-    if not data.keys() <= _JOB_FIELDS:  # fields of another release, or of old events
-        data = {k: v for k, v in data.items() if k in _JOB_FIELDS}
-    return JobRecord(**data)
-
-
-def _job_from_row(row: tuple[Any, ...]) -> JobRecord:
-    job_id, submitter, key, state, cluster, revision, spec, text = row
-    return _job_from_json(
-        text,
-        id=job_id,
-        submitter=submitter,
-        idempotency_key=key,
-        state=state,
-        cluster=cluster,
-        revision=revision,
-        spec=orjson.loads(spec),
-    )
-
-
-def _cluster_from_row(position: int, text: str) -> ClusterRecord:
-    data = json.loads(text)
-    data["order"] = position
-    return ClusterRecord(**{k: v for k, v in data.items() if k in _CLUSTER_FIELDS})
 
 
 def finished_jobs_sql(state: str) -> str:
@@ -238,17 +190,15 @@ class SQLiteStore:
     # Clusters
     def get_cluster(self, name: str) -> ClusterRecord | None:
         row = self._conn.execute("SELECT position, data FROM clusters WHERE name = ?", (name,)).fetchone()
-        return _cluster_from_row(*row) if row else None
+        return cluster_from_row(*row) if row else None
 
     def list_clusters(self) -> list[ClusterRecord]:
         rows = self._conn.execute("SELECT position, data FROM clusters ORDER BY position").fetchall()
-        return [_cluster_from_row(*row) for row in rows]
+        return [cluster_from_row(*row) for row in rows]
 
     def save_cluster(self, cluster: ClusterRecord) -> ClusterRecord:
         self._require_transaction()
-        data = asdict(cluster)
-        data.pop("order")
-        text = json.dumps(data, sort_keys=True)
+        text = cluster_json(cluster)
         self._conn.execute(
             "INSERT INTO clusters (name, data) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET data = excluded.data",
             (cluster.name, text),
@@ -277,7 +227,7 @@ class SQLiteStore:
     def _event(self, job: JobRecord) -> str:
         self._revision += 1
         job.revision = self._revision
-        text = _job_json(job)
+        text = job_json(job)
         self._pending_events.append((job.revision, job.id, job.updated_at, job.state, job.cluster, text))
         return text
 
@@ -286,7 +236,7 @@ class SQLiteStore:
         job.id = self._next_job_id
         text = self._event(job)
         if self._last_spec[0] is not job.spec:  # jobs of a batch often share one spec document
-            self._last_spec = (job.spec, _dumps(job.spec))
+            self._last_spec = (job.spec, dumps(job.spec))
         spec = self._last_spec[1]
         self._pending_adds.append(
             (job.id, job.submitter, job.idempotency_key, job.state, job.cluster, job.revision, spec, text)
@@ -344,7 +294,7 @@ class SQLiteStore:
     def get_job(self, job_id: int) -> JobRecord | None:
         self._flush()
         row = self._conn.execute(f"{_SELECT_JOB} WHERE id = ?", (job_id,)).fetchone()
-        return _job_from_row(row) if row else None
+        return job_from_row(row) if row else None
 
     def get_jobs(self, job_ids: Sequence[int]) -> dict[int, JobRecord]:
         self._flush()
@@ -353,7 +303,7 @@ class SQLiteStore:
             chunk = job_ids[start : start + 500]
             rows = self._conn.execute(f"{_SELECT_JOB} WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
             for row in rows:
-                job = _job_from_row(row)
+                job = job_from_row(row)
                 found[job.id] = job
         return found
 
@@ -369,7 +319,7 @@ class SQLiteStore:
                 (submitter, *chunk),
             )
             for row in rows:
-                job = _job_from_row(row)
+                job = job_from_row(row)
                 found[job.idempotency_key] = job
         return found
 
@@ -397,7 +347,7 @@ class SQLiteStore:
         if limit > 0:
             sql += " LIMIT ?"
             params.append(limit)
-        return [_job_from_row(row) for row in self._conn.execute(sql, params)]
+        return [job_from_row(row) for row in self._conn.execute(sql, params)]
 
     def count_jobs_by_state(self) -> dict[tuple[str, str], int]:
         self._flush()
@@ -422,7 +372,7 @@ class SQLiteStore:
                 columns.update(
                     state=state, cluster=cluster, submitter=submitter or "", idempotency_key=key or ""
                 )
-            yield _job_from_json(text, spec=orjson.loads(spec) if spec else {}, **columns)
+            yield job_from_json(text, spec=orjson.loads(spec) if spec else {}, **columns)
 
     def compacted_revision(self) -> int:
         """Events up to this revision were pruned (0: none were); history resumes after it."""
