@@ -14,10 +14,13 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Prometheus and promtool (Debian's packages) for the metrics tests; needs root when missing.
+# Prometheus and promtool for the metrics tests, PostgreSQL for the store and server tests
+# (Debian's packages); needs root when missing.
 system-deps:
 	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
 # The main scenario: hub + three member clusters, server, hub operator and agents; left running.
 demo: k8s-tools

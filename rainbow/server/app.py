@@ -21,7 +21,7 @@ from rainbow.server.scheduler import Scheduler
 from rainbow.server.service import add_scheduler_service
 from rainbow.server.servicer import SchedulerServicer
 from rainbow.server.settings import SchedulerSettings
-from rainbow.store import Store, open_store
+from rainbow.store import Store, StoreUnavailable, open_store
 from rainbow.v1 import scheduler_pb2
 
 log = logging.getLogger("rainbow.server")
@@ -127,6 +127,8 @@ class RainbowServer:
             await asyncio.sleep(LEASE_SWEEP_SECONDS)
             try:
                 self.scheduler.sweep()
+            except StoreUnavailable as error:
+                log.warning("sweep waits for the database: %s", error)
             except Exception:  # keep sweeping; the error is logged
                 log.exception("sweep failed")
 

@@ -2,7 +2,8 @@
 
 address: 127.0.0.1:50051        # where gRPC listens
 metricsAddress: 127.0.0.1:9090  # Prometheus /metrics; "" disables
-database: rainbow.db            # SQLite file (relative paths: next to this file)
+database: rainbow.db            # SQLite file (relative paths: next to this file), or a
+                                #   postgresql://user@host:5432/dbname URL (password: PGPASSWORD)
 authFile: auth.yaml             # registration secret and user tokens
 defaultPolicy: first-fit        # first-fit | random | least-loaded | best-fit | cost | eta
 leaseSeconds: 30
@@ -131,7 +132,8 @@ def load_config(path: str | Path) -> ServerConfig:
     config.metrics_address = str(doc.get("metricsAddress", config.metrics_address) or "")
     if "database" in doc:
         database = str(doc["database"])
-        config.database = database if database == ":memory:" else str(_path(base, database, "database"))
+        keep = database == ":memory:" or "://" in database  # a URL, not a file path
+        config.database = database if keep else str(_path(base, database, "database"))
     if "authFile" in doc:
         config.auth_file = _path(base, doc["authFile"], "authFile")
     config.default_policy = str(doc.get("defaultPolicy", config.default_policy))

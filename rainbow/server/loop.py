@@ -13,7 +13,7 @@ from rainbow.server.limits import MAX_REASONS_IN_LISTS
 from rainbow.server.metrics import SchedulerMetrics
 from rainbow.server.reasons import Reasons
 from rainbow.server.unit import Unit, UnitOfWork
-from rainbow.store import ClusterRecord, JobRecord
+from rainbow.store import ClusterRecord, JobRecord, StoreUnavailable
 
 log = logging.getLogger("rainbow.server")
 
@@ -71,6 +71,7 @@ class SchedulingLoop:
 
     def step(self) -> list[JobRecord]:
         """One slice: up to ``budget`` decisions and the cluster reports waiting to be written."""
+        self.work.recover()
         with self.metrics.time_matching():
             changes = self.engine.schedule(self.budget) if self.engine.has_work() else []
         if not changes and not self._reports:
@@ -100,6 +101,9 @@ class SchedulingLoop:
             while True:
                 try:
                     self.step()
+                except StoreUnavailable as error:  # the state is rebuilt once the database is back
+                    log.warning("scheduling waits for the database: %s", error)
+                    await asyncio.sleep(1.0)
                 except Exception:  # the store failed: the engine was reloaded; try again shortly
                     log.exception("scheduling slice failed")
                     await asyncio.sleep(1.0)

@@ -117,9 +117,9 @@ class Scheduler:
 
     def reload(self) -> None:
         """Rebuild every in-memory view from the store (after a failed transaction)."""
-        log.warning("reloading the scheduler's state from the store after a failed write")
         self.registry.reload()
         self._load()
+        log.warning("reloaded the scheduler's state from the store after a failed write")
 
     def authenticate_user(self, token: str) -> Principal:
         """The principal a user token (or a cluster's submit token) stands for."""
@@ -133,6 +133,7 @@ class Scheduler:
 
     def sweep(self) -> None:
         """The timed work (every second): expire leases, end retries' backoffs, find lost clusters."""
+        self.work.recover()
         self.pulls.expire_leases()
         self.retries.release_due()
         self.losses.sweep()

@@ -24,6 +24,7 @@ from rainbow.server.scheduler import Scheduler
 from rainbow.server.service import Refused
 from rainbow.server.specs import ParsedSpec, parse_spec
 from rainbow.server.watch import JobWatch
+from rainbow.store import StoreUnavailable
 from rainbow.v1 import scheduler_pb2 as api
 from rainbow.v1 import scheduler_pb2_grpc
 from rainbow.v1 import types_pb2 as pb
@@ -66,7 +67,11 @@ def unary(method: Handler[Request, Response]) -> Handler[Request, Response]:
         try:
             if isinstance(request, Refused):
                 raise request.error
+            self.scheduler.work.recover()
             return await method(self, request, context)
+        except StoreUnavailable as error:
+            code = "UNAVAILABLE"
+            await self.refuse(context, method.__name__, code, str(error))
         except SpecError as error:
             code = "INVALID_ARGUMENT"
             await self.refuse(context, method.__name__, code, str(error))
@@ -257,6 +262,8 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
                 yield message
         except RainbowError as error:
             await self.refuse(context, "WatchJobs", error.code, str(error))
+        except StoreUnavailable as error:
+            await self.refuse(context, "WatchJobs", "UNAVAILABLE", str(error))
 
     # The cluster side
     @unary

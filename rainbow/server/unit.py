@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rainbow.server.errors import RainbowError
 from rainbow.server.events import EventBus
-from rainbow.store import JobRecord, Store
+from rainbow.store import JobRecord, Store, StoreUnavailable
 
 
 class JobCounts:
@@ -58,7 +59,9 @@ class UnitOfWork:
 
     The engine changes in memory as decisions are made; when a transaction fails for any reason
     other than a refused request (which is always raised before anything changes), ``on_failure``
-    rebuilds the in-memory state from the store.
+    rebuilds the in-memory state from the store. While the database cannot be reached that
+    rebuild waits: the state is ``stale``, and ``recover`` (called before any decision is made)
+    rebuilds it once the database answers again, raising ``StoreUnavailable`` until then.
     """
 
     def __init__(
@@ -66,9 +69,20 @@ class UnitOfWork:
     ) -> None:
         self.store, self.bus, self.counts = store, bus, counts
         self.on_failure = on_failure
+        self.stale = False
+
+    def recover(self) -> None:
+        """Rebuild the in-memory state if a failed write left it stale (StoreUnavailable while the
+        database is still away)."""
+        if self.stale:
+            self.on_failure()
+            self.stale = False
 
     @contextmanager
     def atomic(self) -> Iterator[Unit]:
+        if self.stale:  # decisions were made on the stale state: rebuild it; the caller tries again
+            self.recover()
+            raise StoreUnavailable("the server reloaded its state after a database outage; try again")
         unit = Unit(self.store, self.counts)
         try:
             with self.store.transaction():
@@ -76,7 +90,9 @@ class UnitOfWork:
         except RainbowError:
             raise
         except BaseException:
-            self.on_failure()
+            self.stale = True
+            with contextlib.suppress(StoreUnavailable):
+                self.recover()
             raise
         for job in unit.changed:
             self.bus.publish(job)

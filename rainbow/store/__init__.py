@@ -1,17 +1,45 @@
-"""Durable state behind a small interface; SQLite is the embedded default."""
+"""Durable state behind a small interface; SQLite is the embedded default, PostgreSQL the shared one."""
 
-from rainbow.store.base import Store, StoreError
+from rainbow.store.base import Store, StoreError, StoreUnavailable
 from rainbow.store.records import ClusterRecord, JobRecord
 from rainbow.store.sqlite import SQLiteStore
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
 
 def open_store(url: str) -> Store:
-    """Open a store from a SQLite file path or a ``sqlite:///path`` URL."""
+    """Open a store: a SQLite file path or ``sqlite:///path`` URL, or a ``postgresql://`` URL."""
     if url.startswith("sqlite:///"):
         return SQLiteStore(url.removeprefix("sqlite:///"))
+    if url.startswith(POSTGRES_SCHEMES):
+        from rainbow.store.postgres import PostgresStore  # psycopg is loaded only when used
+
+        return PostgresStore(url)
     if "://" in url:
-        raise StoreError(f"unsupported database URL {url!r}: this release stores state in a SQLite file")
+        raise StoreError(
+            f"unsupported database URL scheme in {redact(url)!r}: use a SQLite file path, "
+            "sqlite:///path or postgresql://user@host:port/dbname"
+        )
     return SQLiteStore(url)
 
 
-__all__ = ["ClusterRecord", "JobRecord", "SQLiteStore", "Store", "StoreError", "open_store"]
+def redact(url: str) -> str:
+    """``url`` without the password it may carry (for logs and messages)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    userinfo, _, host = rest.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in userinfo else url
+
+
+__all__ = [
+    "ClusterRecord",
+    "JobRecord",
+    "SQLiteStore",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "open_store",
+    "redact",
+]

@@ -13,6 +13,10 @@ class StoreError(Exception):
     """The database rejected an operation (e.g. a broken invariant)."""
 
 
+class StoreUnavailable(StoreError):
+    """The database cannot be reached now (the call may be tried again later)."""
+
+
 class Store(Protocol):
     """Durable state of the scheduler.
 

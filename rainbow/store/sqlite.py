@@ -166,12 +166,14 @@ class SQLiteStore:
             try:
                 yield
                 self._flush()
-            except BaseException:
+            except BaseException as error:
                 self._pending_adds.clear()
                 self._pending_saves.clear()
                 self._pending_events.clear()
                 self._conn.execute("ROLLBACK")
                 self._revision, self._next_job_id = revision, next_job_id
+                if isinstance(error, sqlite3.IntegrityError):  # e.g. an idempotency key used twice
+                    raise StoreError(str(error)) from None
                 raise
             else:
                 self._conn.execute("COMMIT")

@@ -15,7 +15,7 @@ from rainbow.server import app
 from rainbow.server.auth import parse_auth
 from rainbow.server.config import DEFAULT_RETENTION_SECONDS, load_config, parse_duration
 from rainbow.server.errors import InvalidArgument
-from rainbow.store import JobRecord, SQLiteStore
+from rainbow.store import JobRecord, SQLiteStore, Store
 from tests.conftest import ServerThread, auth_document, make_config
 from tests.k8s.helpers import poll
 
@@ -23,7 +23,7 @@ DAY = 86400.0
 SPEC = jobspec_to_dict(parse_jobspec({"name": "old", "resources": {"cpu": "1"}}))
 
 
-def add(store: SQLiteStore, state: str, age_days: float, finished_days: float = 0.0, **fields: Any) -> int:
+def add(store: Store, state: str, age_days: float, finished_days: float = 0.0, **fields: Any) -> int:
     """Add a job created ``age_days`` ago, finished ``finished_days`` ago when it is finished."""
     now = time.time()
     job = JobRecord(dict(SPEC), "alice", state=state, created_at=now - age_days * DAY, **fields)
@@ -94,8 +94,7 @@ def test_old_finished_jobs_and_events_are_pruned_and_old_watches_are_told(tmp_pa
         reopened.close()
 
 
-def test_prune_works_in_bounded_batches_and_keeps_the_newest_rows(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "rainbow.db")
+def test_prune_works_in_bounded_batches_and_keeps_the_newest_rows(store: Store) -> None:
     old = [add(store, "SUCCEEDED", 10, finished_days=9) for _ in range(25)]
     add(store, "QUEUED", 10)
     newest = add(store, "FAILED", 10, finished_days=9)  # old too, but it holds the highest id
@@ -116,9 +115,8 @@ def test_prune_works_in_bounded_batches_and_keeps_the_newest_rows(tmp_path: Path
     store.close()
 
 
-def test_events_are_pruned_oldest_first_without_gaps(tmp_path: Path) -> None:
+def test_events_are_pruned_oldest_first_without_gaps(store: Store) -> None:
     """An event newer than the cutoff stops pruning, even if later ones are older (a clock step)."""
-    store = SQLiteStore(tmp_path / "rainbow.db")
     add(store, "QUEUED", 10)
     add(store, "QUEUED", 1)  # a recent event
     add(store, "QUEUED", 10)  # older again
@@ -130,9 +128,8 @@ def test_events_are_pruned_oldest_first_without_gaps(tmp_path: Path) -> None:
     store.close()
 
 
-def test_a_finished_job_stays_while_any_of_its_events_does(tmp_path: Path) -> None:
+def test_a_finished_job_stays_while_any_of_its_events_does(store: Store) -> None:
     """Every event that is kept can still be replayed with its job."""
-    store = SQLiteStore(tmp_path / "rainbow.db")
     job_id = add(store, "CANCELLED", 10, finished_days=9)
     job = store.get_job(job_id)
     assert job is not None
@@ -149,8 +146,7 @@ def test_a_finished_job_stays_while_any_of_its_events_does(tmp_path: Path) -> No
     store.close()
 
 
-def test_a_cancellation_stays_until_its_cluster_acknowledged_it(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "rainbow.db")
+def test_a_cancellation_stays_until_its_cluster_acknowledged_it(store: Store) -> None:
     unacknowledged = add(store, "CANCELLED", 10, finished_days=9, cluster="small")
     acknowledged = add(store, "CANCELLED", 10, finished_days=9, cluster="small", cancel_acked=True)
     add(store, "QUEUED", 0)

@@ -1,4 +1,5 @@
-"""The SQLite store on its own: writes queued by a transaction, and upgrades of older databases."""
+"""The SQLite store on its own: upgrades of older databases, its indexes, chunked inserts and
+background checkpoints (what every store does is in test_store_contract.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-import pytest
-
-from rainbow.store import JobRecord, StoreError
+from rainbow.store import JobRecord
 from rainbow.store.records import TERMINAL_STATES
 from rainbow.store.sqlite import INSERT_CHUNK, MIGRATIONS, SQLiteStore, finished_jobs_sql
 
@@ -20,49 +19,6 @@ SPEC = {"name": "hello", "nodes": 1, "command": ["echo", "hi"]}
 
 def _job(**fields: object) -> JobRecord:
     return JobRecord(dict(SPEC), "alice", **fields)  # type: ignore[arg-type]
-
-
-def test_reads_inside_a_transaction_see_its_writes_and_a_rollback_drops_them(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "r.db")
-    with store.transaction():
-        job = store.add_job(_job(idempotency_key="k", queue="alice"))
-        job.state, job.cluster = "ASSIGNED", "c1"
-        store.save_job(job)
-        seen = store.get_job(job.id)
-        assert seen is not None and (seen.state, seen.cluster, seen.revision) == ("ASSIGNED", "c1", 2)
-        assert list(store.find_jobs("alice", ["k"])) == ["k"]
-    with pytest.raises(RuntimeError), store.transaction():
-        job.state = "LEASED"
-        store.save_job(job)
-        store.add_job(_job())
-        raise RuntimeError("the caller fails")
-    kept = store.get_job(job.id)
-    assert kept is not None and kept.state == "ASSIGNED"
-    assert [e.state for e in store.events_since(0)] == ["QUEUED", "ASSIGNED"]
-    assert store.last_revision() == 2 and store.next_job_id() == 2
-
-
-def test_saving_a_job_that_does_not_exist_fails_the_whole_transaction(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "r.db")
-    with store.transaction():
-        store.add_job(_job())
-    with pytest.raises(StoreError, match="1 of 1 saved jobs do not exist"), store.transaction():
-        store.add_job(_job())
-        store.save_job(_job(id=99))
-    assert [job.id for job in store.list_jobs()] == [1]
-    assert store.last_revision() == 1
-
-
-def test_events_carry_every_field_back(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "r.db")
-    with store.transaction():
-        job = store.add_job(_job(idempotency_key="k", queue="q", priority=5, created_at=1.5))
-        job.state, job.cluster, job.message, job.deliveries = "LEASED", "c1", "leased to c1", 1
-        store.save_job(job)
-    first, second = store.events_since(0)
-    assert (first.state, first.cluster, first.revision) == ("QUEUED", "", 1)
-    assert second == store.get_job(job.id)
-    assert (second.submitter, second.idempotency_key, second.queue, second.priority) == ("alice", "k", "q", 5)
 
 
 def test_a_version_2_database_is_upgraded_without_losing_specs_or_events(tmp_path: Path) -> None:

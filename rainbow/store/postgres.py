@@ -1,0 +1,456 @@
+"""The PostgreSQL store: the SQLite store's tables and semantics on a database server.
+
+psycopg 3 (its binary wheel) rather than asyncpg: the ``Store`` interface is synchronous, called
+on the server's event loop like the SQLite store, and psycopg's synchronous connection serves it
+as it is; a transaction's rows go out in one statement per table (``unnest`` of arrays), so a
+transaction costs a handful of round trips whatever its size.
+
+Job ids and revisions come from a one-row ``counters`` table that each transaction locks first
+(``SELECT ... FOR UPDATE``): writers take turns, so revisions are strictly increasing in commit
+order, the order a watch reads events in, whichever process wrote them.
+
+When the database cannot be reached, calls raise ``StoreUnavailable``; the next call after
+``RECONNECT_SECONDS`` connects again, so the server recovers by itself once the database is back.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import orjson
+import psycopg
+
+from rainbow.store.base import StoreError, StoreUnavailable
+from rainbow.store.records import CANCELLED, TERMINAL_STATES, ClusterRecord, JobRecord
+from rainbow.store.rows import (
+    FINISHED_SQL,
+    cluster_from_row,
+    cluster_json,
+    dumps,
+    job_from_json,
+    job_from_row,
+    job_json,
+)
+
+T = TypeVar("T")
+
+# Each entry migrates the schema from version i to i + 1. Never edit a released entry: append.
+MIGRATIONS: tuple[str, ...] = (
+    f"""
+    CREATE TABLE counters (
+        singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton),
+        revision BIGINT NOT NULL,
+        job_id BIGINT NOT NULL
+    );
+    INSERT INTO counters (revision, job_id) VALUES (0, 0);
+    CREATE TABLE clusters (
+        position BIGSERIAL PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        data TEXT NOT NULL
+    );
+    CREATE TABLE jobs (
+        id BIGINT PRIMARY KEY,
+        submitter TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL,
+        state TEXT NOT NULL,
+        cluster TEXT NOT NULL,
+        revision BIGINT NOT NULL,
+        spec TEXT NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX jobs_idempotency ON jobs (submitter, idempotency_key) WHERE idempotency_key <> '';
+    CREATE INDEX jobs_state_id ON jobs (state, id);
+    CREATE INDEX jobs_cluster_id ON jobs (cluster, id);
+    CREATE INDEX jobs_submitter_id ON jobs (submitter, id);
+    CREATE INDEX jobs_finished ON jobs (state, ((data::jsonb ->> 'finished_at')::float8))
+        WHERE {FINISHED_SQL};
+    CREATE TABLE events (
+        revision BIGINT PRIMARY KEY,
+        job_id BIGINT NOT NULL,
+        at DOUBLE PRECISION NOT NULL,
+        state TEXT NOT NULL,
+        cluster TEXT NOT NULL,
+        data TEXT NOT NULL
+    );
+    """,
+)
+#: Held while the schema is migrated, so that replicas starting together migrate it once.
+_MIGRATION_LOCK = 0x7261696E  # "rain"
+CONNECT_TIMEOUT_SECONDS = 2
+#: After a failed connection, calls fail at once for this long before the next attempt.
+RECONNECT_SECONDS = 1.0
+
+_JOB_COLUMNS = "id, submitter, idempotency_key, state, cluster, revision, spec, data"
+_SELECT_JOB = f"SELECT {_JOB_COLUMNS} FROM jobs"
+_INSERT_JOBS = (
+    f"INSERT INTO jobs ({_JOB_COLUMNS}) SELECT * FROM unnest("
+    "%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[], %s::text[], %s::text[])"
+)
+_SAVE_JOBS = (
+    "UPDATE jobs SET state = u.state, cluster = u.cluster, revision = u.revision, data = u.data "
+    "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bigint[], %s::text[]) "
+    "AS u(id, state, cluster, revision, data) WHERE jobs.id = u.id"
+)
+_INSERT_EVENTS = (
+    "INSERT INTO events (revision, job_id, at, state, cluster, data) SELECT * FROM unnest("
+    "%s::bigint[], %s::bigint[], %s::float8[], %s::text[], %s::text[], %s::text[])"
+)
+
+
+def finished_jobs_sql(state: str) -> str:
+    """Retention's query: jobs in ``state`` (a final one) that finished before a time (parameters:
+    state, finished before, revision at most, id below, limit)."""
+    # A cancellation its cluster has not acknowledged yet is still being delivered: kept.
+    acked = " AND (data::jsonb ->> 'cancel_acked')::boolean" if state == CANCELLED else ""
+    return (
+        f"SELECT id FROM jobs WHERE {FINISHED_SQL} AND state = %s "
+        f"AND (data::jsonb ->> 'finished_at')::float8 < %s AND revision <= %s AND id < %s{acked} LIMIT %s"
+    )
+
+
+def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+    """Rows as one list per column (the arrays an ``unnest`` statement takes)."""
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+class PostgresStore:
+    """A Store on a PostgreSQL database (``postgresql://user@host:port/dbname``; the password from
+    the URL or libpq's ``PGPASSWORD``/``.pgpass``)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._conn: psycopg.Connection[Any] | None = None
+        self._retry_at = 0.0
+        self._lock = threading.RLock()
+        self._in_transaction = False
+        self._writer = 0
+        self._revision = self._next_job_id = 0
+        self._committed_revision = 0
+        self._pending_adds: list[tuple[Any, ...]] = []
+        self._pending_saves: list[tuple[Any, ...]] = []
+        self._pending_events: list[tuple[Any, ...]] = []
+        self._last_spec: tuple[object, str] = (None, "")
+        self.migrate()
+
+    # Connection
+    def _connection(self) -> psycopg.Connection[Any]:
+        conn = self._conn
+        if conn is not None and not conn.closed and not conn.broken:
+            return conn
+        now = time.monotonic()
+        if now < self._retry_at:
+            raise StoreUnavailable("the database is unavailable; try again shortly")
+        try:
+            fresh = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+        except psycopg.OperationalError as error:
+            self._retry_at = now + RECONNECT_SECONDS
+            raise StoreUnavailable(f"the database is unavailable: {_reason(error)}") from None
+        self._conn = fresh
+        return fresh
+
+    def _run(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """``work(connection)``; a lost connection becomes StoreUnavailable, a refused statement
+        StoreError."""
+        conn = self._connection()
+        try:
+            return work(conn)
+        except psycopg.OperationalError as error:
+            if conn.closed or conn.broken:
+                self._retry_at = time.monotonic() + RECONNECT_SECONDS
+                raise StoreUnavailable(f"the database connection was lost: {_reason(error)}") from None
+            raise StoreError(_reason(error)) from None
+        except psycopg.Error as error:
+            raise StoreError(_reason(error)) from None
+
+    def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        self._flush()
+        return self._run(lambda conn: conn.execute(sql, params).fetchall())
+
+    def _value(self, sql: str, params: Sequence[Any] = ()) -> int:
+        rows = self._fetch(sql, params)
+        return int(rows[0][0] or 0) if rows else 0
+
+    # Schema
+    def schema_version(self) -> int:
+        if not self._value("SELECT to_regclass('schema_version') IS NOT NULL::int"):
+            return 0
+        return self._value("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+
+    def migrate(self) -> None:
+        """Bring the schema up to date (once, however many replicas start together); refuses a
+        database from a newer release."""
+
+        def run(conn: psycopg.Connection[Any]) -> None:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+                conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+                row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
+                version = int(row[0]) if row else 0
+                if version > len(MIGRATIONS):
+                    raise StoreError(
+                        f"the database has schema version {version}, newer than this release "
+                        f"({len(MIGRATIONS)})"
+                    )
+                for index in range(version, len(MIGRATIONS)):
+                    conn.execute(MIGRATIONS[index])
+                    conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (index + 1,))
+            self._committed_revision = _stored_revision(conn)
+
+        self._run(run)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All writes inside happen atomically, or not at all."""
+        with self._lock:
+            if self._in_transaction:
+                raise StoreError("nested transactions are not supported")
+            conn = self._connection()
+            try:
+                with conn.transaction():
+                    row = conn.execute("SELECT revision, job_id FROM counters FOR UPDATE").fetchone()
+                    assert row is not None
+                    self._revision, self._next_job_id = int(row[0]), int(row[1]) + 1
+                    self._in_transaction, self._writer = True, threading.get_ident()
+                    try:
+                        yield
+                        self._flush()
+                        conn.execute(
+                            "UPDATE counters SET revision = %s, job_id = %s",
+                            (self._revision, self._next_job_id - 1),
+                        )
+                    finally:
+                        self._in_transaction = False
+                        self._pending_adds.clear()
+                        self._pending_saves.clear()
+                        self._pending_events.clear()
+            except psycopg.OperationalError as error:
+                if conn.closed or conn.broken:
+                    self._retry_at = time.monotonic() + RECONNECT_SECONDS
+                    raise StoreUnavailable(f"the database connection was lost: {_reason(error)}") from None
+                raise StoreError(_reason(error)) from None
+            except psycopg.Error as error:
+                raise StoreError(_reason(error)) from None
+            self._committed_revision = self._revision
+
+    def _require_transaction(self) -> None:
+        if not self._in_transaction:
+            raise StoreError("writes must happen inside store.transaction()")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+    # Clusters
+    def get_cluster(self, name: str) -> ClusterRecord | None:
+        rows = self._fetch("SELECT position, data FROM clusters WHERE name = %s", (name,))
+        return cluster_from_row(*rows[0]) if rows else None
+
+    def list_clusters(self) -> list[ClusterRecord]:
+        rows = self._fetch("SELECT position, data FROM clusters ORDER BY position")
+        return [cluster_from_row(*row) for row in rows]
+
+    def save_cluster(self, cluster: ClusterRecord) -> ClusterRecord:
+        self._require_transaction()
+        text = cluster_json(cluster)
+        (row,) = self._fetch(
+            "INSERT INTO clusters (name, data) VALUES (%s, %s) "
+            "ON CONFLICT (name) DO UPDATE SET data = excluded.data RETURNING position",
+            (cluster.name, text),
+        )
+        return cluster_from_row(int(row[0]), text)
+
+    def delete_cluster(self, name: str) -> None:
+        self._require_transaction()
+        self._fetch("DELETE FROM clusters WHERE name = %s RETURNING position", (name,))
+
+    # Jobs
+    def next_revision(self) -> int:
+        """The revision the next job write will get."""
+        return (self._revision if self._in_transaction else self._committed_revision) + 1
+
+    def next_job_id(self) -> int:
+        """The id the next added job will get."""
+        if self._in_transaction:
+            return self._next_job_id
+        return self._value("SELECT job_id FROM counters") + 1
+
+    def _event(self, job: JobRecord) -> str:
+        self._revision += 1
+        job.revision = self._revision
+        text = job_json(job)
+        self._pending_events.append((job.revision, job.id, job.updated_at, job.state, job.cluster, text))
+        return text
+
+    def add_job(self, job: JobRecord) -> JobRecord:
+        self._require_transaction()
+        job.id = self._next_job_id
+        text = self._event(job)
+        if self._last_spec[0] is not job.spec:  # jobs of a batch often share one spec document
+            self._last_spec = (job.spec, dumps(job.spec))
+        spec = self._last_spec[1]
+        self._pending_adds.append(
+            (job.id, job.submitter, job.idempotency_key, job.state, job.cluster, job.revision, spec, text)
+        )
+        self._next_job_id += 1
+        return job
+
+    def save_job(self, job: JobRecord) -> JobRecord:
+        self._require_transaction()
+        if job.id <= 0:
+            raise StoreError("save_job needs a job that was added")
+        text = self._event(job)
+        self._pending_saves.append((job.id, job.state, job.cluster, job.revision, text))
+        return job
+
+    def _flush(self) -> None:
+        """Write the rows the transaction queued, one statement per table (before any read and
+        the commit); only from the transaction's own thread."""
+        if not self._in_transaction or self._writer != threading.get_ident():
+            return
+        adds, saves, events = self._pending_adds, self._pending_saves, self._pending_events
+        if not (adds or saves or events):
+            return
+        self._pending_adds, self._pending_saves, self._pending_events = [], [], []
+
+        def write(conn: psycopg.Connection[Any]) -> None:
+            if adds:
+                conn.execute(_INSERT_JOBS, _columns(adds))
+            if saves:
+                # The last save of a job in this transaction wins (its revision is the highest).
+                latest = list({row[0]: row for row in saves}.values())
+                cursor = conn.execute(_SAVE_JOBS, _columns(latest))
+                if cursor.rowcount != len(latest):
+                    missing = len(latest) - cursor.rowcount
+                    raise StoreError(f"{missing} of {len(latest)} saved jobs do not exist")
+            if events:
+                conn.execute(_INSERT_EVENTS, _columns(events))
+
+        self._run(write)
+
+    def get_job(self, job_id: int) -> JobRecord | None:
+        rows = self._fetch(f"{_SELECT_JOB} WHERE id = %s", (job_id,))
+        return job_from_row(rows[0]) if rows else None
+
+    def get_jobs(self, job_ids: Sequence[int]) -> dict[int, JobRecord]:
+        rows = self._fetch(f"{_SELECT_JOB} WHERE id = ANY(%s)", (list(job_ids),))
+        return {job.id: job for job in map(job_from_row, rows)}
+
+    def find_jobs(self, submitter: str, idempotency_keys: Sequence[str]) -> dict[str, JobRecord]:
+        keys = [key for key in dict.fromkeys(idempotency_keys) if key]
+        if not keys:
+            return {}
+        rows = self._fetch(
+            f"{_SELECT_JOB} WHERE submitter = %s AND idempotency_key <> '' AND idempotency_key = ANY(%s)",
+            (submitter, keys),
+        )
+        return {job.idempotency_key: job for job in map(job_from_row, rows)}
+
+    def list_jobs(
+        self,
+        states: Collection[str] = (),
+        cluster: str = "",
+        after_id: int = 0,
+        limit: int = 0,
+        submitter: str | None = None,
+    ) -> list[JobRecord]:
+        clauses = ["id > %s"]
+        params: list[Any] = [after_id]
+        if submitter is not None:
+            clauses.append("submitter = %s")
+            params.append(submitter)
+        if states:
+            clauses.append("state = ANY(%s)")
+            params.append(list(states))
+        if cluster:
+            clauses.append("cluster = %s")
+            params.append(cluster)
+        sql = f"{_SELECT_JOB} WHERE {' AND '.join(clauses)} ORDER BY id"
+        if limit > 0:
+            sql += " LIMIT %s"
+            params.append(limit)
+        return [job_from_row(row) for row in self._fetch(sql, params)]
+
+    def count_jobs_by_state(self) -> dict[tuple[str, str], int]:
+        rows = self._fetch("SELECT cluster, state, COUNT(*) FROM jobs GROUP BY cluster, state")
+        return {(cluster, state): int(count) for cluster, state, count in rows}
+
+    # Events
+    def last_revision(self) -> int:
+        """The newest revision: this transaction's, or the last this store committed or read."""
+        return self._revision if self._in_transaction else self._committed_revision
+
+    def events_since(self, revision: int, limit: int = 1000) -> Iterator[JobRecord]:
+        rows = self._fetch(
+            "SELECT e.revision, e.job_id, e.state, e.cluster, e.data, j.submitter, j.idempotency_key, "
+            "j.spec FROM events e LEFT JOIN jobs j ON j.id = e.job_id "
+            "WHERE e.revision > %s ORDER BY e.revision LIMIT %s",
+            (revision, limit),
+        )
+        for event_revision, job_id, state, cluster, text, submitter, key, spec in rows:
+            yield job_from_json(
+                text,
+                spec=orjson.loads(spec) if spec else {},
+                revision=event_revision,
+                id=job_id,
+                state=state,
+                cluster=cluster,
+                submitter=submitter or "",
+                idempotency_key=key or "",
+            )
+
+    def compacted_revision(self) -> int:
+        """Events up to this revision were pruned (0: none were); history resumes after it."""
+        rows = self._fetch("SELECT MIN(revision) FROM events")
+        first = rows[0][0] if rows else None
+        return self.last_revision() if first is None else int(first) - 1
+
+    # Retention
+    def prune(self, before: float, limit: int = 1000) -> int:
+        """Delete up to ``limit`` rows: events, then finished jobs, from before ``before`` (the
+        rules of ``SQLiteStore.prune``: no gaps in the history kept, a job only after its events,
+        the newest job and event always kept)."""
+        self._require_transaction()
+        rows = self._fetch(
+            "SELECT revision, at FROM events WHERE revision < %s ORDER BY revision LIMIT %s",
+            (self._revision, limit),
+        )
+        through = 0
+        for revision, at in rows:
+            if at >= before:
+                break
+            through = int(revision)
+        deleted = 0
+        if through:
+            deleted = len(
+                self._fetch("DELETE FROM events WHERE revision <= %s RETURNING revision", (through,))
+            )
+        pruned = self.compacted_revision()
+        newest_job = self._value("SELECT MAX(id) FROM jobs")
+        for state in sorted(TERMINAL_STATES):
+            if deleted >= limit:
+                break
+            ids = [
+                row[0]
+                for row in self._fetch(
+                    finished_jobs_sql(state), (state, before, pruned, newest_job, limit - deleted)
+                )
+            ]
+            if ids:
+                self._fetch("DELETE FROM jobs WHERE id = ANY(%s) RETURNING id", (ids,))
+                deleted += len(ids)
+        return deleted
+
+
+def _stored_revision(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute("SELECT revision FROM counters").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _reason(error: psycopg.Error) -> str:
+    """The first line of the database's message (never the connection string)."""
+    text = str(error).strip().splitlines()
+    return text[0][:300] if text else type(error).__name__
