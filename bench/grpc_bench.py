@@ -110,6 +110,8 @@ def free_port() -> int:
 class ServerProcess:
     folder: Path
     profile: str = ""
+    #: A SQLite file next to the config (default WAL settings), or a postgresql:// URL.
+    database: str = "rainbow.db"
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
@@ -133,7 +135,7 @@ class ServerProcess:
                 {
                     "address": f"127.0.0.1:{self.port}",
                     "metricsAddress": "",
-                    "database": "rainbow.db",  # on disk, next to the config; default WAL settings
+                    "database": self.database,
                     "authFile": "auth.yaml",
                 }
             )
@@ -480,6 +482,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="", help="cProfile the server process into this file")
     parser.add_argument("--profile-top", type=int, default=40, help="functions of the profile to print")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (database, log)")
+    parser.add_argument(
+        "--database", default="rainbow.db", help="SQLite file in the temporary folder, or a postgresql:// URL"
+    )
     parser.add_argument("--serve", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
@@ -488,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("concurrency, seconds, batch size and clusters must be positive")
 
     folder = Path(tempfile.mkdtemp(prefix="rainbow-bench-"))
-    server = ServerProcess(folder, profile=args.profile)
+    server = ServerProcess(folder, profile=args.profile, database=args.database)
     try:
         server.start()
         result = asyncio.run(measure(args, server))

@@ -2,12 +2,15 @@
 
 psycopg 3 (its binary wheel) rather than asyncpg: the ``Store`` interface is synchronous, called
 on the server's event loop like the SQLite store, and psycopg's synchronous connection serves it
-as it is; a transaction's rows go out in one statement per table (``unnest`` of arrays), so a
+as it is; a transaction's new rows go out by COPY and its updates in one ``unnest`` statement, so a
 transaction costs a handful of round trips whatever its size.
 
-Job ids and revisions come from a one-row ``counters`` table that each transaction locks first
-(``SELECT ... FOR UPDATE``): writers take turns, so revisions are strictly increasing in commit
-order, the order a watch reads events in, whichever process wrote them.
+Job ids and revisions are handed out by the store, as by the SQLite store, and recorded in a one-row
+``counters`` table that each transaction updates last, on condition that it still holds the values
+the transaction started from: a second writer's transaction fails instead of reusing an id or a
+revision (and the store reads the counters again), so revisions are strictly increasing in commit
+order, the order a watch reads events in. A transaction's writes, the counters and the commit go
+out pipelined: two round trips for a typical transaction.
 
 When the database cannot be reached, calls raise ``StoreUnavailable``; the next call after
 ``RECONNECT_SECONDS`` connects again, so the server recovers by itself once the database is back.
@@ -15,6 +18,7 @@ When the database cannot be reached, calls raise ``StoreUnavailable``; the next 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -86,6 +90,7 @@ RECONNECT_SECONDS = 1.0
 
 _JOB_COLUMNS = "id, submitter, idempotency_key, state, cluster, revision, spec, data"
 _SELECT_JOB = f"SELECT {_JOB_COLUMNS} FROM jobs"
+_COPY_JOBS = f"COPY jobs ({_JOB_COLUMNS}) FROM STDIN"
 _INSERT_JOBS = (
     f"INSERT INTO jobs ({_JOB_COLUMNS}) SELECT * FROM unnest("
     "%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[], %s::text[], %s::text[])"
@@ -95,10 +100,14 @@ _SAVE_JOBS = (
     "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bigint[], %s::text[]) "
     "AS u(id, state, cluster, revision, data) WHERE jobs.id = u.id"
 )
+_COPY_EVENTS = "COPY events (revision, job_id, at, state, cluster, data) FROM STDIN"
 _INSERT_EVENTS = (
     "INSERT INTO events (revision, job_id, at, state, cluster, data) SELECT * FROM unnest("
     "%s::bigint[], %s::bigint[], %s::float8[], %s::text[], %s::text[], %s::text[])"
 )
+_SET_COUNTERS = "UPDATE counters SET revision = %s, job_id = %s WHERE revision = %s AND job_id = %s"
+#: New rows in a transaction from which COPY (a round trip of its own, then faster per row) is used.
+COPY_FROM_ROWS = 64
 
 
 def finished_jobs_sql(state: str) -> str:
@@ -129,7 +138,8 @@ class PostgresStore:
         self._in_transaction = False
         self._writer = 0
         self._revision = self._next_job_id = 0
-        self._committed_revision = 0
+        self._counters_known = False  # read them again before the next use
+        self._begun = False  # the database transaction is open
         self._pending_adds: list[tuple[Any, ...]] = []
         self._pending_saves: list[tuple[Any, ...]] = []
         self._pending_events: list[tuple[Any, ...]] = []
@@ -161,6 +171,7 @@ class PostgresStore:
         except psycopg.OperationalError as error:
             if conn.closed or conn.broken:
                 self._retry_at = time.monotonic() + RECONNECT_SECONDS
+                self._counters_known = False  # a commit may have gone through unanswered
                 raise StoreUnavailable(f"the database connection was lost: {_reason(error)}") from None
             raise StoreError(_reason(error)) from None
         except psycopg.Error as error:
@@ -198,9 +209,15 @@ class PostgresStore:
                 for index in range(version, len(MIGRATIONS)):
                     conn.execute(MIGRATIONS[index])
                     conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (index + 1,))
-            self._committed_revision = _stored_revision(conn)
 
         self._run(run)
+        self._load_counters()
+
+    def _load_counters(self) -> None:
+        row = self._run(lambda conn: conn.execute("SELECT revision, job_id FROM counters").fetchone())
+        assert row is not None
+        self._revision, self._next_job_id = int(row[0]), int(row[1]) + 1
+        self._counters_known = True
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -208,33 +225,31 @@ class PostgresStore:
         with self._lock:
             if self._in_transaction:
                 raise StoreError("nested transactions are not supported")
-            conn = self._connection()
+            if not self._counters_known:
+                self._load_counters()
+            start = (self._revision, self._next_job_id)
+            self._in_transaction, self._writer, self._begun = True, threading.get_ident(), False
             try:
-                with conn.transaction():
-                    row = conn.execute("SELECT revision, job_id FROM counters FOR UPDATE").fetchone()
-                    assert row is not None
-                    self._revision, self._next_job_id = int(row[0]), int(row[1]) + 1
-                    self._in_transaction, self._writer = True, threading.get_ident()
-                    try:
-                        yield
-                        self._flush()
-                        conn.execute(
-                            "UPDATE counters SET revision = %s, job_id = %s",
-                            (self._revision, self._next_job_id - 1),
-                        )
-                    finally:
-                        self._in_transaction = False
-                        self._pending_adds.clear()
-                        self._pending_saves.clear()
-                        self._pending_events.clear()
-            except psycopg.OperationalError as error:
-                if conn.closed or conn.broken:
-                    self._retry_at = time.monotonic() + RECONNECT_SECONDS
-                    raise StoreUnavailable(f"the database connection was lost: {_reason(error)}") from None
-                raise StoreError(_reason(error)) from None
-            except psycopg.Error as error:
-                raise StoreError(_reason(error)) from None
-            self._committed_revision = self._revision
+                yield
+                self._write_pending(commit_from=start)
+            except BaseException:
+                self._abort(start)
+                raise
+            finally:
+                self._in_transaction = False
+
+    def _abort(self, start: tuple[int, int]) -> None:
+        self._pending_adds.clear()
+        self._pending_saves.clear()
+        self._pending_events.clear()
+        self._revision, self._next_job_id = start
+        self._counters_known = False  # another writer may be why it failed: read them again
+        if self._begun:
+            self._begun = False
+            conn = self._conn
+            if conn is not None and not conn.closed and not conn.broken:
+                with contextlib.suppress(psycopg.Error):
+                    conn.execute("ROLLBACK")
 
     def _require_transaction(self) -> None:
         if not self._in_transaction:
@@ -256,7 +271,7 @@ class PostgresStore:
     def save_cluster(self, cluster: ClusterRecord) -> ClusterRecord:
         self._require_transaction()
         text = cluster_json(cluster)
-        (row,) = self._fetch(
+        (row,) = self._execute(
             "INSERT INTO clusters (name, data) VALUES (%s, %s) "
             "ON CONFLICT (name) DO UPDATE SET data = excluded.data RETURNING position",
             (cluster.name, text),
@@ -265,18 +280,18 @@ class PostgresStore:
 
     def delete_cluster(self, name: str) -> None:
         self._require_transaction()
-        self._fetch("DELETE FROM clusters WHERE name = %s RETURNING position", (name,))
+        self._execute("DELETE FROM clusters WHERE name = %s RETURNING position", (name,))
 
     # Jobs
     def next_revision(self) -> int:
         """The revision the next job write will get."""
-        return (self._revision if self._in_transaction else self._committed_revision) + 1
+        return self.last_revision() + 1
 
     def next_job_id(self) -> int:
         """The id the next added job will get."""
-        if self._in_transaction:
-            return self._next_job_id
-        return self._value("SELECT job_id FROM counters") + 1
+        if not self._counters_known and not self._in_transaction:
+            self._load_counters()
+        return self._next_job_id
 
     def _event(self, job: JobRecord) -> str:
         self._revision += 1
@@ -307,29 +322,71 @@ class PostgresStore:
         return job
 
     def _flush(self) -> None:
-        """Write the rows the transaction queued, one statement per table (before any read and
-        the commit); only from the transaction's own thread."""
-        if not self._in_transaction or self._writer != threading.get_ident():
-            return
+        """Write the rows the transaction queued (before a read or a write that must see them);
+        only from the transaction's own thread."""
+        pending = self._pending_adds or self._pending_saves or self._pending_events
+        if pending and self._in_transaction and self._writer == threading.get_ident():
+            self._write_pending()
+
+    def _write_pending(self, commit_from: tuple[int, int] | None = None) -> None:
+        """Write the queued rows inside the database transaction (opened first if need be); with
+        ``commit_from`` (the counters the transaction started from) also the counters, and commit."""
         adds, saves, events = self._pending_adds, self._pending_saves, self._pending_events
-        if not (adds or saves or events):
-            return
         self._pending_adds, self._pending_saves, self._pending_events = [], [], []
+        counters = (self._revision, self._next_job_id)
+        finish = commit_from is not None and (self._begun or counters != commit_from)
+        if not (adds or saves or events or finish):
+            return
+        # The last save of a job in this transaction wins (its revision is the highest).
+        latest = list({row[0]: row for row in saves}.values())
+        copy = len(adds) + len(events) >= COPY_FROM_ROWS
 
         def write(conn: psycopg.Connection[Any]) -> None:
-            if adds:
-                conn.execute(_INSERT_JOBS, _columns(adds))
-            if saves:
-                # The last save of a job in this transaction wins (its revision is the highest).
-                latest = list({row[0]: row for row in saves}.values())
-                cursor = conn.execute(_SAVE_JOBS, _columns(latest))
-                if cursor.rowcount != len(latest):
-                    missing = len(latest) - cursor.rowcount
-                    raise StoreError(f"{missing} of {len(latest)} saved jobs do not exist")
-            if events:
-                conn.execute(_INSERT_EVENTS, _columns(events))
+            if copy:  # COPY cannot be pipelined: the transaction is opened first
+                self._begin(conn)
+                _copy(conn, _COPY_JOBS, adds)
+                _copy(conn, _COPY_EVENTS, events)
+            with conn.pipeline():
+                self._begin(conn)
+                if adds and not copy:
+                    conn.execute(_INSERT_JOBS, _columns(adds))
+                saved = conn.execute(_SAVE_JOBS, _columns(latest)) if latest else None
+                if events and not copy:
+                    conn.execute(_INSERT_EVENTS, _columns(events))
+                moved = None
+                if finish and counters != commit_from:
+                    assert commit_from is not None
+                    moved = conn.execute(
+                        _SET_COUNTERS, (counters[0], counters[1] - 1, commit_from[0], commit_from[1] - 1)
+                    )
+            if saved is not None and saved.rowcount != len(latest):
+                raise StoreError(f"{len(latest) - saved.rowcount} of {len(latest)} saved jobs do not exist")
+            if moved is not None and moved.rowcount != 1:
+                self._counters_known = False
+                raise StoreError("another writer changed the database during this transaction; try again")
+            if finish:
+                conn.execute("COMMIT")
+                self._begun = False
 
         self._run(write)
+
+    def _begin(self, conn: psycopg.Connection[Any]) -> None:
+        if not self._begun:
+            conn.execute("BEGIN")
+            self._begun = True
+
+    def _execute(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """A write inside the transaction (the queued rows first); its rows."""
+        self._require_transaction()
+        self._flush()
+
+        def run(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+            with conn.pipeline():
+                self._begin(conn)
+                cursor = conn.execute(sql, params)
+            return cursor.fetchall()
+
+        return self._run(run)
 
     def get_job(self, job_id: int) -> JobRecord | None:
         rows = self._fetch(f"{_SELECT_JOB} WHERE id = %s", (job_id,))
@@ -380,8 +437,10 @@ class PostgresStore:
 
     # Events
     def last_revision(self) -> int:
-        """The newest revision: this transaction's, or the last this store committed or read."""
-        return self._revision if self._in_transaction else self._committed_revision
+        """The newest revision (inside a transaction: its own newest)."""
+        if not self._counters_known and not self._in_transaction:
+            self._load_counters()
+        return self._revision
 
     def events_since(self, revision: int, limit: int = 1000) -> Iterator[JobRecord]:
         rows = self._fetch(
@@ -440,14 +499,16 @@ class PostgresStore:
                 )
             ]
             if ids:
-                self._fetch("DELETE FROM jobs WHERE id = ANY(%s) RETURNING id", (ids,))
+                self._execute("DELETE FROM jobs WHERE id = ANY(%s) RETURNING id", (ids,))
                 deleted += len(ids)
         return deleted
 
 
-def _stored_revision(conn: psycopg.Connection[Any]) -> int:
-    row = conn.execute("SELECT revision FROM counters").fetchone()
-    return int(row[0]) if row else 0
+def _copy(conn: psycopg.Connection[Any], statement: str, rows: list[tuple[Any, ...]]) -> None:
+    """Insert ``rows`` with COPY (about three times faster than a multi-row INSERT)."""
+    with conn.cursor().copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def _reason(error: psycopg.Error) -> str:
