@@ -190,22 +190,39 @@ def status_kib(pid: int, key: str) -> int:
     return 0
 
 
+#: The server's database: "rainbow.db" (SQLite, in the run's folder) or a postgresql:// URL
+#: (``--postgresql``: a database on a throwaway PostgreSQL server started for the run).
+DATABASE = {"url": "rainbow.db"}
+DRAIN_DATABASE = {"url": "rainbow.db"}  # the drain's server has a database of its own
+
+
 def db_bytes(folder: Path) -> int:
-    """The database file plus its write-ahead log."""
-    return sum(
-        (folder / name).stat().st_size
-        for name in ("rainbow.db", "rainbow.db-wal")
-        if (folder / name).exists()
-    )
+    """The database's size: the SQLite file plus its write-ahead log, or the PostgreSQL database."""
+    url = DATABASE["url"]
+    if "://" in url:
+        import psycopg
+
+        with psycopg.connect(url) as conn:
+            row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+        return int(row[0]) if row else 0
+    return sum((folder / name).stat().st_size for name in (url, f"{url}-wal") if (folder / name).exists())
 
 
 def db_states(folder: Path) -> dict[str, int]:
     """Jobs by state, read from the server's database directly (read-only; {} if that fails)."""
+    url = DATABASE["url"]
+    query = "SELECT state, COUNT(*) FROM jobs GROUP BY state"
     try:
-        uri = f"file:{folder / 'rainbow.db'}?mode=ro"
-        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=10)) as conn:
-            rows = conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
-    except sqlite3.Error as error:
+        if "://" in url:
+            import psycopg
+
+            with psycopg.connect(url) as pg:
+                rows = pg.execute(query).fetchall()
+        else:
+            uri = f"file:{folder / url}?mode=ro"
+            with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=10)) as conn:
+                rows = conn.execute(query).fetchall()
+    except Exception as error:  # sqlite3.Error or psycopg.Error
         log(f"cannot count jobs in the database: {error}")
         return {}
     return {str(state): int(count) for state, count in rows}
@@ -756,7 +773,7 @@ class Scale:
         with contextlib.suppress(OSError):
             first.log_path.rename(self.folder / "server-before-restart.log")
         waiting = db_states(self.folder).get("QUEUED", 0)
-        server = ServerProcess(self.folder)  # the same folder: the same database
+        server = ServerProcess(self.folder, database=DATABASE["url"])  # the same database
         self.guard.server = server
         limit = float(args.max_seconds)
         started = time.perf_counter()
@@ -864,7 +881,7 @@ class Scale:
 async def drain(args: argparse.Namespace, guard: RssGuard) -> dict[str, object]:
     """ReceiveJobs(max_jobs=--drain-batch) + AcceptJobs until --drain-jobs ASSIGNED jobs are taken."""
     folder = Path(tempfile.mkdtemp(prefix="rainbow-scale-drain-"))
-    server = ServerProcess(folder)
+    server = ServerProcess(folder, database=DRAIN_DATABASE["url"])
     guard.server = server
     out: dict[str, object] = {}
     try:
@@ -1100,7 +1117,7 @@ async def measure(args: argparse.Namespace, folder: Path) -> dict[str, object]:
     guard = RssGuard(args.max_server_rss_mb)
     watchdog = asyncio.create_task(guard.run())
     scale = Scale(args, folder, guard)
-    server = ServerProcess(folder)
+    server = ServerProcess(folder, database=DATABASE["url"])
     guard.server = server
     try:
         server.start()
@@ -1163,6 +1180,7 @@ def main(argv: list[str] | None = None) -> int:
     add("--seed", type=int, default=1)
     add("--check", action="store_true", help="exit 1 when a target is missed")
     add("--keep", action="store_true", help="keep the temporary folder (database, logs)")
+    add("--postgresql", action="store_true", help="run the servers on PostgreSQL (a throwaway server)")
     args = parser.parse_args(argv)
     args.skip = {p.strip() for p in args.skip.split(",") if p.strip()}
     if args.skip - set(PHASES):
@@ -1178,9 +1196,18 @@ def main(argv: list[str] | None = None) -> int:
 
     folder = Path(tempfile.mkdtemp(prefix="rainbow-scale-"))
     started = time.perf_counter()
+    postgres = None
     try:
+        if args.postgresql:
+            sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+            from tests.postgres import LocalPostgres
+
+            postgres = LocalPostgres(durable=True).start()
+            DATABASE["url"], DRAIN_DATABASE["url"] = postgres.new_database(), postgres.new_database()
         result = asyncio.run(measure(args, folder))
     finally:
+        if postgres is not None:
+            postgres.remove()
         if args.keep:
             log(f"kept {folder}")
         else:
@@ -1188,6 +1215,7 @@ def main(argv: list[str] | None = None) -> int:
     checked = targets(result, args.waiting)
     output: dict[str, object] = {
         **{k: v for k, v in result.items() if k != "phase_seconds"},
+        "database": "postgresql" if args.postgresql else "sqlite",
         "clusters_small": args.clusters_small,
         "clusters_large": args.clusters_large,
         "waiting_target": args.waiting,
