@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import grpc
 
-from rainbow.client import requests
+from rainbow.client import requests, retry
 from rainbow.client.config import ClientConfig
 from rainbow.client.errors import RainbowClientError
 from rainbow.client.requests import JobSpecInput, LeaseInput
@@ -25,19 +26,20 @@ class AsyncRainbowClient:
     def __init__(self, config: ClientConfig | None = None, *, timeout: float = 30.0) -> None:
         self.config = config or ClientConfig()
         self.timeout = timeout
-        if self.config.tls is None:
-            self._channel = grpc.aio.insecure_channel(self.config.address)
-        else:
-            options = []
-            if self.config.tls.server_name:
-                options.append(("grpc.ssl_target_name_override", self.config.tls.server_name))
-            self._channel = grpc.aio.secure_channel(
-                self.config.address, self.config.credentials(), options=options
-            )
-        self._stub = scheduler_pb2_grpc.SchedulerStub(self._channel)
+        self._channels = [self.config.aio_channel(address) for address in self.config.addresses]
+        self._stubs = [scheduler_pb2_grpc.SchedulerStub(channel) for channel in self._channels]
+        self._current = 0  # the address in use; the next one after UNAVAILABLE
+
+    @property
+    def _stub(self) -> scheduler_pb2_grpc.SchedulerAsyncStub:
+        return self._stubs[self._current]
+
+    def _next_address(self) -> None:
+        self._current = (self._current + 1) % len(self._channels)
 
     async def close(self) -> None:
-        await self._channel.close(None)
+        for channel in self._channels:
+            await channel.close(None)
 
     async def __aenter__(self) -> AsyncRainbowClient:
         return self
@@ -53,11 +55,24 @@ class AsyncRainbowClient:
         seconds: float | None = None,
         cluster_secret: str = "",
     ) -> Response:
+        """Call ``method`` (of the current address's stub); one safe to repeat is tried again on the
+        next address while the server is unavailable (see ``rainbow.client.retry``)."""
         metadata = requests.auth_metadata(self.config.token if token is None else token, cluster_secret)
-        try:
-            return await method(request, metadata=metadata, timeout=seconds or self.timeout)
-        except grpc.RpcError as error:
-            raise RainbowClientError.from_rpc_error(error) from None
+        name = retry.method_of(request)
+        waits = retry.delays(self.config.retry_seconds) if retry.retried(name, request) else iter(())
+        while True:
+            try:
+                return await method(request, metadata=metadata, timeout=seconds or self.timeout)
+            except grpc.RpcError as error:
+                failure = RainbowClientError.from_rpc_error(error)
+            if failure.code != "UNAVAILABLE":
+                raise failure
+            self._next_address()
+            wait = next(waits, None)
+            if wait is None:
+                raise failure
+            await asyncio.sleep(wait)
+            method = getattr(self._stub, name)
 
     # Clusters
     async def register_cluster(
@@ -158,6 +173,8 @@ class AsyncRainbowClient:
             async for message in call:
                 yield message
         except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.UNAVAILABLE:
+                self._next_address()  # the caller resumes the watch there
             raise RainbowClientError.from_rpc_error(error) from None
         finally:
             call.cancel()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from rainbow.client import requests
+from rainbow.client import requests, retry
 from rainbow.client.config import ClientConfig
 from rainbow.client.errors import RainbowClientError
 from rainbow.client.requests import JobSpecInput, LeaseInput
@@ -26,11 +27,24 @@ class RainbowClient:
     def __init__(self, config: ClientConfig | None = None, *, timeout: float = 30.0) -> None:
         self.config = config or ClientConfig()
         self.timeout = timeout
-        self._channel = self.config.channel()
-        self._stub = scheduler_pb2_grpc.SchedulerStub(self._channel)
+        self._channels = [self.config.channel(address) for address in self.config.addresses]
+        self._stubs = [scheduler_pb2_grpc.SchedulerStub(channel) for channel in self._channels]
+        self._current = 0  # the address in use; the next one after UNAVAILABLE
+
+    @property
+    def _channel(self) -> grpc.Channel:
+        return self._channels[self._current]
+
+    @property
+    def _stub(self) -> scheduler_pb2_grpc.SchedulerStub:
+        return self._stubs[self._current]
+
+    def _next_address(self) -> None:
+        self._current = (self._current + 1) % len(self._channels)
 
     def close(self) -> None:
-        self._channel.close()
+        for channel in self._channels:
+            channel.close()
 
     def __enter__(self) -> RainbowClient:
         return self
@@ -46,11 +60,24 @@ class RainbowClient:
         timeout: float | None = None,
         cluster_secret: str = "",
     ) -> Response:
+        """Call ``method`` (of the current address's stub); one safe to repeat is tried again on the
+        next address while the server is unavailable (see ``rainbow.client.retry``)."""
         metadata = requests.auth_metadata(self.config.token if token is None else token, cluster_secret)
-        try:
-            return method(request, metadata=metadata, timeout=timeout or self.timeout)
-        except grpc.RpcError as error:
-            raise RainbowClientError.from_rpc_error(error) from None
+        name = retry.method_of(request)
+        waits = retry.delays(self.config.retry_seconds) if retry.retried(name, request) else iter(())
+        while True:
+            try:
+                return method(request, metadata=metadata, timeout=timeout or self.timeout)
+            except grpc.RpcError as error:
+                failure = RainbowClientError.from_rpc_error(error)
+            if failure.code != "UNAVAILABLE":
+                raise failure
+            self._next_address()
+            wait = next(waits, None)
+            if wait is None:
+                raise failure
+            time.sleep(wait)
+            method = getattr(self._stub, name)
 
     def health(self) -> str:
         """The server's health status name (``SERVING`` when ready)."""
@@ -184,6 +211,8 @@ class RainbowClient:
         try:
             yield from stream
         except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.UNAVAILABLE:
+                self._next_address()  # the caller resumes the watch there
             if error.code() != grpc.StatusCode.CANCELLED:
                 raise RainbowClientError.from_rpc_error(error) from None
         finally:

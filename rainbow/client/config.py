@@ -1,7 +1,8 @@
 """Client settings: where the server is and how to authenticate, from a YAML file or flags.
 
-address: 127.0.0.1:50051
+address: 127.0.0.1:50051   # several replicas: host1:50051,host2:50051 (or one Service address)
 token: rbu_...             # a user token (or a cluster's submit token)
+retrySeconds: 15           # how long calls safe to repeat are tried again while the server is unavailable
 tls:                       # optional
   ca: ca.crt               # trust this CA for the server's certificate
   cert: client.crt         # optional client certificate (mutual TLS)
@@ -31,18 +32,36 @@ class ClientTLS:
 
 @dataclass
 class ClientConfig:
+    #: One server address, or several (comma-separated) replicas tried in turn.
     address: str = "127.0.0.1:50051"
     token: str = ""
     tls: ClientTLS | None = None
+    #: How long a call that is safe to repeat is tried again while the server is unavailable.
+    retry_seconds: float = 15.0
 
-    def channel(self, options: list[tuple[str, object]] | None = None) -> grpc.Channel:
-        """A synchronous channel to the server."""
+    @property
+    def addresses(self) -> list[str]:
+        return [part.strip() for part in self.address.split(",") if part.strip()] or [self.address]
+
+    def _options(self, options: list[tuple[str, object]] | None) -> list[tuple[str, object]]:
         options = list(options or [])
-        if self.tls is None:
-            return grpc.insecure_channel(self.address, options=options)
-        if self.tls.server_name:
+        if self.tls is not None and self.tls.server_name:
             options.append(("grpc.ssl_target_name_override", self.tls.server_name))
-        return grpc.secure_channel(self.address, self.credentials(), options=options)
+        return options
+
+    def channel(self, address: str = "", options: list[tuple[str, object]] | None = None) -> grpc.Channel:
+        """A synchronous channel to ``address`` (default: the first of ``addresses``)."""
+        target = address or self.addresses[0]
+        if self.tls is None:
+            return grpc.insecure_channel(target, options=self._options(options))
+        return grpc.secure_channel(target, self.credentials(), options=self._options(options))
+
+    def aio_channel(self, address: str = "") -> grpc.aio.Channel:
+        """An asyncio channel to ``address`` (default: the first of ``addresses``)."""
+        target = address or self.addresses[0]
+        if self.tls is None:
+            return grpc.aio.insecure_channel(target, options=self._options(None))
+        return grpc.aio.secure_channel(target, self.credentials(), options=self._options(None))
 
     def credentials(self) -> grpc.ChannelCredentials:
         assert self.tls is not None
@@ -66,7 +85,9 @@ def load_client_config(path: str | Path | None = None) -> ClientConfig:
         raise ValueError(f"{candidate}: expected a mapping")
     base = candidate.parent
     config = ClientConfig(
-        address=str(doc.get("address", ClientConfig.address)), token=str(doc.get("token", ""))
+        address=str(doc.get("address", ClientConfig.address)),
+        token=str(doc.get("token", "")),
+        retry_seconds=float(doc.get("retrySeconds", ClientConfig.retry_seconds)),
     )
     tls = doc.get("tls")
     if isinstance(tls, dict) and tls.get("ca"):

@@ -32,8 +32,8 @@ RETRYABLE = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED"})
 class FastReconnect(ClientConfig):
     """Client settings whose channels reconnect within half a second."""
 
-    def channel(self, options: list[tuple[str, object]] | None = None) -> grpc.Channel:
-        return super().channel([*FAST_RECONNECT, *(options or [])])
+    def channel(self, address: str = "", options: list[tuple[str, object]] | None = None) -> grpc.Channel:
+        return super().channel(address, [*FAST_RECONNECT, *(options or [])])
 
 
 @dataclass
