@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import threading
 import time
@@ -60,6 +61,10 @@ def _with_port(address: str, host: str | None, port: int | None) -> str:
     return f"{host if host is not None else old_host}:{port if port is not None else old_port}"
 
 
+#: The database URL, overriding the config file's ``database`` (``--db`` overrides both).
+DATABASE_URL_ENV = "RAINBOW_DATABASE_URL"
+
+
 def server_config(args: argparse.Namespace) -> ServerConfig:
     """The server config file with command-line overrides applied."""
     path = Path(args.config) if args.config else next((p for p in DEFAULT_SERVER_CONFIGS if p.exists()), None)
@@ -77,6 +82,8 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
         raise yaml_error(str(path), error) from None
     except RainbowError as error:
         raise CliError(str(error), USAGE) from None
+    if os.environ.get(DATABASE_URL_ENV):  # e.g. from a Secret, so the password stays out of files
+        config.database = os.environ[DATABASE_URL_ENV]
     if args.db:
         config.database = args.db
     if args.host is not None or args.port is not None:

@@ -60,6 +60,7 @@ def test_defaults_need_a_registration_secret(helm: Helm) -> None:
         ({"server.config.queues": {"a": {"limits": {"memory": "1Gi"}}}}, "'memory' not allowed"),
         ({"server.config.priorityClasses": {"high": "100"}}, "/server/config/priorityClasses/high"),
         ({"server.config.retention": "a week"}, "/server/config/retention"),
+        ({"server.database.url": "mysql://db/rainbow"}, "/server/database/url"),
     ],
 )
 def test_bad_values_are_refused_with_a_reason(helm: Helm, sets: dict[str, object], message: str) -> None:
@@ -67,6 +68,38 @@ def test_bad_values_are_refused_with_a_reason(helm: Helm, sets: dict[str, object
         "template", "rb", str(CHART), *values_args(sets={"registration.secret": "s", **sets}), check=False
     )
     assert proc.returncode != 0 and message in proc.stderr, proc.stderr
+
+
+def test_postgresql_instead_of_the_volume(helm: Helm, tmp_path: Path) -> None:
+    url = "postgresql://rainbow@db.example:5432/rainbow"
+    docs = helm.template(
+        *values_args(
+            sets={
+                "registration.secret": "s",
+                "server.database.url": url,
+                "server.database.passwordSecret": "db-password",
+            }
+        )
+    )
+    assert not find(docs, "PersistentVolumeClaim")
+    deployment = one(docs, "Deployment", "rb-rainbow-server")
+    data = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}["data"]
+    assert data == {"name": "data", "emptyDir": {}}
+    assert container(deployment)["env"] == [
+        {"name": "PGPASSWORD", "valueFrom": {"secretKeyRef": {"name": "db-password", "key": "password"}}}
+    ]
+    (tmp_path / "rainbow.yaml").write_text(
+        one(docs, "ConfigMap", "rb-rainbow-server")["data"]["rainbow.yaml"]
+    )
+    assert load_config(tmp_path / "rainbow.yaml").database == url
+    # The URL with its password from a Secret, e.g. CloudNativePG's app Secret.
+    docs = helm.template(
+        *values_args(sets={"registration.secret": "s", "server.database.existingSecret": "pg-app"})
+    )
+    assert not find(docs, "PersistentVolumeClaim")
+    assert container(one(docs, "Deployment", "rb-rainbow-server"))["env"] == [
+        {"name": "RAINBOW_DATABASE_URL", "valueFrom": {"secretKeyRef": {"name": "pg-app", "key": "uri"}}}
+    ]
 
 
 def test_server_only_by_default(helm: Helm) -> None:

@@ -139,3 +139,19 @@ def test_server_reports_a_busy_port_as_one_error(rainbow: Run) -> None:
     assert result.code == 1
     assert f"error: cannot start the server on 127.0.0.1:{port}" in result.err
     assert "Traceback" not in result.err
+
+
+def test_the_database_url_may_come_from_the_environment(
+    rainbow: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rainbow.cli.main import build_parser
+    from rainbow.cli.serve import server_config
+
+    rainbow("config", "init", "--dir", str(tmp_path / "conf")).ok()
+    config_file = str(tmp_path / "conf" / "rainbow.yaml")
+    parser = build_parser()
+    url = "postgresql://rainbow:pw@db.example:5432/rainbow"
+    monkeypatch.setenv("RAINBOW_DATABASE_URL", url)
+    assert server_config(parser.parse_args(["server", "--config", config_file])).database == url
+    given = parser.parse_args(["server", "--config", config_file, "--db", str(tmp_path / "x.db")])
+    assert server_config(given).database == str(tmp_path / "x.db")  # --db wins

@@ -2,7 +2,7 @@
 {{- define "rainbow.serverConfig" -}}
 address: 0.0.0.0:{{ int .Values.server.service.grpcPort }}
 metricsAddress: 0.0.0.0:{{ int .Values.server.service.metricsPort }}
-database: /var/lib/rainbow/rainbow.db
+database: {{ .Values.server.database.url | default "/var/lib/rainbow/rainbow.db" | quote }}
 authFile: /etc/rainbow/auth/auth.yaml
 defaultPolicy: {{ .Values.server.config.defaultPolicy }}
 leaseSeconds: {{ .Values.server.config.leaseSeconds }}
@@ -41,4 +41,9 @@ tls:
 {{- $auth := dict "registrationSecret" (include "rainbow.hashed" .Values.registration.secret) "users" $users }}
 {{- if .Values.server.auth.groups }}{{ $_ := set $auth "groups" .Values.server.auth.groups }}{{ end }}
 {{- toYaml $auth }}
+{{- end }}
+
+{{/* Whether the server keeps its state in PostgreSQL (and needs no volume of its own). */}}
+{{- define "rainbow.usesPostgres" -}}
+{{- if or .Values.server.database.url .Values.server.database.existingSecret }}true{{ end }}
 {{- end }}
