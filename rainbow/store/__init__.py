@@ -1,6 +1,6 @@
 """Durable state behind a small interface; SQLite is the embedded default, PostgreSQL the shared one."""
 
-from rainbow.store.base import Store, StoreError, StoreUnavailable
+from rainbow.store.base import Store, StoreError, StoreFenced, StoreUnavailable
 from rainbow.store.records import ClusterRecord, JobRecord
 from rainbow.store.sqlite import SQLiteStore
 
@@ -39,6 +39,7 @@ __all__ = [
     "SQLiteStore",
     "Store",
     "StoreError",
+    "StoreFenced",
     "StoreUnavailable",
     "open_store",
     "redact",

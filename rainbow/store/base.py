@@ -17,6 +17,10 @@ class StoreUnavailable(StoreError):
     """The database cannot be reached now (the call may be tried again later)."""
 
 
+class StoreFenced(StoreError):
+    """This server no longer leads: another replica took over, so its writes are refused."""
+
+
 class Store(Protocol):
     """Durable state of the scheduler.
 

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import orjson
 import psycopg
 
-from rainbow.store.base import StoreError, StoreUnavailable
+from rainbow.store.base import StoreError, StoreFenced, StoreUnavailable
 from rainbow.store.records import CANCELLED, TERMINAL_STATES, ClusterRecord, JobRecord
 from rainbow.store.rows import (
     FINISHED_SQL,
@@ -48,9 +48,18 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE counters (
         singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton),
         revision BIGINT NOT NULL,
-        job_id BIGINT NOT NULL
+        job_id BIGINT NOT NULL,
+        epoch BIGINT NOT NULL DEFAULT 0
     );
     INSERT INTO counters (revision, job_id) VALUES (0, 0);
+    CREATE TABLE leader (
+        singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton),
+        epoch BIGINT NOT NULL,
+        holder TEXT NOT NULL,
+        address TEXT NOT NULL,
+        expires_at TIMESTAMPTZ NOT NULL
+    );
+    INSERT INTO leader (epoch, holder, address, expires_at) VALUES (0, '', '', '-infinity');
     CREATE TABLE clusters (
         position BIGSERIAL PRIMARY KEY,
         name TEXT NOT NULL UNIQUE,
@@ -110,6 +119,7 @@ _INSERT_EVENTS = (
     "%s::bigint[], %s::bigint[], %s::float8[], %s::text[], %s::text[], %s::text[])"
 )
 _SET_COUNTERS = "UPDATE counters SET revision = %s, job_id = %s WHERE revision = %s AND job_id = %s"
+_SET_COUNTERS_FENCED = f"{_SET_COUNTERS} AND epoch = %s"
 #: New rows in a transaction from which COPY (a round trip of its own, then faster per row) is used.
 COPY_FROM_ROWS = 64
 
@@ -144,6 +154,7 @@ class PostgresStore:
         self._revision = self._next_job_id = 0
         self._counters_known = False  # read them again before the next use
         self._begun = False  # the database transaction is open
+        self._epoch: int | None = None  # see fence()
         self._pending_adds: list[tuple[Any, ...]] = []
         self._pending_saves: list[tuple[Any, ...]] = []
         self._pending_events: list[tuple[Any, ...]] = []
@@ -258,6 +269,13 @@ class PostgresStore:
                 with contextlib.suppress(psycopg.Error):
                     conn.execute("ROLLBACK")
 
+    def fence(self, epoch: int) -> None:
+        """Commit only while ``epoch`` is the leadership's (see rainbow.store.leadership): every
+        transaction then fails with StoreFenced once another replica took over. The counters are
+        read again: the previous leader may have moved them."""
+        self._epoch = epoch
+        self._counters_known = False
+
     def _require_transaction(self) -> None:
         if not self._in_transaction:
             raise StoreError("writes must happen inside store.transaction()")
@@ -342,6 +360,7 @@ class PostgresStore:
         self._pending_adds, self._pending_saves, self._pending_events = [], [], []
         counters = (self._revision, self._next_job_id)
         finish = commit_from is not None and (self._begun or counters != commit_from)
+        fenced = self._epoch is not None
         if not (adds or saves or events or finish):
             return
         # The last save of a job in this transaction wins (its revision is the highest).
@@ -361,15 +380,19 @@ class PostgresStore:
                 if events and not copy:
                     conn.execute(_INSERT_EVENTS, _columns(events))
                 moved = None
-                if finish and counters != commit_from:
+                if finish and (fenced or counters != commit_from):
                     assert commit_from is not None
-                    moved = conn.execute(
-                        _SET_COUNTERS, (counters[0], counters[1] - 1, commit_from[0], commit_from[1] - 1)
-                    )
+                    values = (counters[0], counters[1] - 1, commit_from[0], commit_from[1] - 1)
+                    if fenced:
+                        moved = conn.execute(_SET_COUNTERS_FENCED, (*values, self._epoch))
+                    else:
+                        moved = conn.execute(_SET_COUNTERS, values)
             if saved is not None and saved.rowcount != len(latest):
                 raise StoreError(f"{len(latest) - saved.rowcount} of {len(latest)} saved jobs do not exist")
             if moved is not None and moved.rowcount != 1:
                 self._counters_known = False
+                if fenced and self._epoch != _stored_epoch(conn):
+                    raise StoreFenced(f"leadership epoch {self._epoch} has ended: another replica leads")
                 raise StoreError("another writer changed the database during this transaction; try again")
             if finish:
                 conn.execute("COMMIT")
@@ -528,6 +551,11 @@ def _copy(
         copy.set_types(types)
         for row in rows:
             copy.write_row(row)
+
+
+def _stored_epoch(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute("SELECT epoch FROM counters").fetchone()
+    return int(row[0]) if row else 0
 
 
 def _reason(error: psycopg.Error) -> str:

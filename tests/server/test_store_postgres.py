@@ -13,7 +13,8 @@ import psycopg
 import pytest
 
 from rainbow.client import RainbowClientError
-from rainbow.store import JobRecord, StoreError, StoreUnavailable
+from rainbow.store import ClusterRecord, JobRecord, StoreError, StoreFenced, StoreUnavailable
+from rainbow.store.leadership import Leader, LeaderLease
 from rainbow.store.postgres import MIGRATIONS, RECONNECT_SECONDS, PostgresStore, finished_jobs_sql
 from rainbow.store.records import TERMINAL_STATES
 from tests.conftest import REGISTRATION_SECRET, ServerThread, cpu_nodes, make_config
@@ -167,3 +168,34 @@ def test_the_server_answers_unavailable_while_its_database_is_down_and_recovers(
             assert all(jobs[f"b{i}"].cluster == "small" for i in range(3))
     finally:
         server.stop()
+
+
+def test_one_leader_at_a_time_and_a_paused_one_is_fenced(postgres: LocalPostgres) -> None:
+    url = postgres.new_database()
+    store_a, store_b = PostgresStore(url), PostgresStore(url)
+    lease_a = LeaderLease(url, "a", "10.0.0.1:50051", ttl=1.0)
+    lease_b = LeaderLease(url, "b", "10.0.0.2:50051", ttl=1.0)
+    epoch_a = lease_a.acquire()
+    assert epoch_a == 1 and lease_b.acquire() is None
+    assert lease_b.current() == Leader(1, "a", "10.0.0.1:50051")
+    store_a.fence(epoch_a)
+    with store_a.transaction():
+        store_a.add_job(_job(idempotency_key="by-a"))
+    assert lease_a.renew(epoch_a)
+    time.sleep(1.2)  # a is paused past its lease
+    assert lease_b.current() is None
+    epoch_b = lease_b.acquire()
+    assert epoch_b == 2 and not lease_a.renew(epoch_a)
+    with pytest.raises(StoreFenced), store_a.transaction():  # what a decided before its pause
+        store_a.add_job(_job(idempotency_key="late"))
+    with pytest.raises(StoreFenced), store_a.transaction():  # a write that changes no counter
+        store_a.save_cluster(ClusterRecord("c", "h", "t", [], []))
+    store_b.fence(epoch_b)
+    with store_b.transaction():
+        assert store_b.add_job(_job(idempotency_key="by-b")).id == 2
+    assert [j.idempotency_key for j in store_b.list_jobs()] == ["by-a", "by-b"]
+    assert store_b.get_cluster("c") is None
+    lease_b.release(epoch_b)
+    assert lease_a.current() is None and lease_a.acquire() == 3  # no wait after a clean release
+    for closeable in (store_a, store_b, lease_a, lease_b):
+        closeable.close()
