@@ -63,6 +63,8 @@ def _with_port(address: str, host: str | None, port: int | None) -> str:
 
 #: The database URL, overriding the config file's ``database`` (``--db`` overrides both).
 DATABASE_URL_ENV = "RAINBOW_DATABASE_URL"
+#: Where other replicas reach this one (overrides the config's advertiseAddress).
+ADVERTISE_ENV = "RAINBOW_ADVERTISE_ADDRESS"
 
 
 def server_config(args: argparse.Namespace) -> ServerConfig:
@@ -86,6 +88,8 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
         config.database = os.environ[DATABASE_URL_ENV]
     if args.db:
         config.database = args.db
+    if os.environ.get(ADVERTISE_ENV):
+        config.advertise_address = os.environ[ADVERTISE_ENV]
     if args.host is not None or args.port is not None:
         config.address = _with_port(config.address, args.host, args.port)
     if args.metrics_port is not None:

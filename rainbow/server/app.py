@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Sequence
 
 import grpc
@@ -15,13 +16,18 @@ from prometheus_client import start_http_server
 
 from rainbow.server.auth import AuthConfig, load_auth
 from rainbow.server.config import ServerConfig
+from rainbow.server.forward import LeaderForwarder
 from rainbow.server.limits import MAX_GRPC_MESSAGE
 from rainbow.server.metrics import SchedulerMetrics
+from rainbow.server.replica import ReplicaRole, holder_name
+from rainbow.server.router import Router
 from rainbow.server.scheduler import Scheduler
 from rainbow.server.service import add_scheduler_service
 from rainbow.server.servicer import SchedulerServicer
 from rainbow.server.settings import SchedulerSettings
 from rainbow.store import Store, StoreUnavailable, open_store
+from rainbow.store.leadership import LeaderLease
+from rainbow.store.postgres import PostgresStore
 from rainbow.v1 import scheduler_pb2
 
 log = logging.getLogger("rainbow.server")
@@ -58,12 +64,9 @@ class RainbowServer:
             queues=config.queues,
             priority_classes=config.priority_classes,
         )
-        self.scheduler = Scheduler(self.store, auth, settings, metrics=self.metrics)
-        self.metrics.watch_store(
-            self.scheduler.counts.snapshot,
-            lambda: len(self.scheduler.registry.records),
-            self.scheduler.losses.lost_count,
-        )
+        self._auth, self._settings = auth, settings
+        self.router = Router(LeaderForwarder())
+        self.scheduler: Scheduler | None = None
         self.port = 0
         self.metrics_port = 0
         self._server: grpc.aio.Server | None = None
@@ -71,6 +74,29 @@ class RainbowServer:
         self._sweeper: asyncio.Task[None] | None = None
         self._pruner: asyncio.Task[None] | None = None
         self._scheduling: asyncio.Task[None] | None = None
+        self._replica: ReplicaRole | None = None
+        self._following: asyncio.Task[None] | None = None
+        if not isinstance(self.store, PostgresStore):  # the only server of its database: it leads
+            self._lead()
+
+    def _lead(self) -> Scheduler:
+        """Load the state and serve every call here."""
+        scheduler = self.scheduler = Scheduler(self.store, self._auth, self._settings, metrics=self.metrics)
+        self.metrics.watch_store(
+            scheduler.counts.snapshot, lambda: len(scheduler.registry.records), scheduler.losses.lost_count
+        )
+        self.router.servicer = SchedulerServicer(scheduler)
+        self.metrics.leading(True)
+        return scheduler
+
+    def _start_leading(self) -> None:
+        """The timed work of the leader: placement, lease expiry, retention."""
+        assert self.scheduler is not None
+        self._scheduling = asyncio.create_task(self.scheduler.loop.run())
+        self.scheduler.loop.wake()  # jobs reloaded from the store may be placeable now
+        self._sweeper = asyncio.create_task(self._sweep_leases())
+        if self.config.retention_seconds > 0:
+            self._pruner = asyncio.create_task(self._prune_forever())
 
     async def start(self) -> None:
         server = grpc.aio.server(
@@ -80,7 +106,7 @@ class RainbowServer:
                 ("grpc.so_reuseport", 0),
             ]
         )
-        add_scheduler_service(SchedulerServicer(self.scheduler), server)
+        add_scheduler_service(self.router, server)
         health_servicer = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
@@ -107,11 +133,10 @@ class RainbowServer:
             httpd, _thread = start_http_server(port, host, registry=self.metrics.registry)
             self._metrics_server = httpd
             self.metrics_port = httpd.server_port
-        self._scheduling = asyncio.create_task(self.scheduler.loop.run())
-        self.scheduler.loop.wake()  # jobs reloaded from the store may be placeable now
-        self._sweeper = asyncio.create_task(self._sweep_leases())
-        if self.config.retention_seconds > 0:
-            self._pruner = asyncio.create_task(self._prune_forever())
+        if isinstance(self.store, PostgresStore):
+            self._follow_or_lead(self.store)
+        else:
+            self._start_leading()
         log.info(
             "rainbow server listening on %s (port %d), metrics port %d",
             self.config.address,
@@ -119,14 +144,38 @@ class RainbowServer:
             self.metrics_port,
         )
 
+    def _follow_or_lead(self, store: PostgresStore) -> None:
+        """Several replicas may share the database: lead when the lease is free, else follow."""
+        lease = LeaderLease(store.url, holder_name(), self._advertised_address())
+
+        def lead(epoch: int) -> None:
+            store.fence(epoch)
+            self._lead()
+            self._start_leading()
+
+        self._replica = ReplicaRole(lease, self.router.forwarder, lead, self.metrics.leading)
+        self._replica.try_to_lead()  # at once: a lone replica serves as soon as it listens
+        self._following = asyncio.create_task(self._replica.run())
+
+    def _advertised_address(self) -> str:
+        """Where the other replicas reach this one: advertiseAddress, or this host and port."""
+        if self.config.advertise_address:
+            return self.config.advertise_address
+        host, _ = _split_address(self.config.address)
+        if host in ("0.0.0.0", "::", ""):
+            host = socket.gethostbyname(socket.gethostname())
+        return f"{host}:{self.port}"
+
     async def _sweep_leases(self) -> None:
         """Every second: expire leases, end retries' backoffs, find lost clusters, and take the
         queues' snapshot that metrics scrapes read."""
+        scheduler = self.scheduler
+        assert scheduler is not None
         while True:
-            self.metrics.queues_now(self.scheduler.queues())
+            self.metrics.queues_now(scheduler.queues())
             await asyncio.sleep(LEASE_SWEEP_SECONDS)
             try:
-                self.scheduler.sweep()
+                scheduler.sweep()
             except StoreUnavailable as error:
                 log.warning("sweep waits for the database: %s", error)
             except Exception:  # keep sweeping; the error is logged
@@ -145,7 +194,9 @@ class RainbowServer:
 
         Works in transactions of at most PRUNE_BATCH rows and lets other calls run between them.
         """
-        before = self.scheduler.clock() - self.config.retention_seconds
+        scheduler = self.scheduler
+        assert scheduler is not None
+        before = scheduler.clock() - self.config.retention_seconds
         total = 0
         while True:
             with self.store.transaction():
@@ -155,18 +206,29 @@ class RainbowServer:
                 break
             await asyncio.sleep(0)
         if total:
-            self.scheduler.counts.reset(self.store.count_jobs_by_state())  # finished jobs went
+            scheduler.counts.reset(self.store.count_jobs_by_state())  # finished jobs went
             log.info("retention: deleted %d finished jobs and events from before %.0f", total, before)
         return total
 
     async def wait(self) -> None:
+        """Until the gRPC server terminates, or this replica lost the leadership it held."""
         assert self._server is not None
-        await self._server.wait_for_termination()
+        waits = [asyncio.ensure_future(self._server.wait_for_termination())]
+        if self._replica is not None:
+            waits.append(asyncio.ensure_future(self._replica.lost.wait()))
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+        if self._replica is not None and self._replica.lost.is_set():
+            raise LeadershipLost("this replica lost the leadership it held; start it again to follow")
 
     async def stop(self, grace: float | None = 1.0) -> None:
-        self.scheduler.bus.close()  # open watches end cleanly, each told where to resume
+        if self.scheduler is not None:
+            self.scheduler.bus.close()  # open watches end cleanly, each told where to resume
         await asyncio.sleep(0.05)
-        for task in (self._sweeper, self._pruner, self._scheduling):
+        for task in (self._following, self._sweeper, self._pruner, self._scheduling):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -176,7 +238,14 @@ class RainbowServer:
         if self._metrics_server is not None:
             self._metrics_server.shutdown()  # type: ignore[attr-defined]
             self._metrics_server.server_close()  # type: ignore[attr-defined]
+        if self._replica is not None:
+            self._replica.release()
+        await self.router.forwarder.close()
         self.store.close()
+
+
+class LeadershipLost(RuntimeError):
+    """A leader whose lease was taken over stops; started again, it follows."""
 
 
 async def run(config: ServerConfig, ready: Sequence[asyncio.Event] = ()) -> None:

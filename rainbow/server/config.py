@@ -1,6 +1,8 @@
 """Server configuration: a YAML file, overridable by command-line flags.
 
 address: 127.0.0.1:50051        # where gRPC listens
+advertiseAddress: ""            # PostgreSQL replicas: where the others reach this one (default:
+                                #   this host's address and the port above)
 metricsAddress: 127.0.0.1:9090  # Prometheus /metrics; "" disables
 database: rainbow.db            # SQLite file (relative paths: next to this file), or a
                                 #   postgresql://user@host:5432/dbname URL (password: PGPASSWORD)
@@ -51,6 +53,7 @@ _KEYS = {
     "queues",
     "priorityClasses",
     "tls",
+    "advertiseAddress",
 }
 DEFAULT_RETENTION_SECONDS = 7 * 86400.0
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([dhms])")
@@ -68,6 +71,8 @@ class TLSConfig:
 class ServerConfig:
     address: str = "127.0.0.1:50051"
     metrics_address: str = "127.0.0.1:9090"
+    # Where other replicas reach this one ("": this host's address and the port it listens on).
+    advertise_address: str = ""
     database: str = "rainbow.db"
     auth_file: Path | None = None
     default_policy: str = "first-fit"
@@ -130,6 +135,7 @@ def load_config(path: str | Path) -> ServerConfig:
     config = ServerConfig()
     config.address = str(doc.get("address", config.address))
     config.metrics_address = str(doc.get("metricsAddress", config.metrics_address) or "")
+    config.advertise_address = str(doc.get("advertiseAddress", "") or "")
     if "database" in doc:
         database = str(doc["database"])
         keep = database == ":memory:" or "://" in database  # a URL, not a file path

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -136,6 +136,11 @@ class SchedulerMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self._leader = Gauge(
+            "rainbow_leader",
+            "1 while this server leads (places jobs, expires leases), 0 while it follows.",
+            registry=self.registry,
+        )
         # Labelled children by label values: ``labels()`` costs more than the update itself.
         self._children: dict[tuple[object, tuple[str, ...]], Any] = {}
 
@@ -178,6 +183,9 @@ class SchedulerMetrics:
     def retried(self, reason: str) -> None:
         """A run starts again; ``reason`` is ``failed`` or ``cluster-lost``."""
         self._child(self._retries, reason).inc()
+
+    def leading(self, leads: bool) -> None:
+        self._leader.set(1 if leads else 0)
 
     def leases_expired(self, count: int) -> None:
         self._lease_expiries.inc(count)

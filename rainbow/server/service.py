@@ -21,6 +21,7 @@ from rainbow.server.errors import InvalidArgument, RainbowError, ResourceExhaust
 from rainbow.server.guard import GUARD_ABOVE_BYTES, complaint, guard_class
 from rainbow.server.limits import MAX_REQUEST, MAX_REQUEST_BY_METHOD
 from rainbow.v1 import scheduler_pb2 as api
+from rainbow.v1.scheduler_pb2_grpc import SchedulerServicer as SchedulerServicerBase
 
 SERVICE = api.DESCRIPTOR.services_by_name["Scheduler"]
 
@@ -63,7 +64,8 @@ PRESERIALIZED = frozenset({"WatchJobs"})
 
 
 def add_scheduler_service(servicer: object, server: grpc.aio.Server) -> None:
-    """Register every method of ``rainbow.v1.Scheduler`` on ``server``, served by ``servicer``."""
+    """Register every method of ``rainbow.v1.Scheduler`` on ``server``, served by ``servicer`` (the
+    servicer itself, or a router whose answers may come serialized from the leader)."""
     handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
     for method in SERVICE.methods:
         request = message_factory.GetMessageClass(method.input_type)
@@ -77,7 +79,9 @@ def add_scheduler_service(servicer: object, server: grpc.aio.Server) -> None:
             getattr(servicer, method.name),
             request_deserializer=_deserializer(method.name, request),
             response_serializer=(
-                _preserialized if method.name in PRESERIALIZED else response.SerializeToString
+                _preserialized
+                if method.name in PRESERIALIZED or not isinstance(servicer, SchedulerServicerBase)
+                else response.SerializeToString
             ),
         )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE.full_name, handlers),))

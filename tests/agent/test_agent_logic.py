@@ -315,6 +315,7 @@ async def test_a_cluster_whose_api_is_down_goes_silent_and_on_return_stops_revok
         await until("the first run's Job deleted", lambda: f"rainbow-{job_id}" not in kube.jobs)
         await until("ACCEPTED again", lambda: job_state(server, job_id) == "ACCEPTED")
         assert server.server is not None
+        assert server.server.scheduler is not None
         record = server.server.scheduler.registry.records[CLUSTER]
         await until("released", lambda: record.revoked == [] and not record.lost_at, 5)
         with server.client("admin") as admin:

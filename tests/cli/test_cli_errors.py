@@ -100,6 +100,7 @@ def test_resource_exhausted_exits_7(
 ) -> None:
     register("small", SMALL)
     assert server.server is not None
+    assert server.server.scheduler is not None
     server.server.scheduler.settings.max_batch = 2
     (tmp_path / "three.yaml").write_text("- name: a\n- name: b\n- name: c\n")
     assert "limit" in one_error_line(cli("submit", str(tmp_path / "three.yaml")), 7)

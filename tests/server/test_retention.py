@@ -64,6 +64,7 @@ def test_old_finished_jobs_and_events_are_pruned_and_old_watches_are_told(tmp_pa
             pruned = server.server.store.compacted_revision()
             assert pruned == 3
             # The job counts (metrics, cluster listings) no longer include the deleted jobs.
+            assert server.server.scheduler is not None
             counts = server.server.scheduler.counts.snapshot()
             assert counts == server.server.store.count_jobs_by_state()
             assert counts[("", "SUCCEEDED")] == 1 and ("", "FAILED") not in counts

@@ -1,0 +1,104 @@
+"""One of several servers on a PostgreSQL database: it leads while it holds the leadership lease,
+and follows (passing every call on to the leader) until then.
+
+A follower tries to take the lease twice a second and learns where the leader is; the leader
+renews it every third of its length. A leader that cannot renew in time (the database was away,
+or it was paused and another replica took over) stops serving: ``lost`` is set and the server
+exits, to start again as a follower (its in-memory state may be behind the new leader's). Its
+store is fenced with the epoch, so nothing it still tries to write lands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable
+
+from rainbow.server.forward import LeaderForwarder
+from rainbow.store import StoreUnavailable
+from rainbow.store.leadership import LEASE_SECONDS, LeaderLease
+
+log = logging.getLogger("rainbow.server")
+
+FOLLOW_SECONDS = 0.5
+
+
+def holder_name() -> str:
+    """A name for this process's leadership, unique even across restarts on the same host."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+class ReplicaRole:
+    """Leads or follows; ``on_lead(epoch)`` makes this server the leader (called once at most)."""
+
+    def __init__(
+        self,
+        lease: LeaderLease,
+        forwarder: LeaderForwarder,
+        on_lead: Callable[[int], None],
+        on_leader: Callable[[bool], None] = lambda leading: None,
+    ) -> None:
+        self.lease, self.forwarder, self.on_lead, self.on_leader = lease, forwarder, on_lead, on_leader
+        self.epoch: int | None = None
+        self.lost = asyncio.Event()
+
+    def try_to_lead(self) -> bool:
+        """Take the lease if it is free and lead; else point calls at the leader. True when leading."""
+        try:
+            epoch = self.lease.acquire()
+            if epoch is None:
+                current = self.lease.current()
+                self.forwarder.point_at(
+                    current.address if current and current.holder != self.lease.holder else ""
+                )
+                return False
+        except StoreUnavailable as error:
+            log.warning("cannot reach the database to look for the leader: %s", error)
+            return False
+        self.epoch = epoch
+        log.warning("this replica (%s) leads now, epoch %d", self.lease.holder, epoch)
+        self.on_lead(epoch)
+        self.on_leader(True)
+        return True
+
+    async def run(self) -> None:
+        """Follow until leading, then renew the lease until it is lost (``lost`` is set)."""
+        while self.epoch is None:
+            await asyncio.sleep(FOLLOW_SECONDS)  # polls the database, not this process
+            self.try_to_lead()
+        epoch = self.epoch
+        assert epoch is not None
+        valid_until = time.monotonic() + self.lease.ttl
+        while True:
+            await asyncio.sleep(self.lease.ttl / 3)
+            try:
+                renewed = self.lease.renew(epoch)
+            except StoreUnavailable as error:
+                renewed = False
+                if time.monotonic() < valid_until:
+                    log.warning("cannot renew the leadership lease: %s", error)
+                    continue
+            if renewed:
+                valid_until = time.monotonic() + self.lease.ttl
+                continue
+            log.error(
+                "leadership epoch %d is lost: this replica stops (and starts again as a follower)", epoch
+            )
+            self.on_leader(False)
+            self.lost.set()
+            return
+
+    def release(self) -> None:
+        """Give the lease up (a clean stop), so that another replica leads at once."""
+        if self.epoch is not None and not self.lost.is_set():
+            with contextlib.suppress(StoreUnavailable):  # else it expires by itself
+                self.lease.release(self.epoch)
+        self.lease.close()
+
+
+__all__ = ["LEASE_SECONDS", "ReplicaRole", "holder_name"]

@@ -1,0 +1,72 @@
+"""Several servers on one PostgreSQL database: one leads, the others pass every call on to it, and
+another takes over when the leader goes."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from rainbow.client import ClientConfig, RainbowClient, RainbowClientError, state_name
+from tests.chart.chartlib import http_get, metric_value
+from tests.conftest import REGISTRATION_SECRET, TOKENS, ServerThread, cpu_nodes, make_config
+from tests.k8s.helpers import poll
+from tests.postgres import LocalPostgres
+
+
+def _replica(tmp_path: Path, url: str, name: str) -> ServerThread:
+    folder = tmp_path / name
+    folder.mkdir()
+    return ServerThread(make_config(folder, database=url, lease_seconds=30.0)).start()
+
+
+def _leader_metric(server: ServerThread) -> float:
+    assert server.server is not None
+    text = http_get(f"http://127.0.0.1:{server.server.metrics_port}/metrics")
+    return metric_value(text, "rainbow_leader")
+
+
+def _leads(server: ServerThread) -> bool:
+    return server.server is not None and server.server.scheduler is not None
+
+
+def test_a_follower_serves_every_call_through_the_leader_and_takes_over(
+    postgres: LocalPostgres, tmp_path: Path
+) -> None:
+    url = postgres.new_database()
+    first = _replica(tmp_path, url, "first")
+    second = _replica(tmp_path, url, "second")
+    try:
+        assert _leads(first) and not _leads(second)
+        both = ClientConfig(address=f"{second.address},{first.address}", token=TOKENS["alice"])
+        with RainbowClient(both, timeout=10) as alice:
+            registered = alice.register_cluster("small", REGISTRATION_SECRET, [cpu_nodes(2)])
+            job = alice.submit({"name": "through-a-follower"}, idempotency_key="f1").job
+            assert job.cluster == "small" and state_name(job.state) == "ASSIGNED"
+            received = alice.receive("small", registered.secret, max_jobs=5)
+            assert [j.id for j in received.jobs] == [job.id]
+            (accepted,) = alice.accept("small", registered.secret, received.jobs)
+            assert state_name(accepted.state) == "ACCEPTED"
+            seen = []
+            with pytest.raises(RainbowClientError) as ended:  # a watch through the follower
+                for event in alice.watch(job_id=job.id, timeout=1.0):
+                    seen.append(event)
+            assert ended.value.code == "DEADLINE_EXCEEDED"
+            assert [(e.job.id, state_name(e.job.state)) for e in seen] == [(job.id, "ACCEPTED")]
+            assert [j.id for j in alice.list_jobs()] == [job.id]
+            with pytest.raises(RainbowClientError) as missing:  # the leader's answer, passed back
+                alice.get_job(999)
+            assert missing.value.code == "NOT_FOUND" and "999" in missing.value.message
+            assert (_leader_metric(first), _leader_metric(second)) == (1.0, 0.0)
+            first.stop()  # a clean stop gives the lease up
+            started = time.monotonic()
+            poll("the follower to lead", lambda: _leads(second), timeout=10, interval=0.05)
+            took = time.monotonic() - started
+            again = alice.submit({"name": "after-takeover"}, idempotency_key="f2").job
+            assert again.id == job.id + 1 and again.cluster == "small" and took < 2.0
+            assert alice.submit({"name": "through-a-follower"}, idempotency_key="f1").job.id == job.id
+            assert _leader_metric(second) == 1.0
+    finally:
+        second.stop()
+        first.stop()
