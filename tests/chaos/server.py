@@ -43,6 +43,8 @@ class ServerProcess:
     folder: Path
     lease_seconds: float = 30.0
     cluster_lost_seconds: float = 300.0
+    #: A SQLite file in the folder, or a postgresql:// URL (several servers may share one).
+    database: str = "rainbow.db"
     port: int = field(default_factory=free_port)
     metrics_port: int = field(default_factory=free_port)
     starts: int = 0
@@ -55,7 +57,7 @@ class ServerProcess:
         config = {
             "address": f"127.0.0.1:{self.port}",
             "metricsAddress": f"127.0.0.1:{self.metrics_port}",
-            "database": "rainbow.db",
+            "database": self.database,
             "authFile": "auth.yaml",
             "leaseSeconds": self.lease_seconds,
             "clusterLostSeconds": self.cluster_lost_seconds,
