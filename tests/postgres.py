@@ -14,8 +14,8 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -39,17 +39,12 @@ def bindir() -> Path:
     return Path(versions[-1]).parent
 
 
-def _as_owner() -> tuple[Callable[[], None] | None, int, int]:
-    """How to drop root for PostgreSQL's processes: (preexec function, uid, gid)."""
+def _owner() -> tuple[int, int]:
+    """The user and group PostgreSQL's processes run as (``postgres`` when we are root)."""
     if os.geteuid() != 0:
-        return None, os.getuid(), os.getgid()
+        return os.getuid(), os.getgid()
     owner = pwd.getpwnam("postgres")
-
-    def drop() -> None:
-        os.setgid(owner.pw_gid)
-        os.setuid(owner.pw_uid)
-
-    return drop, owner.pw_uid, owner.pw_gid
+    return owner.pw_uid, owner.pw_gid
 
 
 class LocalPostgres:
@@ -67,13 +62,16 @@ class LocalPostgres:
         self.log = self.directory / "postgres.log"
         self.port = free_port()
         self.durable = durable
-        self._drop, self._uid, self._gid = _as_owner()
+        self._uid, self._gid = _owner()
         self._databases = 0
 
     def _run(self, *argv: str) -> None:
-        proc = subprocess.run(
-            argv, preexec_fn=self._drop, capture_output=True, text=True, timeout=120, check=False
-        )
+        # user/group, not a preexec function: no Python code runs in the child, which is what
+        # keeps forking safe in a process with threads (gRPC's) running.
+        as_owner: dict[str, Any] = {}
+        if (self._uid, self._gid) != (os.getuid(), os.getgid()):
+            as_owner = {"user": self._uid, "group": self._gid, "extra_groups": []}
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False, **as_owner)
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
 

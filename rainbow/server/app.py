@@ -153,7 +153,12 @@ class RainbowServer:
             self._lead()
             self._start_leading()
 
-        self._replica = ReplicaRole(lease, self.router.forwarder, lead, self.metrics.leading)
+        def leading(leads: bool) -> None:
+            self.metrics.leading(leads)
+            if not leads:  # calls go to the new leader until this process exits
+                self.router.servicer = None
+
+        self._replica = ReplicaRole(lease, self.router.forwarder, lead, store.fence, leading)
         self._replica.try_to_lead()  # at once: a lone replica serves as soon as it listens
         self._following = asyncio.create_task(self._replica.run())
 

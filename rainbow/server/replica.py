@@ -2,10 +2,11 @@
 and follows (passing every call on to the leader) until then.
 
 A follower tries to take the lease twice a second and learns where the leader is; the leader
-renews it every third of its length. A leader that cannot renew in time (the database was away,
-or it was paused and another replica took over) stops serving: ``lost`` is set and the server
-exits, to start again as a follower (its in-memory state may be behind the new leader's). Its
-store is fenced with the epoch, so nothing it still tries to write lands.
+renews it every third of its length. When the database was away past the lease, the leader takes
+the lease again if nobody did meanwhile; when another replica led since (it was paused, or cut
+off), it stops serving: ``lost`` is set and the server exits, to start again as a follower (its
+in-memory state may be behind). Its store is fenced with the epoch, so nothing it still tries to
+write lands.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import logging
 import os
 import secrets
 import socket
-import time
 from collections.abc import Callable
 
 from rainbow.server.forward import LeaderForwarder
@@ -41,9 +41,11 @@ class ReplicaRole:
         lease: LeaderLease,
         forwarder: LeaderForwarder,
         on_lead: Callable[[int], None],
+        on_refence: Callable[[int], None],
         on_leader: Callable[[bool], None] = lambda leading: None,
     ) -> None:
         self.lease, self.forwarder, self.on_lead, self.on_leader = lease, forwarder, on_lead, on_leader
+        self.on_refence = on_refence
         self.epoch: int | None = None
         self.lost = asyncio.Event()
 
@@ -67,31 +69,39 @@ class ReplicaRole:
         return True
 
     async def run(self) -> None:
-        """Follow until leading, then renew the lease until it is lost (``lost`` is set)."""
+        """Follow until leading, then renew the lease until another replica took it (``lost``)."""
         while self.epoch is None:
             await asyncio.sleep(FOLLOW_SECONDS)  # polls the database, not this process
             self.try_to_lead()
-        epoch = self.epoch
-        assert epoch is not None
-        valid_until = time.monotonic() + self.lease.ttl
         while True:
             await asyncio.sleep(self.lease.ttl / 3)
             try:
-                renewed = self.lease.renew(epoch)
-            except StoreUnavailable as error:
-                renewed = False
-                if time.monotonic() < valid_until:
-                    log.warning("cannot renew the leadership lease: %s", error)
+                if self._keep_lead():
                     continue
-            if renewed:
-                valid_until = time.monotonic() + self.lease.ttl
+            except StoreUnavailable as error:  # nobody can take over meanwhile: writes wait too
+                log.warning("cannot renew the leadership lease: %s", error)
                 continue
             log.error(
-                "leadership epoch %d is lost: this replica stops (and starts again as a follower)", epoch
+                "leadership epoch %s is lost: this replica stops (started again, it follows)", self.epoch
             )
             self.on_leader(False)
             self.lost.set()
             return
+
+    def _keep_lead(self) -> bool:
+        """Renew the lease; if it expired (the database was away) and nobody took it meanwhile,
+        take it again with the next epoch. False when another replica led since."""
+        epoch = self.epoch
+        assert epoch is not None
+        if self.lease.renew(epoch):
+            return True
+        again = self.lease.acquire()
+        if again != epoch + 1:  # taken by another (or taken and lost again): our state may be behind
+            return False
+        log.warning("took the expired leadership lease again, epoch %d", again)
+        self.epoch = again
+        self.on_refence(again)
+        return True
 
     def release(self) -> None:
         """Give the lease up (a clean stop), so that another replica leads at once."""

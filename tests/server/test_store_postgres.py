@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
 
-from rainbow.client import RainbowClientError
+from rainbow.client import ClientConfig, RainbowClient, RainbowClientError
 from rainbow.store import ClusterRecord, JobRecord, StoreError, StoreFenced, StoreUnavailable
 from rainbow.store.leadership import Leader, LeaderLease
 from rainbow.store.postgres import MIGRATIONS, RECONNECT_SECONDS, PostgresStore, finished_jobs_sql
 from rainbow.store.records import TERMINAL_STATES
-from tests.conftest import REGISTRATION_SECRET, ServerThread, cpu_nodes, make_config
+from tests.chart.chartlib import http_get, metric_value
+from tests.conftest import REGISTRATION_SECRET, TOKENS, ServerThread, cpu_nodes, make_config
 from tests.k8s.helpers import poll
 from tests.postgres import LocalPostgres
 
@@ -138,35 +139,56 @@ def test_a_database_outage_is_unavailable_then_survived(private_postgres: LocalP
 def test_the_server_answers_unavailable_while_its_database_is_down_and_recovers(
     private_postgres: LocalPostgres, tmp_path: Path
 ) -> None:
+    """PostgreSQL stopped for 10 s (longer than the leadership lease) while jobs are submitted."""
     config = make_config(tmp_path, database=private_postgres.new_database())
     server = ServerThread(config).start()
+    acknowledged: dict[str, int] = {}
+    stop = threading.Event()
+
+    def submit_all_along() -> None:  # keyed submits, each tried again until acknowledged
+        patient = ClientConfig(address=server.address, token=TOKENS["alice"], retry_seconds=60)
+        with RainbowClient(patient, timeout=10) as client:
+            for i in range(100_000):
+                if stop.is_set():
+                    return
+                key = f"k{i}"
+                acknowledged[key] = client.submit({"name": "steady"}, idempotency_key=key).job.id
+                time.sleep(0.02)
+
+    submitter = threading.Thread(target=submit_all_along)
     try:
         with server.client("alice") as alice:
-            alice.register_cluster("small", REGISTRATION_SECRET, [cpu_nodes(2)])
-            before = [alice.submit({"name": f"before-{i}"}, idempotency_key=f"b{i}").job for i in range(3)]
+            alice.register_cluster("small", REGISTRATION_SECRET, [cpu_nodes(1000)])
+            submitter.start()
+            poll("submits before the outage", lambda: len(acknowledged) >= 20)
             private_postgres.stop("immediate")
-            with pytest.raises(RainbowClientError) as refused:
-                alice.submit({"name": "during"}, idempotency_key="d")
-            assert refused.value.code == "UNAVAILABLE" and "database" in str(refused.value)
+            down_at = time.monotonic()
+            impatient = ClientConfig(address=server.address, token=TOKENS["alice"], retry_seconds=0)
+            with RainbowClient(impatient, timeout=5) as once:
+                with pytest.raises(RainbowClientError) as refused:
+                    once.submit({"name": "during"}, idempotency_key="d")
+                assert refused.value.code == "UNAVAILABLE" and "database" in str(refused.value)
+                with pytest.raises(RainbowClientError) as refused:
+                    once.get_job(1)
+                assert refused.value.code == "UNAVAILABLE"
             assert alice.health() == "SERVING"  # the process is alive; it waits for its database
-            with pytest.raises(RainbowClientError) as refused:
-                alice.get_job(before[0].id)
-            assert refused.value.code == "UNAVAILABLE"
+            during = len(acknowledged)
+            time.sleep(max(0.0, 10.0 - (time.monotonic() - down_at)))
+            assert len(acknowledged) <= during + 1  # nothing was acknowledged while it was down
             private_postgres.start()
-
-            def submitted() -> Any:
-                try:
-                    return alice.submit({"name": "during"}, idempotency_key="d").job
-                except RainbowClientError as error:
-                    assert error.code == "UNAVAILABLE", error
-                    return None
-
-            during = poll("a submit after the database is back", submitted, timeout=15)
-            assert during.cluster == "small" and during.id == before[-1].id + 1
-            jobs = {job.idempotency_key: job for job in alice.iter_jobs()}
-            assert sorted(jobs) == ["b0", "b1", "b2", "d"]
-            assert all(jobs[f"b{i}"].cluster == "small" for i in range(3))
+            poll("submits after the outage", lambda: len(acknowledged) >= during + 20, timeout=60)
+            stop.set()
+            submitter.join(timeout=60)
+            jobs = Counter(job.idempotency_key for job in alice.iter_jobs())
+            assert set(acknowledged) <= set(jobs) and all(jobs[key] == 1 for key in acknowledged)
+            assert alice.submit({"name": "after"}, idempotency_key="after").job.cluster == "small"
+        assert server.server is not None and server.server.router.servicer is not None  # still leads
+        text = http_get(f"http://127.0.0.1:{server.server.metrics_port}/metrics")
+        assert metric_value(text, "rainbow_leader") == 1.0
     finally:
+        stop.set()
+        if submitter.is_alive():
+            submitter.join(timeout=60)
         server.stop()
 
 
