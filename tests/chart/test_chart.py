@@ -85,9 +85,10 @@ def test_postgresql_instead_of_the_volume(helm: Helm, tmp_path: Path) -> None:
     deployment = one(docs, "Deployment", "rb-rainbow-server")
     data = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}["data"]
     assert data == {"name": "data", "emptyDir": {}}
-    assert container(deployment)["env"] == [
-        {"name": "PGPASSWORD", "valueFrom": {"secretKeyRef": {"name": "db-password", "key": "password"}}}
-    ]
+    env = {e["name"]: e for e in container(deployment)["env"]}
+    assert env["PGPASSWORD"]["valueFrom"] == {"secretKeyRef": {"name": "db-password", "key": "password"}}
+    assert env["RAINBOW_ADVERTISE_ADDRESS"]["value"] == "$(POD_IP):50051"
+    assert env["POD_IP"]["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
     (tmp_path / "rainbow.yaml").write_text(
         one(docs, "ConfigMap", "rb-rainbow-server")["data"]["rainbow.yaml"]
     )
@@ -97,9 +98,27 @@ def test_postgresql_instead_of_the_volume(helm: Helm, tmp_path: Path) -> None:
         *values_args(sets={"registration.secret": "s", "server.database.existingSecret": "pg-app"})
     )
     assert not find(docs, "PersistentVolumeClaim")
-    assert container(one(docs, "Deployment", "rb-rainbow-server"))["env"] == [
-        {"name": "RAINBOW_DATABASE_URL", "valueFrom": {"secretKeyRef": {"name": "pg-app", "key": "uri"}}}
-    ]
+    env = {e["name"]: e for e in container(one(docs, "Deployment", "rb-rainbow-server"))["env"]}
+    assert env["RAINBOW_DATABASE_URL"]["valueFrom"] == {"secretKeyRef": {"name": "pg-app", "key": "uri"}}
+    assert "PGPASSWORD" not in env
+
+
+def test_several_replicas_need_postgresql(helm: Helm) -> None:
+    sets: dict[str, object] = {"registration.secret": "s", "server.replicas": 3}
+    proc = helm.run("template", "rb", str(CHART), *values_args(sets=sets), check=False)
+    assert proc.returncode != 0 and "server.replicas > 1 needs PostgreSQL" in proc.stderr
+    sets.update({"server.database.existingSecret": "pg-app", "server.podDisruptionBudget.enabled": True})
+    docs = helm.template(*values_args(sets=sets))
+    deployment = one(docs, "Deployment", "rb-rainbow-server")
+    assert deployment["spec"]["replicas"] == 3
+    assert deployment["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+    }
+    budget = one(docs, "PodDisruptionBudget")
+    assert budget["spec"]["minAvailable"] == 1
+    assert budget["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    assert not find(helm.template(*values_args(sets={**sets, "server.replicas": 1})), "PodDisruptionBudget")
 
 
 def test_server_only_by_default(helm: Helm) -> None:
