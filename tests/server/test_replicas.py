@@ -39,6 +39,8 @@ def test_a_follower_serves_every_call_through_the_leader_and_takes_over(
     second = _replica(tmp_path, url, "second")
     try:
         assert _leads(first) and not _leads(second)
+        with second.client("alice") as direct:
+            assert direct.health() == "SERVING"  # a follower is ready too: it passes calls on
         both = ClientConfig(address=f"{second.address},{first.address}", token=TOKENS["alice"])
         with RainbowClient(both, timeout=10) as alice:
             registered = alice.register_cluster("small", REGISTRATION_SECRET, [cpu_nodes(2)])
