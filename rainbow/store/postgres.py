@@ -32,12 +32,11 @@ from rainbow.store.base import StoreError, StoreFenced, StoreUnavailable
 from rainbow.store.records import CANCELLED, TERMINAL_STATES, ClusterRecord, JobRecord
 from rainbow.store.rows import (
     FINISHED_SQL,
+    JobRows,
     cluster_from_row,
     cluster_json,
-    dumps,
     job_from_json,
     job_from_row,
-    job_json,
 )
 
 T = TypeVar("T")
@@ -151,14 +150,10 @@ class PostgresStore:
         self._lock = threading.RLock()
         self._in_transaction = False
         self._writer = 0
-        self._revision = self._next_job_id = 0
+        self._rows = JobRows()  # the transaction's rows; outside one, the counters as last known
         self._counters_known = False  # read them again before the next use
         self._begun = False  # the database transaction is open
         self._epoch: int | None = None  # see fence()
-        self._pending_adds: list[tuple[Any, ...]] = []
-        self._pending_saves: list[tuple[Any, ...]] = []
-        self._pending_events: list[tuple[Any, ...]] = []
-        self._last_spec: tuple[object, str] = (None, "")
         self.migrate()
 
     # Connection
@@ -234,7 +229,7 @@ class PostgresStore:
     def _load_counters(self) -> None:
         row = self._run(lambda conn: conn.execute("SELECT revision, job_id FROM counters").fetchone())
         assert row is not None
-        self._revision, self._next_job_id = int(row[0]), int(row[1]) + 1
+        self._rows.reset((int(row[0]), int(row[1]) + 1))
         self._counters_known = True
 
     @contextmanager
@@ -245,7 +240,7 @@ class PostgresStore:
                 raise StoreError("nested transactions are not supported")
             if not self._counters_known:
                 self._load_counters()
-            start = (self._revision, self._next_job_id)
+            start = self._rows.counters
             self._in_transaction, self._writer, self._begun = True, threading.get_ident(), False
             try:
                 yield
@@ -257,10 +252,7 @@ class PostgresStore:
                 self._in_transaction = False
 
     def _abort(self, start: tuple[int, int]) -> None:
-        self._pending_adds.clear()
-        self._pending_saves.clear()
-        self._pending_events.clear()
-        self._revision, self._next_job_id = start
+        self._rows.reset(start)
         self._counters_known = False  # another writer may be why it failed: read them again
         if self._begun:
             self._begun = False
@@ -316,49 +308,29 @@ class PostgresStore:
         """The id the next added job will get."""
         if not self._counters_known and not self._in_transaction:
             self._load_counters()
-        return self._next_job_id
-
-    def _event(self, job: JobRecord) -> str:
-        self._revision += 1
-        job.revision = self._revision
-        text = job_json(job)
-        self._pending_events.append((job.revision, job.id, job.updated_at, job.state, job.cluster, text))
-        return text
+        return self._rows.next_job_id
 
     def add_job(self, job: JobRecord) -> JobRecord:
         self._require_transaction()
-        job.id = self._next_job_id
-        text = self._event(job)
-        if self._last_spec[0] is not job.spec:  # jobs of a batch often share one spec document
-            self._last_spec = (job.spec, dumps(job.spec))
-        spec = self._last_spec[1]
-        self._pending_adds.append(
-            (job.id, job.submitter, job.idempotency_key, job.state, job.cluster, job.revision, spec, text)
-        )
-        self._next_job_id += 1
-        return job
+        return self._rows.add(job)
 
     def save_job(self, job: JobRecord) -> JobRecord:
         self._require_transaction()
         if job.id <= 0:
             raise StoreError("save_job needs a job that was added")
-        text = self._event(job)
-        self._pending_saves.append((job.id, job.state, job.cluster, job.revision, text))
-        return job
+        return self._rows.save(job)
 
     def _flush(self) -> None:
         """Write the rows the transaction queued (before a read or a write that must see them);
         only from the transaction's own thread."""
-        pending = self._pending_adds or self._pending_saves or self._pending_events
-        if pending and self._in_transaction and self._writer == threading.get_ident():
+        if self._rows.queued and self._in_transaction and self._writer == threading.get_ident():
             self._write_pending()
 
     def _write_pending(self, commit_from: tuple[int, int] | None = None) -> None:
         """Write the queued rows inside the database transaction (opened first if need be); with
         ``commit_from`` (the counters the transaction started from) also the counters, and commit."""
-        adds, saves, events = self._pending_adds, self._pending_saves, self._pending_events
-        self._pending_adds, self._pending_saves, self._pending_events = [], [], []
-        counters = (self._revision, self._next_job_id)
+        counters = self._rows.counters
+        adds, saves, events = self._rows.take()
         finish = commit_from is not None and (self._begun or counters != commit_from)
         fenced = self._epoch is not None
         if not (adds or saves or events or finish):
@@ -477,7 +449,7 @@ class PostgresStore:
         """The newest revision (inside a transaction: its own newest)."""
         if not self._counters_known and not self._in_transaction:
             self._load_counters()
-        return self._revision
+        return self._rows.revision
 
     def events_since(self, revision: int, limit: int = 1000) -> Iterator[JobRecord]:
         rows = self._fetch(
@@ -512,7 +484,7 @@ class PostgresStore:
         self._require_transaction()
         rows = self._fetch(
             "SELECT revision, at FROM events WHERE revision < %s ORDER BY revision LIMIT %s",
-            (self._revision, limit),
+            (self._rows.revision, limit),
         )
         through = 0
         for revision, at in rows:

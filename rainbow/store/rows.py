@@ -84,3 +84,60 @@ def cluster_from_row(position: int, text: str) -> ClusterRecord:
     data = json.loads(text)
     data["order"] = position
     return ClusterRecord(**{k: v for k, v in data.items() if k in _CLUSTER_FIELDS})
+
+
+class JobRows:
+    """A transaction's job rows, queued until the store writes them; job ids and revisions are
+    handed out here as jobs are added and saved (each job write is also an event)."""
+
+    def __init__(self) -> None:
+        self.revision = 0  # the newest revision handed out
+        self.next_job_id = 1
+        self.adds: list[tuple[Any, ...]] = []  # (id, submitter, key, state, cluster, revision, spec, data)
+        self.saves: list[tuple[Any, ...]] = []  # (id, state, cluster, revision, data)
+        self.events: list[tuple[Any, ...]] = []  # (revision, job id, at, state, cluster, data)
+        self._last_spec: tuple[object, str] = (None, "")  # the last spec written, and its JSON
+
+    @property
+    def queued(self) -> bool:
+        return bool(self.adds or self.saves or self.events)
+
+    @property
+    def counters(self) -> tuple[int, int]:
+        """(newest revision, next job id), to go back to if the transaction fails."""
+        return self.revision, self.next_job_id
+
+    def reset(self, counters: tuple[int, int]) -> None:
+        """Drop what is queued and go back to ``counters``."""
+        self.adds, self.saves, self.events = [], [], []
+        self.revision, self.next_job_id = counters
+
+    def take(self) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """The queued adds, saves and events (the queue is then empty)."""
+        taken = self.adds, self.saves, self.events
+        self.adds, self.saves, self.events = [], [], []
+        return taken
+
+    def _event(self, job: JobRecord) -> str:
+        self.revision += 1
+        job.revision = self.revision
+        text = job_json(job)
+        self.events.append((job.revision, job.id, job.updated_at, job.state, job.cluster, text))
+        return text
+
+    def add(self, job: JobRecord) -> JobRecord:
+        job.id = self.next_job_id
+        text = self._event(job)
+        if self._last_spec[0] is not job.spec:  # jobs of a batch often share one spec document
+            self._last_spec = (job.spec, dumps(job.spec))
+        spec = self._last_spec[1]
+        self.adds.append(
+            (job.id, job.submitter, job.idempotency_key, job.state, job.cluster, job.revision, spec, text)
+        )
+        self.next_job_id += 1
+        return job
+
+    def save(self, job: JobRecord) -> JobRecord:
+        text = self._event(job)
+        self.saves.append((job.id, job.state, job.cluster, job.revision, text))
+        return job

@@ -17,12 +17,11 @@ from rainbow.store.checkpoint import FALLBACK_PAGES, Checkpointer
 from rainbow.store.records import CANCELLED, TERMINAL_STATES, ClusterRecord, JobRecord
 from rainbow.store.rows import (
     FINISHED_SQL,
+    JobRows,
     cluster_from_row,
     cluster_json,
-    dumps,
     job_from_json,
     job_from_row,
-    job_json,
 )
 
 # Each entry migrates the schema from version i to i + 1. Never edit a released entry: append.
@@ -88,6 +87,7 @@ _INSERT_JOB = (
     "INSERT INTO jobs (id, submitter, idempotency_key, state, cluster, revision, spec, data) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_SAVE_JOB = "UPDATE jobs SET state = ?2, cluster = ?3, revision = ?4, data = ?5 WHERE id = ?1"
 _INSERT_EVENT = "INSERT INTO events (revision, job_id, at, state, cluster, data) VALUES (?, ?, ?, ?, ?, ?)"
 #: Rows per multi-row INSERT statement (bulk submissions write in chunks of this many).
 INSERT_CHUNK = 25
@@ -118,21 +118,18 @@ class SQLiteStore:
         self._conn.execute("PRAGMA busy_timeout=5000")
         self._lock = threading.RLock()
         self._in_transaction = False
-        self._revision = self._next_job_id = 0
         # Rows queued by the current transaction: written in one statement per table by _flush.
-        self._pending_adds: list[tuple[Any, ...]] = []
-        self._pending_saves: list[tuple[Any, ...]] = []
-        self._pending_events: list[tuple[Any, ...]] = []
+        self._rows = JobRows()
         self._writer = 0  # the thread in the current transaction
-        self._last_spec: tuple[object, str] = (None, "")  # the last spec written, and its JSON
         self.migrate()
         self._checkpointer: Checkpointer | None = None
         if self.path != ":memory:":
             self._conn.execute(f"PRAGMA wal_autocheckpoint={FALLBACK_PAGES}")
             self._checkpointer = Checkpointer(self.path)
         # The single writer hands out revisions and job ids itself, so each write is one statement.
-        self._revision = self._max("SELECT MAX(revision) FROM events")
-        self._next_job_id = self._max("SELECT MAX(id) FROM jobs") + 1
+        self._rows.reset(
+            (self._max("SELECT MAX(revision) FROM events"), self._max("SELECT MAX(id) FROM jobs") + 1)
+        )
 
     # Schema
     def schema_version(self) -> int:
@@ -162,16 +159,13 @@ class SQLiteStore:
             self._conn.execute("BEGIN IMMEDIATE")
             self._in_transaction = True
             self._writer = threading.get_ident()
-            revision, next_job_id = self._revision, self._next_job_id
+            counters = self._rows.counters
             try:
                 yield
                 self._flush()
             except BaseException as error:
-                self._pending_adds.clear()
-                self._pending_saves.clear()
-                self._pending_events.clear()
                 self._conn.execute("ROLLBACK")
-                self._revision, self._next_job_id = revision, next_job_id
+                self._rows.reset(counters)
                 if isinstance(error, sqlite3.IntegrityError):  # e.g. an idempotency key used twice
                     raise StoreError(str(error)) from None
                 raise
@@ -220,39 +214,21 @@ class SQLiteStore:
 
     def next_revision(self) -> int:
         """The revision the next job write will get."""
-        return self._revision + 1
+        return self._rows.revision + 1
 
     def next_job_id(self) -> int:
         """The id the next added job will get."""
-        return self._next_job_id
-
-    def _event(self, job: JobRecord) -> str:
-        self._revision += 1
-        job.revision = self._revision
-        text = job_json(job)
-        self._pending_events.append((job.revision, job.id, job.updated_at, job.state, job.cluster, text))
-        return text
+        return self._rows.next_job_id
 
     def add_job(self, job: JobRecord) -> JobRecord:
         self._require_transaction()
-        job.id = self._next_job_id
-        text = self._event(job)
-        if self._last_spec[0] is not job.spec:  # jobs of a batch often share one spec document
-            self._last_spec = (job.spec, dumps(job.spec))
-        spec = self._last_spec[1]
-        self._pending_adds.append(
-            (job.id, job.submitter, job.idempotency_key, job.state, job.cluster, job.revision, spec, text)
-        )
-        self._next_job_id += 1
-        return job
+        return self._rows.add(job)
 
     def save_job(self, job: JobRecord) -> JobRecord:
         self._require_transaction()
         if job.id <= 0:
             raise StoreError("save_job needs a job that was added")
-        text = self._event(job)
-        self._pending_saves.append((job.state, job.cluster, job.revision, text, job.id))
-        return job
+        return self._rows.save(job)
 
     def _flush(self) -> None:
         """Write the rows a transaction has queued, a statement per table (before any read and commit).
@@ -261,19 +237,17 @@ class SQLiteStore:
         """
         if not self._in_transaction or self._writer != threading.get_ident():
             return
-        if self._pending_adds:
-            self._insert(_INSERT_JOB, self._pending_adds)
-            self._pending_adds.clear()
-        if self._pending_saves:
-            saves, self._pending_saves = self._pending_saves, []
-            cursor = self._conn.executemany(
-                "UPDATE jobs SET state = ?, cluster = ?, revision = ?, data = ? WHERE id = ?", saves
-            )
+        if not self._rows.queued:
+            return
+        adds, saves, events = self._rows.take()
+        if adds:
+            self._insert(_INSERT_JOB, adds)
+        if saves:
+            cursor = self._conn.executemany(_SAVE_JOB, saves)
             if cursor.rowcount != len(saves):
                 raise StoreError(f"{len(saves) - cursor.rowcount} of {len(saves)} saved jobs do not exist")
-        if self._pending_events:
-            self._insert(_INSERT_EVENT, self._pending_events)
-            self._pending_events.clear()
+        if events:
+            self._insert(_INSERT_EVENT, events)
 
     def _insert(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
         """Insert ``rows`` with ``statement`` (one row of placeholders): whole chunks of
@@ -358,7 +332,7 @@ class SQLiteStore:
 
     # Events
     def last_revision(self) -> int:
-        return self._revision
+        return self._rows.revision
 
     def events_since(self, revision: int, limit: int = 1000) -> Iterator[JobRecord]:
         self._flush()
@@ -380,7 +354,7 @@ class SQLiteStore:
         """Events up to this revision were pruned (0: none were); history resumes after it."""
         self._flush()
         first = self._conn.execute("SELECT MIN(revision) FROM events").fetchone()[0]
-        return self._revision if first is None else int(first) - 1
+        return self._rows.revision if first is None else int(first) - 1
 
     # Retention
     def prune(self, before: float, limit: int = 1000) -> int:
@@ -396,7 +370,7 @@ class SQLiteStore:
         self._flush()
         rows = self._conn.execute(
             "SELECT revision, at FROM events WHERE revision < ? ORDER BY revision LIMIT ?",
-            (self._revision, limit),
+            (self._rows.revision, limit),
         ).fetchall()
         through = 0
         for revision, at in rows:
