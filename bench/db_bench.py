@@ -3,7 +3,8 @@
 Runs ``grpc_bench.py`` (health, single submit, batch submit, drain; see there) against a server on
 its embedded SQLite file, then against a server on a PostgreSQL database of a throwaway
 PostgreSQL server started for the run (Debian's package, as in the tests; fsync on, its default
-settings otherwise), and prints one JSON line with both sets of figures side by side.
+settings otherwise), then once more on PostgreSQL with another replica leading first, so that every
+call goes through the measured server as a follower; one JSON line with the figures side by side.
 Target: single submits on PostgreSQL >= 0.5 x the SQLite rate of the same run.
 
     .venv/bin/python bench/db_bench.py                  # 5 s phases
@@ -13,14 +14,20 @@ Target: single submits on PostgreSQL >= 0.5 x the SQLite rate of the same run.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+import grpc
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tests.postgres: the throwaway PostgreSQL server
+
+from grpc_bench import ServerProcess, wait_healthy  # noqa: E402
 
 from tests.postgres import LocalPostgres  # noqa: E402
 
@@ -47,6 +54,11 @@ def grpc_bench(database: str, seconds: float) -> dict[str, object]:
     return {name: result[name] for name in FIGURES}
 
 
+async def _healthy(server: ServerProcess) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        await wait_healthy(channel, server)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="time limit of each measured phase")
@@ -56,14 +68,27 @@ def main(argv: list[str] | None = None) -> int:
     postgres = LocalPostgres(durable=True).start()
     try:
         pg = grpc_bench(postgres.new_database(), args.seconds)
+        shared = postgres.new_database()
+        leader = ServerProcess(Path(tempfile.mkdtemp(prefix="rainbow-leader-")), database=shared)
+        leader.start()
+        try:
+            asyncio.run(_healthy(leader))
+            follower = grpc_bench(shared, args.seconds)
+        finally:
+            leader.stop()
     finally:
         postgres.remove()
     ratio = round(float(pg["submit_jobs_per_s"]) / float(sqlite["submit_jobs_per_s"]), 3)  # type: ignore[arg-type]
     result = {
         "sqlite": sqlite,
         "postgresql": pg,
+        "postgresql_through_a_follower": follower,
         "submit_pg_vs_sqlite": ratio,
         "batch_pg_vs_sqlite": round(float(pg["batch_jobs_per_s"]) / float(sqlite["batch_jobs_per_s"]), 3),  # type: ignore[arg-type]
+        "submit_follower_vs_leader": round(
+            float(follower["submit_jobs_per_s"]) / float(pg["submit_jobs_per_s"]),  # type: ignore[arg-type]
+            3,
+        ),
         "drain_pg_vs_sqlite": round(float(pg["drain_jobs_per_s"]) / float(sqlite["drain_jobs_per_s"]), 3),  # type: ignore[arg-type]
         "cpus": os.cpu_count(),
         "targets": {
