@@ -99,6 +99,17 @@ class RainbowServer:
             self._pruner = asyncio.create_task(self._prune_forever())
 
     async def start(self) -> None:
+        if isinstance(self.store, PostgresStore) and self.config.tls is not None:
+            lease = LeaderLease(self.store.url, "", "")
+            try:
+                leader = lease.current()
+            finally:
+                lease.close()
+            if leader is not None:
+                raise ReplicasWithTLS(
+                    "another server leads on this database, and a follower passes calls on over "
+                    "plain gRPC: several replicas with TLS are not supported yet (run one, or turn TLS off)"
+                )
         server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", MAX_GRPC_MESSAGE),
@@ -247,6 +258,10 @@ class RainbowServer:
             self._replica.release()
         await self.router.forwarder.close()
         self.store.close()
+
+
+class ReplicasWithTLS(RuntimeError):
+    """Followers cannot pass calls on to a leader that takes TLS only."""
 
 
 class LeadershipLost(RuntimeError):

@@ -108,6 +108,9 @@ def test_several_replicas_need_postgresql(helm: Helm) -> None:
     proc = helm.run("template", "rb", str(CHART), *values_args(sets=sets), check=False)
     assert proc.returncode != 0 and "server.replicas > 1 needs PostgreSQL" in proc.stderr
     sets.update({"server.database.existingSecret": "pg-app", "server.podDisruptionBudget.enabled": True})
+    with_tls = {**sets, "tls.enabled": True, "tls.serverSecret": "tls", "tls.caSecret": "ca"}
+    proc = helm.run("template", "rb", str(CHART), *values_args(sets=with_tls), check=False)
+    assert proc.returncode != 0 and "tls.enabled is not supported yet" in proc.stderr
     docs = helm.template(*values_args(sets=sets))
     deployment = one(docs, "Deployment", "rb-rainbow-server")
     assert deployment["spec"]["replicas"] == 3

@@ -9,6 +9,7 @@ import pytest
 
 from rainbow.store import Store, open_store
 from tests.conftest import DATABASES, ServerThread, database_for, make_config
+from tests.pki import make_pki
 
 
 @pytest.fixture(params=DATABASES)
@@ -30,3 +31,9 @@ def store(database: str) -> Iterator[Store]:
     opened = open_store(database)
     yield opened
     opened.close()
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A CA, a server certificate for 127.0.0.1, a client certificate, and a stranger's client certificate."""
+    return make_pki(tmp_path_factory.mktemp("pki"))

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from rainbow.client import ClientConfig, RainbowClient, RainbowClientError, state_name
+from rainbow.server.app import ReplicasWithTLS
+from rainbow.server.config import TLSConfig
 from tests.chart.chartlib import http_get, metric_value
 from tests.conftest import REGISTRATION_SECRET, TOKENS, ServerThread, cpu_nodes, make_config
 from tests.k8s.helpers import poll
@@ -72,3 +74,18 @@ def test_a_follower_serves_every_call_through_the_leader_and_takes_over(
     finally:
         second.stop()
         first.stop()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # its thread ends
+def test_a_follower_with_tls_refuses_to_start(
+    postgres: LocalPostgres, tmp_path: Path, pki: dict[str, Path]
+) -> None:
+    url = postgres.new_database()
+    leader = _replica(tmp_path, url, "leader")
+    try:
+        config = make_config(tmp_path, database=url)
+        config.tls = TLSConfig(cert=pki["server.crt"], key=pki["server.key"])
+        with pytest.raises(ReplicasWithTLS, match="several replicas with TLS are not supported yet"):
+            ServerThread(config).start()
+    finally:
+        leader.stop()
