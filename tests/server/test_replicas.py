@@ -3,6 +3,7 @@ another takes over when the leader goes."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -59,6 +60,20 @@ def test_a_follower_serves_every_call_through_the_leader_and_takes_over(
             assert ended.value.code == "DEADLINE_EXCEEDED"
             assert [(e.job.id, state_name(e.job.state)) for e in seen] == [(job.id, "ACCEPTED")]
             assert [j.id for j in alice.list_jobs()] == [job.id]
+            # A long poll through the follower wakes up when the leader places a job.
+            polled: list[object] = []
+            poller = threading.Thread(
+                target=lambda: polled.append(
+                    alice.receive("small", registered.secret, max_jobs=5, wait_seconds=10)
+                )
+            )
+            poller.start()
+            time.sleep(0.5)
+            asked = time.monotonic()
+            woke = alice.submit({"name": "wakes-the-poll"}, idempotency_key="f0").job
+            poller.join(timeout=15)
+            assert time.monotonic() - asked < 2.0
+            assert [j.id for j in polled[0].jobs] == [woke.id]  # type: ignore[attr-defined]
             with pytest.raises(RainbowClientError) as missing:  # the leader's answer, passed back
                 alice.get_job(999)
             assert missing.value.code == "NOT_FOUND" and "999" in missing.value.message
@@ -68,7 +83,7 @@ def test_a_follower_serves_every_call_through_the_leader_and_takes_over(
             poll("the follower to lead", lambda: _leads(second), timeout=10, interval=0.05)
             took = time.monotonic() - started
             again = alice.submit({"name": "after-takeover"}, idempotency_key="f2").job
-            assert again.id == job.id + 1 and again.cluster == "small" and took < 2.0
+            assert again.id == woke.id + 1 and again.cluster == "small" and took < 2.0
             assert alice.submit({"name": "through-a-follower"}, idempotency_key="f1").job.id == job.id
             assert _leader_metric(second) == 1.0
     finally:
