@@ -79,7 +79,7 @@ class RainbowServer:
         if not isinstance(self.store, PostgresStore):  # the only server of its database: it leads
             self._lead()
 
-    def _lead(self) -> Scheduler:
+    def _lead(self) -> None:
         """Load the state and serve every call here."""
         scheduler = self.scheduler = Scheduler(self.store, self._auth, self._settings, metrics=self.metrics)
         self.metrics.watch_store(
@@ -87,7 +87,6 @@ class RainbowServer:
         )
         self.router.servicer = SchedulerServicer(scheduler)
         self.metrics.leading(True)
-        return scheduler
 
     def _start_leading(self) -> None:
         """The timed work of the leader: placement, lease expiry, retention."""
@@ -98,18 +97,22 @@ class RainbowServer:
         if self.config.retention_seconds > 0:
             self._pruner = asyncio.create_task(self._prune_forever())
 
+    def _refuse_to_follow_with_tls(self, store: PostgresStore) -> None:
+        """A follower passes calls on over plain gRPC, which a leader taking TLS only refuses."""
+        lease = LeaderLease(store.url, "", "")
+        try:
+            leader = lease.current()
+        finally:
+            lease.close()
+        if leader is not None:
+            raise ReplicasWithTLS(
+                "another server leads on this database, and a follower passes calls on over "
+                "plain gRPC: several replicas with TLS are not supported yet (run one, or turn TLS off)"
+            )
+
     async def start(self) -> None:
         if isinstance(self.store, PostgresStore) and self.config.tls is not None:
-            lease = LeaderLease(self.store.url, "", "")
-            try:
-                leader = lease.current()
-            finally:
-                lease.close()
-            if leader is not None:
-                raise ReplicasWithTLS(
-                    "another server leads on this database, and a follower passes calls on over "
-                    "plain gRPC: several replicas with TLS are not supported yet (run one, or turn TLS off)"
-                )
+            self._refuse_to_follow_with_tls(self.store)
         server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", MAX_GRPC_MESSAGE),

@@ -28,10 +28,11 @@ from typing import Any, TypeVar
 import orjson
 import psycopg
 
+from rainbow.store import pgschema
 from rainbow.store.base import StoreError, StoreFenced, StoreUnavailable
-from rainbow.store.records import CANCELLED, TERMINAL_STATES, ClusterRecord, JobRecord
+from rainbow.store.pgschema import COPY_FROM_ROWS, MIGRATIONS, finished_jobs_sql
+from rainbow.store.records import TERMINAL_STATES, ClusterRecord, JobRecord
 from rainbow.store.rows import (
-    FINISHED_SQL,
     JobRows,
     cluster_from_row,
     cluster_json,
@@ -41,97 +42,9 @@ from rainbow.store.rows import (
 
 T = TypeVar("T")
 
-# Each entry migrates the schema from version i to i + 1. Never edit a released entry: append.
-MIGRATIONS: tuple[str, ...] = (
-    f"""
-    CREATE TABLE counters (
-        singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton),
-        revision BIGINT NOT NULL,
-        job_id BIGINT NOT NULL,
-        epoch BIGINT NOT NULL DEFAULT 0
-    );
-    INSERT INTO counters (revision, job_id) VALUES (0, 0);
-    CREATE TABLE leader (
-        singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton),
-        epoch BIGINT NOT NULL,
-        holder TEXT NOT NULL,
-        address TEXT NOT NULL,
-        expires_at TIMESTAMPTZ NOT NULL
-    );
-    INSERT INTO leader (epoch, holder, address, expires_at) VALUES (0, '', '', '-infinity');
-    CREATE TABLE clusters (
-        position BIGSERIAL PRIMARY KEY,
-        name TEXT NOT NULL UNIQUE,
-        data TEXT NOT NULL
-    );
-    CREATE TABLE jobs (
-        id BIGINT PRIMARY KEY,
-        submitter TEXT NOT NULL,
-        idempotency_key TEXT NOT NULL,
-        state TEXT NOT NULL,
-        cluster TEXT NOT NULL,
-        revision BIGINT NOT NULL,
-        spec TEXT NOT NULL,
-        data TEXT NOT NULL
-    );
-    CREATE UNIQUE INDEX jobs_idempotency ON jobs (submitter, idempotency_key) WHERE idempotency_key <> '';
-    CREATE INDEX jobs_state_id ON jobs (state, id);
-    CREATE INDEX jobs_cluster_id ON jobs (cluster, id);
-    CREATE INDEX jobs_cluster_state_id ON jobs (cluster, state, id);
-    CREATE INDEX jobs_submitter_id ON jobs (submitter, id);
-    CREATE INDEX jobs_finished ON jobs (state, ((data::jsonb ->> 'finished_at')::float8))
-        WHERE {FINISHED_SQL};
-    CREATE TABLE events (
-        revision BIGINT PRIMARY KEY,
-        job_id BIGINT NOT NULL,
-        at DOUBLE PRECISION NOT NULL,
-        state TEXT NOT NULL,
-        cluster TEXT NOT NULL,
-        data TEXT NOT NULL
-    );
-    """,
-)
-#: Held while the schema is migrated, so that replicas starting together migrate it once.
-_MIGRATION_LOCK = 0x7261696E  # "rain"
 CONNECT_TIMEOUT_SECONDS = 2
 #: After a failed connection, calls fail at once for this long before the next attempt.
 RECONNECT_SECONDS = 1.0
-
-_JOB_COLUMNS = "id, submitter, idempotency_key, state, cluster, revision, spec, data"
-_SELECT_JOB = f"SELECT {_JOB_COLUMNS} FROM jobs"
-_JOINED_JOB_COLUMNS = ", ".join(f"j.{column}" for column in _JOB_COLUMNS.split(", "))
-_COPY_JOBS = f"COPY jobs ({_JOB_COLUMNS}) FROM STDIN (FORMAT BINARY)"
-_JOB_TYPES = ("int8", "text", "text", "text", "text", "int8", "text", "text")
-_INSERT_JOBS = (
-    f"INSERT INTO jobs ({_JOB_COLUMNS}) SELECT * FROM unnest("
-    "%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[], %s::text[], %s::text[])"
-)
-_SAVE_JOBS = (
-    "UPDATE jobs SET state = u.state, cluster = u.cluster, revision = u.revision, data = u.data "
-    "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bigint[], %s::text[]) "
-    "AS u(id, state, cluster, revision, data) WHERE jobs.id = u.id"
-)
-_COPY_EVENTS = "COPY events (revision, job_id, at, state, cluster, data) FROM STDIN (FORMAT BINARY)"
-_EVENT_TYPES = ("int8", "int8", "float8", "text", "text", "text")
-_INSERT_EVENTS = (
-    "INSERT INTO events (revision, job_id, at, state, cluster, data) SELECT * FROM unnest("
-    "%s::bigint[], %s::bigint[], %s::float8[], %s::text[], %s::text[], %s::text[])"
-)
-_SET_COUNTERS = "UPDATE counters SET revision = %s, job_id = %s WHERE revision = %s AND job_id = %s"
-_SET_COUNTERS_FENCED = f"{_SET_COUNTERS} AND epoch = %s"
-#: New rows in a transaction from which COPY (a round trip of its own, then faster per row) is used.
-COPY_FROM_ROWS = 64
-
-
-def finished_jobs_sql(state: str) -> str:
-    """Retention's query: jobs in ``state`` (a final one) that finished before a time (parameters:
-    state, finished before, revision at most, id below, limit)."""
-    # A cancellation its cluster has not acknowledged yet is still being delivered: kept.
-    acked = " AND (data::jsonb ->> 'cancel_acked')::boolean" if state == CANCELLED else ""
-    return (
-        f"SELECT id FROM jobs WHERE {FINISHED_SQL} AND state = %s "
-        f"AND (data::jsonb ->> 'finished_at')::float8 < %s AND revision <= %s AND id < %s{acked} LIMIT %s"
-    )
 
 
 def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
@@ -210,7 +123,7 @@ class PostgresStore:
 
         def run(conn: psycopg.Connection[Any]) -> None:
             with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (pgschema.MIGRATION_LOCK,))
                 conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
                 row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
                 version = int(row[0]) if row else 0
@@ -342,23 +255,23 @@ class PostgresStore:
         def write(conn: psycopg.Connection[Any]) -> None:
             if copy:  # COPY cannot be pipelined: the transaction is opened first
                 self._begin(conn)
-                _copy(conn, _COPY_JOBS, _JOB_TYPES, adds)
-                _copy(conn, _COPY_EVENTS, _EVENT_TYPES, events)
+                _copy(conn, pgschema.COPY_JOBS, pgschema.JOB_TYPES, adds)
+                _copy(conn, pgschema.COPY_EVENTS, pgschema.EVENT_TYPES, events)
             with conn.pipeline():
                 self._begin(conn)
                 if adds and not copy:
-                    conn.execute(_INSERT_JOBS, _columns(adds))
-                saved = conn.execute(_SAVE_JOBS, _columns(latest)) if latest else None
+                    conn.execute(pgschema.INSERT_JOBS, _columns(adds))
+                saved = conn.execute(pgschema.SAVE_JOBS, _columns(latest)) if latest else None
                 if events and not copy:
-                    conn.execute(_INSERT_EVENTS, _columns(events))
+                    conn.execute(pgschema.INSERT_EVENTS, _columns(events))
                 moved = None
                 if finish and (fenced or counters != commit_from):
                     assert commit_from is not None
                     values = (counters[0], counters[1] - 1, commit_from[0], commit_from[1] - 1)
                     if fenced:
-                        moved = conn.execute(_SET_COUNTERS_FENCED, (*values, self._epoch))
+                        moved = conn.execute(pgschema.SET_COUNTERS_FENCED, (*values, self._epoch))
                     else:
-                        moved = conn.execute(_SET_COUNTERS, values)
+                        moved = conn.execute(pgschema.SET_COUNTERS, values)
             if saved is not None and saved.rowcount != len(latest):
                 raise StoreError(f"{len(latest) - saved.rowcount} of {len(latest)} saved jobs do not exist")
             if moved is not None and moved.rowcount != 1:
@@ -391,11 +304,11 @@ class PostgresStore:
         return self._run(run)
 
     def get_job(self, job_id: int) -> JobRecord | None:
-        rows = self._fetch(f"{_SELECT_JOB} WHERE id = %s", (job_id,))
+        rows = self._fetch(f"{pgschema.SELECT_JOB} WHERE id = %s", (job_id,))
         return job_from_row(rows[0]) if rows else None
 
     def get_jobs(self, job_ids: Sequence[int]) -> dict[int, JobRecord]:
-        rows = self._fetch(f"{_SELECT_JOB} WHERE id = ANY(%s)", (list(job_ids),))
+        rows = self._fetch(f"{pgschema.SELECT_JOB} WHERE id = ANY(%s)", (list(job_ids),))
         return {job.id: job for job in map(job_from_row, rows)}
 
     def find_jobs(self, submitter: str, idempotency_keys: Sequence[str]) -> dict[str, JobRecord]:
@@ -405,8 +318,8 @@ class PostgresStore:
         # Each key looked up on its own in the idempotency index, whatever the table's statistics
         # say (planned from those of a young table, a join scanned all the submitter's jobs).
         rows = self._fetch(
-            f"SELECT {_JOINED_JOB_COLUMNS} FROM unnest(%s::text[]) AS k(key) CROSS JOIN LATERAL "
-            f"(SELECT {_JOB_COLUMNS} FROM jobs WHERE submitter = %s AND idempotency_key <> '' "
+            f"SELECT {pgschema.JOINED_JOB_COLUMNS} FROM unnest(%s::text[]) AS k(key) CROSS JOIN LATERAL "
+            f"(SELECT {pgschema.JOB_COLUMNS} FROM jobs WHERE submitter = %s AND idempotency_key <> '' "
             "AND idempotency_key = k.key LIMIT 1) AS j",  # LIMIT 1: kept apart, not made a join
             (keys, submitter),
         )
@@ -434,11 +347,11 @@ class PostgresStore:
         if cluster:
             clauses.append("cluster = %s")
             params.append(cluster)
-        sql = f"{_SELECT_JOB} WHERE {' AND '.join(clauses)} ORDER BY id"
+        query = f"{pgschema.SELECT_JOB} WHERE {' AND '.join(clauses)} ORDER BY id"
         if limit > 0:
-            sql += " LIMIT %s"
+            query += " LIMIT %s"
             params.append(limit)
-        return [job_from_row(row) for row in self._fetch(sql, params)]
+        return [job_from_row(row) for row in self._fetch(query, params)]
 
     def count_jobs_by_state(self) -> dict[tuple[str, str], int]:
         rows = self._fetch("SELECT cluster, state, COUNT(*) FROM jobs GROUP BY cluster, state")
