@@ -15,7 +15,6 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import psycopg
 
@@ -66,12 +65,13 @@ class LocalPostgres:
         self._databases = 0
 
     def _run(self, *argv: str) -> None:
-        # user/group, not a preexec function: no Python code runs in the child, which is what
-        # keeps forking safe in a process with threads (gRPC's) running.
-        as_owner: dict[str, Any] = {}
+        # setpriv drops to the owner and execs: with no user/group/preexec arguments, subprocess
+        # uses vfork, so nothing (neither Python nor gRPC's fork handlers) runs in a forked copy
+        # of this process, whose gRPC threads made a forked child crash.
         if (self._uid, self._gid) != (os.getuid(), os.getgid()):
-            as_owner = {"user": self._uid, "group": self._gid, "extra_groups": []}
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False, **as_owner)
+            setpriv = shutil.which("setpriv") or "setpriv"
+            argv = (setpriv, f"--reuid={self._uid}", f"--regid={self._gid}", "--clear-groups", "--", *argv)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
 
