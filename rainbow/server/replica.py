@@ -62,9 +62,15 @@ class ReplicaRole:
         except StoreUnavailable as error:
             log.warning("cannot reach the database to look for the leader: %s", error)
             return False
+        try:
+            self.on_lead(epoch)  # loads the state from the database
+        except StoreUnavailable as error:  # give the lease up; this or another replica tries again
+            log.warning("could not load the state to lead (epoch %d): %s", epoch, error)
+            with contextlib.suppress(StoreUnavailable):
+                self.lease.release(epoch)
+            return False
         self.epoch = epoch
         log.warning("this replica (%s) leads now, epoch %d", self.lease.holder, epoch)
-        self.on_lead(epoch)
         self.on_leader(True)
         return True
 
