@@ -15,7 +15,8 @@ import pytest
 from rainbow.client import ClientConfig, RainbowClient, RainbowClientError
 from rainbow.store import ClusterRecord, JobRecord, StoreError, StoreFenced, StoreUnavailable
 from rainbow.store.leadership import Leader, LeaderLease
-from rainbow.store.postgres import MIGRATIONS, RECONNECT_SECONDS, PostgresStore, finished_jobs_sql
+from rainbow.store.pgschema import MIGRATIONS, finished_jobs_sql
+from rainbow.store.postgres import RECONNECT_SECONDS, PostgresStore
 from rainbow.store.records import TERMINAL_STATES
 from tests.chart.chartlib import http_get, metric_value
 from tests.conftest import REGISTRATION_SECRET, TOKENS, ServerThread, cpu_nodes, make_config
