@@ -232,15 +232,17 @@ class RainbowServer:
     async def wait(self) -> None:
         """Until the gRPC server terminates, or this replica lost the leadership it held."""
         assert self._server is not None
-        waits = [asyncio.ensure_future(self._server.wait_for_termination())]
-        if self._replica is not None:
-            waits.append(asyncio.ensure_future(self._replica.lost.wait()))
+        if self._replica is None:
+            await self._server.wait_for_termination()
+            return
+        # Not cancelled when this returns: gRPC's shutdown waits for the same termination.
+        termination = asyncio.ensure_future(self._server.wait_for_termination())
+        lost = asyncio.ensure_future(self._replica.lost.wait())
         try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([termination, lost], return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for waiting in waits:
-                waiting.cancel()
-        if self._replica is not None and self._replica.lost.is_set():
+            lost.cancel()
+        if self._replica.lost.is_set():
             raise LeadershipLost("this replica lost the leadership it held; start it again to follow")
 
     async def stop(self, grace: float | None = 1.0) -> None:
@@ -252,13 +254,13 @@ class RainbowServer:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        if self._replica is not None:  # another replica may lead at once
+            self._replica.release()
         if self._server is not None:
             await self._server.stop(grace)
         if self._metrics_server is not None:
             self._metrics_server.shutdown()  # type: ignore[attr-defined]
             self._metrics_server.server_close()  # type: ignore[attr-defined]
-        if self._replica is not None:
-            self._replica.release()
         await self.router.forwarder.close()
         self.store.close()
 

@@ -3,6 +3,7 @@ another takes over when the leader goes."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from pathlib import Path
@@ -10,10 +11,12 @@ from pathlib import Path
 import pytest
 
 from rainbow.client import ClientConfig, RainbowClient, RainbowClientError, state_name
-from rainbow.server.app import ReplicasWithTLS
+from rainbow.server.app import RainbowServer, ReplicasWithTLS
+from rainbow.server.auth import parse_auth
 from rainbow.server.config import TLSConfig
+from rainbow.store.leadership import LeaderLease
 from tests.chart.chartlib import http_get, metric_value
-from tests.conftest import REGISTRATION_SECRET, TOKENS, ServerThread, cpu_nodes, make_config
+from tests.conftest import REGISTRATION_SECRET, TOKENS, ServerThread, auth_document, cpu_nodes, make_config
 from tests.k8s.helpers import poll
 from tests.postgres import LocalPostgres
 
@@ -104,3 +107,28 @@ def test_a_follower_with_tls_refuses_to_start(
             ServerThread(config).start()
     finally:
         leader.stop()
+
+
+def test_a_leader_cancelled_while_waiting_gives_its_lease_up(postgres: LocalPostgres, tmp_path: Path) -> None:
+    """``run`` cancelled (a signal handler's way to stop it) still stops cleanly and releases."""
+    url = postgres.new_database()
+    config = make_config(tmp_path, database=url)
+
+    async def run_then_cancel() -> None:
+        server = RainbowServer(config, parse_auth(auth_document()))
+
+        async def serve() -> None:
+            try:
+                await server.start()
+                await server.wait()
+            finally:
+                await server.stop()
+
+        task = asyncio.create_task(serve())
+        await asyncio.sleep(0.5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run_then_cancel())
+    assert LeaderLease(url, "probe", "").current() is None  # released, not left to expire
