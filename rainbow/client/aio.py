@@ -58,21 +58,19 @@ class AsyncRainbowClient:
         """Call ``method`` (of the current address's stub); one safe to repeat is tried again on the
         next address while the server is unavailable (see ``rainbow.client.retry``)."""
         metadata = requests.auth_metadata(self.config.token if token is None else token, cluster_secret)
-        name = retry.method_of(request)
-        waits = retry.delays(self.config.retry_seconds) if retry.retried(name, request) else iter(())
+        attempts = retry.Attempts(request, self.config.retry_seconds)
         while True:
             try:
                 return await method(request, metadata=metadata, timeout=seconds or self.timeout)
             except grpc.RpcError as error:
                 failure = RainbowClientError.from_rpc_error(error)
-            if failure.code != "UNAVAILABLE":
-                raise failure
-            self._next_address()
-            wait = next(waits, None)
+            if failure.code == "UNAVAILABLE":
+                self._next_address()
+            wait = attempts.wait_after(failure)
             if wait is None:
                 raise failure
             await asyncio.sleep(wait)
-            method = getattr(self._stub, name)
+            method = getattr(self._stub, attempts.method)
 
     # Clusters
     async def register_cluster(

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from rainbow.client.errors import RainbowClientError
 from rainbow.v1 import scheduler_pb2 as api
 
 RETRIED = frozenset(
@@ -56,3 +57,15 @@ def delays(budget: float) -> Iterator[float]:
         yield delay
         spent += delay
         delay = min(delay * 2, MAX_DELAY_SECONDS)
+
+
+class Attempts:
+    """The attempts of one call: after each failure, how long to wait before the next."""
+
+    def __init__(self, request: Any, budget: float) -> None:
+        self.method = method_of(request)
+        self._waits = delays(budget) if retried(self.method, request) else iter(())
+
+    def wait_after(self, failure: RainbowClientError) -> float | None:
+        """The wait before trying again, or None when ``failure`` is final."""
+        return next(self._waits, None) if failure.code == "UNAVAILABLE" else None

@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from rainbow.server.forward import LeaderForwarder
 from rainbow.store import StoreUnavailable
-from rainbow.store.leadership import LEASE_SECONDS, LeaderLease
+from rainbow.store.leadership import LeaderLease
 
 log = logging.getLogger("rainbow.server")
 
@@ -115,6 +115,3 @@ class ReplicaRole:
             with contextlib.suppress(StoreUnavailable):  # else it expires by itself
                 self.lease.release(self.epoch)
         self.lease.close()
-
-
-__all__ = ["LEASE_SECONDS", "ReplicaRole", "holder_name"]

@@ -21,7 +21,6 @@ from rainbow.server.errors import InvalidArgument, RainbowError, ResourceExhaust
 from rainbow.server.guard import GUARD_ABOVE_BYTES, complaint, guard_class
 from rainbow.server.limits import MAX_REQUEST, MAX_REQUEST_BY_METHOD
 from rainbow.v1 import scheduler_pb2 as api
-from rainbow.v1.scheduler_pb2_grpc import SchedulerServicer as SchedulerServicerBase
 
 SERVICE = api.DESCRIPTOR.services_by_name["Scheduler"]
 
@@ -54,22 +53,18 @@ def _deserializer(method: str, request: type[Message]) -> Callable[[bytes], Any]
     return deserialize
 
 
-def _preserialized(response: Any) -> bytes:
-    """A response the servicer serialized itself (``WatchJobs``: events framed once for all watchers)."""
+def _serialized(response: Any) -> bytes:
+    """A response as bytes: a message the servicer returned, or bytes it serialized itself
+    (``WatchJobs``: events framed once for all watchers) or a leader's answer passed on."""
     return response if isinstance(response, bytes) else bytes(response.SerializeToString())
-
-
-#: Methods whose servicer yields serialized responses.
-PRESERIALIZED = frozenset({"WatchJobs"})
 
 
 def add_scheduler_service(servicer: object, server: grpc.aio.Server) -> None:
     """Register every method of ``rainbow.v1.Scheduler`` on ``server``, served by ``servicer`` (the
-    servicer itself, or a router whose answers may come serialized from the leader)."""
+    router: the local servicer's answers, or the leader's passed on serialized)."""
     handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
     for method in SERVICE.methods:
         request = message_factory.GetMessageClass(method.input_type)
-        response = message_factory.GetMessageClass(method.output_type)
         make = (
             grpc.unary_stream_rpc_method_handler
             if method.server_streaming
@@ -78,11 +73,7 @@ def add_scheduler_service(servicer: object, server: grpc.aio.Server) -> None:
         handlers[method.name] = make(
             getattr(servicer, method.name),
             request_deserializer=_deserializer(method.name, request),
-            response_serializer=(
-                _preserialized
-                if method.name in PRESERIALIZED or not isinstance(servicer, SchedulerServicerBase)
-                else response.SerializeToString
-            ),
+            response_serializer=_serialized,
         )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE.full_name, handlers),))
     server.add_registered_method_handlers(SERVICE.full_name, handlers)  # type: ignore[attr-defined]

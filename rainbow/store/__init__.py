@@ -17,13 +17,13 @@ def open_store(url: str) -> Store:
         return PostgresStore(url)
     if "://" in url:
         raise StoreError(
-            f"unsupported database URL scheme in {redact(url)!r}: use a SQLite file path, "
+            f"unsupported database URL scheme in {_redact(url)!r}: use a SQLite file path, "
             "sqlite:///path or postgresql://user@host:port/dbname"
         )
     return SQLiteStore(url)
 
 
-def redact(url: str) -> str:
+def _redact(url: str) -> str:
     """``url`` without the password it may carry (for logs and messages)."""
     scheme, sep, rest = url.partition("://")
     if not sep or "@" not in rest:
@@ -42,5 +42,4 @@ __all__ = [
     "StoreFenced",
     "StoreUnavailable",
     "open_store",
-    "redact",
 ]

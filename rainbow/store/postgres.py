@@ -229,8 +229,6 @@ class PostgresStore:
 
     def save_job(self, job: JobRecord) -> JobRecord:
         self._require_transaction()
-        if job.id <= 0:
-            raise StoreError("save_job needs a job that was added")
         return self._rows.save(job)
 
     def _flush(self) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from rainbow.store.base import StoreError
 from rainbow.store.records import TERMINAL_STATES, ClusterRecord, JobRecord
 
 # Columns of the jobs table: the JSON text leaves them out (and a job's events have the same text).
@@ -138,6 +139,8 @@ class JobRows:
         return job
 
     def save(self, job: JobRecord) -> JobRecord:
+        if job.id <= 0:
+            raise StoreError("save_job needs a job that was added")
         text = self._event(job)
         self.saves.append((job.id, job.state, job.cluster, job.revision, text))
         return job
