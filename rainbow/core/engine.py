@@ -6,30 +6,53 @@ indexed by job class (see ``rainbow.core.jobclass``). It does no I/O: callers fe
 
 Order: when capacity frees, waiting jobs are considered by priority (higher first), then by fair
 share (the queue with the lowest weighted dominant share first), then by submission (job id).
-A job that fits no free cluster, or whose queue is at a limit, is skipped; placement never waits
-for an earlier job (no reservations). After ``schedule`` has run out of work, no waiting job fits
-any cluster's free capacity except those held back by their queue's limits; so a report only
-needs to look at the classes that fit the reporting cluster, and stops when it is full.
+A job that fits no free cluster, or whose queue is at a limit, is skipped. Without ``backfill``
+placement never waits for an earlier job; with it, the first waiting job that cannot start now
+gets a reservation at its earliest start (see ``rainbow.core.reservation``), and later jobs only
+start where they do not delay it. After ``schedule`` has run out of work, no waiting job fits any
+cluster's free capacity except those held back by their queue's limits or the reservation; so a
+report only needs to look at the classes that fit the reporting cluster, and stops when it is full.
 """
 
 from __future__ import annotations
 
 import heapq
+import math
 import random
+import time
 from collections import Counter, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from rainbow.core.capacity import InsufficientCapacity, reserve
 from rainbow.core.jobclass import ClusterSlot, JobClass, JobShape, Placed, Waiting, build_mask
 from rainbow.core.match import Fit, explain_one
-from rainbow.core.models import ClusterCapacity, ClusterView, NodeGroup
+from rainbow.core.models import ETA_SECONDS, ClusterCapacity, ClusterView, NodeGroup
 from rainbow.core.queues import NO_USAGE, QueueBook, QueueConfig, Usage
+from rainbow.core.reservation import Reservation
 from rainbow.core.states import ASSIGNED, QUEUED, UNSCHEDULABLE
+from rainbow.core.timeline import Ending, Start, earliest_start
 
 #: Job classes kept after their last waiting job left (so repeated shapes are not re-indexed).
 CLASS_CACHE = 4096
+#: How long a job of unknown walltime is expected to run (seconds).
+DEFAULT_WALLTIME = 3600.0
+
+
+def format_wait(seconds: float) -> str:
+    """A wait for people: ``45s``, ``12m``, ``3h5m``, ``2d4h``."""
+    seconds = int(seconds + 0.5)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes = (seconds + 30) // 60
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes}m" if minutes else f"{hours}h"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours}h" if hours else f"{days}d"
 
 
 class Change(NamedTuple):
@@ -56,10 +79,20 @@ class Engine:
     """Clusters, reservations and waiting jobs; decides placements in bounded slices."""
 
     def __init__(
-        self, queues: Mapping[str, QueueConfig] | None = None, rng: random.Random | None = None
+        self,
+        queues: Mapping[str, QueueConfig] | None = None,
+        rng: random.Random | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        backfill: bool = False,
+        default_walltime: float = DEFAULT_WALLTIME,
     ) -> None:
         self.queues = QueueBook(queues)
         self.rng = rng or random.Random()
+        self.clock, self.backfill, self.default_walltime = clock, backfill, default_walltime
+        #: The waiting job whose earliest start is kept (``backfill`` only).
+        self.reservation: Reservation | None = None
+        self._held: dict[JobClass, None] = {}  # classes the reservation kept from a cluster
         self.clusters: dict[str, ClusterSlot] = {}
         self._free_slots: list[int] = []
         self._classes: dict[JobShape, JobClass] = {}
@@ -77,7 +110,13 @@ class Engine:
 
     def clear(self) -> None:
         """Forget every cluster and job (before reloading them); queue configs stay."""
-        self.__init__(self.queues.configs, self.rng)  # type: ignore[misc]
+        self.__init__(  # type: ignore[misc]
+            self.queues.configs,
+            self.rng,
+            clock=self.clock,
+            backfill=self.backfill,
+            default_walltime=self.default_walltime,
+        )
 
     # Clusters
     def set_cluster(
@@ -165,9 +204,10 @@ class Engine:
         if self.queues.limit_reason(queue, shape.request):  # it waits until its queue frees room
             return Change(job_id, self.enqueue(job_id, shape, queue, priority, consider=False))
         if not self.has_work():
-            cluster = job_class.select(self.clusters, self.rng)
+            reservation = self._reservation()
+            cluster = job_class.select(self.clusters, self.rng, self._leaves(reservation, shape, priority))
             if cluster is not None:
-                self._place(job_id, shape, queue, priority, cluster)
+                self._place(job_id, shape, queue, priority, cluster, reservation)
                 return Change(job_id, ASSIGNED, cluster.name)
         return Change(job_id, self.enqueue(job_id, shape, queue, priority))
 
@@ -208,11 +248,13 @@ class Engine:
         *,
         accepted: bool,
         holding: bool,
+        started: float = 0.0,
     ) -> None:
-        """Reload a placed job (its cluster must be known); ``holding`` if it still holds its nodes."""
+        """Reload a placed job (its cluster must be known); ``holding`` if it still holds its nodes,
+        ``started`` when it started running (0: not yet)."""
         slot = self.clusters[cluster]
-        placed = Placed(job_id, shape, queue, priority, cluster)
-        placed.accepted, placed.holding = accepted, holding
+        placed = Placed(job_id, shape, queue, priority, cluster, started or self.clock())
+        placed.accepted, placed.holding, placed.started = accepted, holding, started
         slot.placed[job_id] = placed
         self._placed[job_id] = placed
         self.queues.add(queue, shape.usage)
@@ -223,6 +265,12 @@ class Engine:
                 slot.free = reserve(slot.free, shape.request)
             except InsufficientCapacity:
                 slot.free = ()  # the cluster reported less than it had promised: nothing is free
+
+    def started(self, job_id: int, at: float) -> None:
+        """The job started running at ``at``: it is expected to end a walltime later."""
+        placed = self._placed.get(job_id)
+        if placed is not None:
+            placed.started = at
 
     def accepted(self, job_id: int) -> None:
         """The cluster accepted the job: it holds its nodes until the cluster's next report."""
@@ -283,6 +331,7 @@ class Engine:
     def _place_waiting(self, changes: list[Change], budget: int) -> None:
         # Within a queue, heads go by (priority, job id); across queues by (priority, share, job id).
         # Only the queue that just placed a job changes its share, so only its entry is re-keyed.
+        reservation = self._reservation()
         heads: dict[str, list[tuple[int, int, JobClass]]] = {}
         for job_class in list(self._dirty):
             for queue in list(job_class.queues):
@@ -299,7 +348,11 @@ class Engine:
             queue = heapq.heappop(order)[3]
             entries = heads[queue]
             job_class = heapq.heappop(entries)[2]
-            change = self._place_head(job_class, queue, exhausted)
+            change = self._place_head(job_class, queue, exhausted, reservation)
+            if change is not None and reservation is not None and change.job_id == reservation.job_id:
+                changes.append(change)
+                self._dirty[job_class] = None  # the next pass plans the next reservation first
+                return
             if change is not None:
                 changes.append(change)
                 following = job_class.head(queue)
@@ -310,29 +363,48 @@ class Engine:
         if not order:
             self._dirty.clear()
 
-    def _place_head(self, job_class: JobClass, queue: str, exhausted: set[JobClass]) -> Change | None:
-        """Place the first job of ``queue`` in ``job_class`` if its queue lets it and it fits somewhere."""
+    def _place_head(
+        self, job_class: JobClass, queue: str, exhausted: set[JobClass], reservation: Reservation | None
+    ) -> Change | None:
+        """Place the first job of ``queue`` in ``job_class`` if its queue lets it and it fits somewhere
+        (where it does not delay ``reservation``)."""
         head = job_class.head(queue)
         if head is None or job_class in exhausted:
             return None
         if self.queues.limit_reason(queue, job_class.request):
             return None  # the queue frees room later: its classes are considered again then
-        cluster = job_class.select(self.clusters, self.rng)
+        if reservation is not None and reservation.job_id == head.id:
+            reservation = None
+        allowed = self._leaves(reservation, job_class.shape, head.priority)
+        cluster = job_class.select(self.clusters, self.rng, allowed)
         if cluster is None:
             exhausted.add(job_class)
             self._dirty.pop(job_class, None)
+            if allowed is not None and job_class.candidates:
+                self._held[job_class] = None  # it fits, but not without delaying the reservation
             return None
         self._waiting.pop(head.id)
         self._waiting_by_queue[queue] -= 1
         job_class.discard(head)
         self._deactivate_if_empty(job_class)
-        self._place(head.id, job_class.shape, queue, head.priority, cluster)
+        self._place(head.id, job_class.shape, queue, head.priority, cluster, reservation)
         return Change(head.id, ASSIGNED, cluster.name)
 
-    def _place(self, job_id: int, shape: JobShape, queue: str, priority: int, cluster: ClusterSlot) -> None:
+    def _place(
+        self,
+        job_id: int,
+        shape: JobShape,
+        queue: str,
+        priority: int,
+        cluster: ClusterSlot,
+        reservation: Reservation | None = None,
+    ) -> None:
         self.version += 1
         cluster.free = reserve(cluster.free, shape.request)
-        placed = Placed(job_id, shape, queue, priority, cluster.name)
+        placed = Placed(job_id, shape, queue, priority, cluster.name, self.clock())
+        if reservation is not None:
+            reservation.took(cluster.name, shape.request, placed.end(self.default_walltime))
+            reservation.version = self.version
         cluster.placed[job_id] = placed
         self._placed[job_id] = placed
         self.queues.add(queue, shape.usage)
@@ -349,6 +421,92 @@ class Engine:
             for job_class in self._active:  # jobs its limits held back may go now
                 if placed.queue in job_class.queues and job_class.candidates:
                     self._dirty[job_class] = None
+
+    # Reservation (backfill)
+    def current_reservation(self) -> Reservation | None:
+        """The reservation as of now (planned again if anything changed since it was)."""
+        return self._reservation()
+
+    def _reservation(self) -> Reservation | None:
+        """The reservation for this pass: kept while nothing changed and its start is ahead, else
+        planned again for the first waiting job (classes it held back are considered again)."""
+        if not self.backfill:
+            return None
+        now = self.clock()
+        current = self.reservation
+        if current is not None and current.job_id in self._waiting:
+            if current.version == self.version and now < current.start:
+                return current
+            holder: Waiting | None = self._waiting[current.job_id]
+        else:
+            holder = self._first_waiting()
+        self.reservation = self._plan(holder, now) if holder is not None else None
+        if self._held:
+            self._dirty.update(self._held)
+            self._held.clear()
+        return self.reservation
+
+    def _leaves(
+        self, reservation: Reservation | None, shape: JobShape, priority: int
+    ) -> Callable[[ClusterSlot], bool] | None:
+        """Which clusters a job may start on now without delaying ``reservation`` (None: any)."""
+        if reservation is None:
+            return None
+        end = self.clock() + (shape.walltime or self.default_walltime)
+        request = shape.request
+        return lambda cluster: reservation.lets(cluster.name, request, priority, end)
+
+    def _first_waiting(self) -> Waiting | None:
+        """The first waiting job in order among those their queue's limits let go."""
+        best: Waiting | None = None
+        best_key: tuple[int, float, int] | None = None
+        for job_class in self._active:
+            if not job_class.mask:
+                continue
+            for queue in list(job_class.queues):
+                head = job_class.head(queue)
+                if head is None or self.queues.limit_reason(queue, job_class.request):
+                    continue
+                key = (-head.priority, self.queues.share(queue), head.id)
+                if best_key is None or key < best_key:
+                    best, best_key = head, key
+        return best
+
+    def _plan(self, job: Waiting, now: float) -> Reservation | None:
+        """Where and when ``job`` starts earliest (ties: registration order); None if nowhere."""
+        best: tuple[float, int, str, Start] | None = None
+        shape = job.job_class.shape
+        for cluster in self.clusters.values():
+            if not (job.job_class.mask >> cluster.slot) & 1:
+                continue
+            start = self._start_on(cluster, shape, now)
+            if start is not None and (best is None or (start.at, cluster.order) < best[:2]):
+                best = (start.at, cluster.order, cluster.name, start)
+        if best is None:
+            return None
+        return Reservation(job.id, job.priority, best[2], best[0], best[3].left, self.version)
+
+    def _start_on(self, cluster: ClusterSlot, shape: JobShape, now: float) -> Start | None:
+        """``shape``'s earliest start on ``cluster``, after its reported backlog (``eta_seconds``)."""
+        if cluster.lost:
+            return None
+        start = earliest_start(shape.request, cluster.free, cluster.total, self._endings(cluster, now), now)
+        if start is None:
+            return None
+        backlog = cluster.attribute(ETA_SECONDS)
+        return Start(start.at + backlog, start.left) if math.isfinite(backlog) and backlog > 0 else start
+
+    def _endings(self, cluster: ClusterSlot, now: float) -> Iterator[Ending]:
+        for placed in cluster.placed.values():
+            yield Ending(max(now, placed.end(self.default_walltime)), placed.shape.request)
+
+    def estimated_start(self, shape: JobShape, name: str) -> float | None:
+        """When a job of ``shape`` could start on cluster ``name`` at the earliest (None: never)."""
+        cluster = self.clusters.get(name)
+        if cluster is None or not shape.access.permits(name):
+            return None
+        start = self._start_on(cluster, shape, self.clock())
+        return start.at if start is not None else None
 
     # Classes and capacity
     def _class(self, shape: JobShape) -> JobClass:
@@ -459,6 +617,10 @@ class Engine:
         limit = self.queues.limit_reason(job.queue, job_class.request)
         if limit:
             return limit
+        reservation = self._reservation()
+        if reservation is not None and reservation.job_id == job_id:
+            wait = max(0.0, reservation.start - self.clock())
+            return f"reserved on {reservation.cluster}, estimated start in {format_wait(wait)}"
         ahead = 0
         for other in self._active:
             if other.mask & job_class.mask:

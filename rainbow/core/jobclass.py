@@ -29,17 +29,22 @@ SortKey = tuple[float | int | str, ...]
 
 @dataclass(frozen=True)
 class JobShape:
-    """What placement needs to know about a job; ``usage`` is what one such job holds when placed."""
+    """What placement needs to know about a job; ``usage`` is what one such job holds when placed.
+
+    ``walltime`` is how long such a job is expected to run, in seconds, rounded up to a step of
+    ``rainbow.core.timeline.WALLTIME_STEPS`` (0: not known; the engine's default applies).
+    """
 
     request: JobRequest
     access: ClusterAccess
     policy: str
+    walltime: int = 0
     usage: Usage = field(init=False, repr=False, compare=False)
     _hash: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "usage", Usage.of(self.request))
-        object.__setattr__(self, "_hash", hash((self.request, self.access, self.policy)))
+        object.__setattr__(self, "_hash", hash((self.request, self.access, self.policy, self.walltime)))
 
     def __hash__(self) -> int:  # shapes are dictionary keys on every submit: hashed once
         return self._hash
@@ -102,14 +107,23 @@ def policy_key(policy: str, request: JobRequest, cluster: ClusterSlot) -> SortKe
 
 
 class Placed:
-    """A job placed on a cluster; it holds its nodes in the free view until the cluster reports after acceptance."""
+    """A job placed on a cluster; it holds its nodes in the free view until the cluster reports after
+    acceptance. ``placed_at`` is when it was placed, ``started`` when it started running (0: not yet)."""
 
-    __slots__ = ("accepted", "cluster", "holding", "id", "priority", "queue", "shape")
+    __slots__ = ("accepted", "cluster", "holding", "id", "placed_at", "priority", "queue", "shape", "started")
 
-    def __init__(self, job_id: int, shape: JobShape, queue: str, priority: int, cluster: str) -> None:
+    def __init__(
+        self, job_id: int, shape: JobShape, queue: str, priority: int, cluster: str, placed_at: float
+    ) -> None:
         self.id, self.shape, self.queue, self.priority, self.cluster = job_id, shape, queue, priority, cluster
+        self.placed_at = placed_at
         self.holding = True
         self.accepted = False
+        self.started = 0.0
+
+    def end(self, default_walltime: float) -> float:
+        """When it is estimated to end: a walltime after it started (or was placed)."""
+        return (self.started or self.placed_at) + (self.shape.walltime or default_walltime)
 
 
 class Waiting:
@@ -189,14 +203,21 @@ class JobClass:
         key = policy_key(self.shape.policy, self.request, cluster)
         heapq.heappush(self._heap, (key, cluster.key_version, cluster.name))
 
-    def select(self, clusters: dict[str, ClusterSlot], rng: random.Random) -> ClusterSlot | None:
-        """The cluster the class's policy picks among those it fits now (None when none)."""
+    def select(
+        self,
+        clusters: dict[str, ClusterSlot],
+        rng: random.Random,
+        allowed: Callable[[ClusterSlot], bool] | None = None,
+    ) -> ClusterSlot | None:
+        """The cluster the class's policy picks among those it fits now and ``allowed`` lets it
+        use (None when none)."""
         if self.shape.policy in STATIC_POLICIES:
-            return self._select_static(clusters)
+            return self._select_static(clusters, allowed)
         fitting = [
             cluster
             for name in list(self.candidates)
             if (cluster := self._candidate(clusters, name)) is not None
+            and (allowed is None or allowed(cluster))
         ]
         if not fitting:
             return None
@@ -213,19 +234,28 @@ class JobClass:
             return None
         return cluster
 
-    def _select_static(self, clusters: dict[str, ClusterSlot]) -> ClusterSlot | None:
+    def _select_static(
+        self, clusters: dict[str, ClusterSlot], allowed: Callable[[ClusterSlot], bool] | None
+    ) -> ClusterSlot | None:
         heap = self._heap
+        passed: list[tuple[SortKey, int, str]] = []  # fit, but not allowed: back in the heap after
+        found: ClusterSlot | None = None
         while heap:
             _, version, name = heap[0]
             cluster = clusters.get(name)
             if cluster is not None and cluster.key_version != version:
                 heapq.heappop(heap)  # a fresher entry exists while the cluster is a candidate
                 continue
-            if self._candidate(clusters, name) is None:
+            if (cluster := self._candidate(clusters, name)) is None:
                 heapq.heappop(heap)
                 continue
-            return cluster
-        return None
+            if allowed is None or allowed(cluster):
+                found = cluster
+                break
+            passed.append(heapq.heappop(heap))
+        for entry in passed:
+            heapq.heappush(heap, entry)
+        return found
 
     def forget_cluster(self, name: str) -> None:
         self.candidates.discard(name)

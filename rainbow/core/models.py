@@ -46,6 +46,14 @@ class Resources:
             and self.gpus <= other.gpus
         )
 
+    def plus(self, other: Resources) -> Resources:
+        """Component-wise sum."""
+        return Resources(
+            self.cpu_millis + other.cpu_millis,
+            self.memory_bytes + other.memory_bytes,
+            self.gpus + other.gpus,
+        )
+
     def minus(self, other: Resources) -> Resources:
         """Component-wise difference (may be negative; callers check ``fits_in``)."""
         return Resources(

@@ -1,0 +1,111 @@
+"""The event loop of a simulation: submissions and ends in time order, the engine deciding.
+
+Jobs run for their ``runtime``, cut at their ``walltime`` when they have one (as the agent's
+``activeDeadlineSeconds`` does). At one instant, ends come before submissions, and the engine
+places until it has no work left before time moves on.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from rainbow.core.access import ClusterAccess
+from rainbow.core.engine import Engine
+from rainbow.core.jobclass import JobShape
+from rainbow.core.models import JobRequest, NodeGroup
+from rainbow.core.states import ASSIGNED
+from rainbow.core.timeline import walltime_step
+
+_END, _SUBMIT = 0, 1
+QUEUE = "default"
+
+
+@dataclass(frozen=True)
+class SimJob:
+    """A job of a workload: submitted at ``submit``, runs ``runtime`` seconds; ``walltime`` is what
+    it asked for (0: nothing; the engine's estimate applies)."""
+
+    id: int
+    submit: float
+    runtime: float
+    request: JobRequest
+    walltime: float = 0.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Where and when a job ran."""
+
+    job: SimJob
+    cluster: str
+    start: float
+    end: float
+
+    @property
+    def wait(self) -> float:
+        return self.start - self.job.submit
+
+
+class Simulation:
+    """Clusters (name -> node groups) and how jobs are placed on them (``policy``, ``backfill``)."""
+
+    def __init__(
+        self,
+        clusters: Mapping[str, Sequence[NodeGroup]],
+        policy: str,
+        *,
+        backfill: bool = False,
+        seed: int = 0,
+    ) -> None:
+        self.clusters = {name: tuple(groups) for name, groups in clusters.items()}
+        self.policy, self.backfill, self.seed = policy, backfill, seed
+        self.now = 0.0
+        #: The start first planned for each job that held the reservation (``backfill``).
+        self.planned: dict[int, float] = {}
+
+    def run(self, jobs: Iterable[SimJob]) -> list[Outcome]:
+        """Every job's outcome (jobs no cluster can ever fit are left out), in start order."""
+        engine = Engine(rng=random.Random(self.seed), clock=lambda: self.now, backfill=self.backfill)
+        for order, (name, groups) in enumerate(self.clusters.items()):
+            engine.set_cluster(name, order, groups, groups, {})
+        events: list[tuple[float, int, int, SimJob]] = []
+        for job in jobs:
+            heapq.heappush(events, (job.submit, _SUBMIT, job.id, job))
+        outcomes: list[Outcome] = []
+        by_id: dict[int, SimJob] = {}
+        access = ClusterAccess()
+        while events:
+            self.now, kind, _, job = heapq.heappop(events)
+            if kind == _END:
+                engine.release(job.id)
+            else:
+                by_id[job.id] = job
+                shape = JobShape(
+                    job.request, access, self.policy, walltime_step(job.walltime) if job.walltime else 0
+                )
+                change = engine.submit(job.id, shape, QUEUE)
+                if change.state == ASSIGNED:
+                    self._start(engine, job, change.cluster, events, outcomes)
+            while engine.has_work():
+                for change in engine.schedule():
+                    if change.state == ASSIGNED:
+                        self._start(engine, by_id[change.job_id], change.cluster, events, outcomes)
+            if engine.reservation is not None and engine.reservation.job_id not in self.planned:
+                self.planned[engine.reservation.job_id] = engine.reservation.start
+        return outcomes
+
+    def _start(
+        self,
+        engine: Engine,
+        job: SimJob,
+        cluster: str,
+        events: list[tuple[float, int, int, SimJob]],
+        outcomes: list[Outcome],
+    ) -> None:
+        engine.started(job.id, self.now)
+        ran = min(job.runtime, job.walltime) if job.walltime else job.runtime
+        heapq.heappush(events, (self.now + ran, _END, job.id, job))
+        outcomes.append(Outcome(job, cluster, self.now, self.now + ran))
