@@ -34,7 +34,14 @@ from rainbow.core.models import (
     SpecError,
     validate_capacity,
 )
-from rainbow.core.quantity import format_cpu, format_memory, parse_cpu, parse_memory
+from rainbow.core.quantity import (
+    format_cpu,
+    format_duration,
+    format_memory,
+    parse_cpu,
+    parse_duration,
+    parse_memory,
+)
 from rainbow.core.select import DEFAULT_POLICY, POLICIES, select, validate_policy
 
 __all__ = [
@@ -57,6 +64,7 @@ __all__ = [
     "describe_request",
     "explain",
     "format_cpu",
+    "format_duration",
     "format_memory",
     "free_cpu_after",
     "free_fraction",
@@ -66,6 +74,7 @@ __all__ = [
     "node_group_from_dict",
     "node_group_to_dict",
     "parse_cpu",
+    "parse_duration",
     "parse_jobspec",
     "parse_memory",
     "request_from_dict",

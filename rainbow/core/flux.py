@@ -13,6 +13,7 @@ import orjson
 from rainbow.core._fields import check_keys, get_label, get_str, mapping, path, str_list, str_map, type_name
 from rainbow.core.models import SpecError
 from rainbow.core.quantity import format_cpu, format_memory, parse_memory
+from rainbow.core.walltime import parse_walltime
 
 PASSTHROUGH = (
     "name",
@@ -25,6 +26,7 @@ PASSTHROUGH = (
     "priorityClass",
     "onClusterLoss",
     "maxRetries",
+    "walltime",
 )
 _TOP = {"version", "resources", "tasks", "task", "attributes", "env", *PASSTHROUGH}
 _VERTEX = {"type", "count", "unit", "with", "label", "exclusive", "id", "requires"}
@@ -153,17 +155,24 @@ def _or_empty(doc: Mapping[str, object], key: str) -> object:
     return {} if value is None else value
 
 
-def _attributes(doc: Mapping[str, object]) -> tuple[str, dict[str, str], str]:
-    attrs = mapping(_or_empty(doc, "attributes"), "attributes")
-    check_keys(attrs, "attributes", {"system", "user", "parameter"})
-    system = mapping(_or_empty(attrs, "system"), "attributes.system")
+def _duration(system: Mapping[str, object]) -> int:
+    """The walltime ``attributes.system.duration`` sets: seconds, rounded up (0: unlimited)."""
     duration = system.get("duration", 0)
     if isinstance(duration, bool) or not isinstance(duration, int | float) or not duration >= 0:
         raise SpecError(f"attributes.system.duration: expected a non-negative number, got {duration!r}")
+    return parse_walltime(duration, "attributes.system.duration") if duration > 0 else 0
+
+
+def _attributes(doc: Mapping[str, object]) -> tuple[str, dict[str, str], str, int]:
+    """The job name, environment, queue and walltime from ``attributes.system``."""
+    attrs = mapping(_or_empty(doc, "attributes"), "attributes")
+    check_keys(attrs, "attributes", {"system", "user", "parameter"})
+    system = mapping(_or_empty(attrs, "system"), "attributes.system")
+    walltime = _duration(system)
     env = str_map(_or_empty(system, "environment"), "attributes.system.environment", numbers_ok=True)
     job = mapping(_or_empty(system, "job"), "attributes.system.job")
     queue = get_label(system, "queue", "attributes.system")
-    return _job_name(get_str(job, "name", "attributes.system.job", "job")), env, queue
+    return _job_name(get_str(job, "name", "attributes.system.job", "job")), env, queue, walltime
 
 
 def check_flux_document(doc: Mapping[str, object], where: str = "flux") -> dict[str, object]:
@@ -189,9 +198,10 @@ def flux_to_simple(doc: Mapping[str, object]) -> dict[str, object]:
     """Convert a Flux jobspec v1 document into a simple-form document (keeping the original as ``flux``).
 
     Top-level ``name``, ``image``, ``clusters``, ``policy``, ``nodeSelector``, ``queue``, ``priority``,
-    ``priorityClass``, ``onClusterLoss``, ``maxRetries`` and ``env`` (merged over ``attributes.system.environment``) are Rainbow extras and
-    are taken as in the simple form. ``attributes.system.queue`` (Flux's queue) is the job's queue unless
-    a top-level ``queue`` is given.
+    ``priorityClass``, ``onClusterLoss``, ``maxRetries``, ``walltime`` and ``env`` (merged over
+    ``attributes.system.environment``) are Rainbow extras and are taken as in the simple form.
+    ``attributes.system.queue`` (Flux's queue) is the job's queue unless a top-level ``queue`` is given;
+    ``attributes.system.duration`` (seconds, 0 unlimited) is its walltime unless ``walltime`` is given.
 
     nodes = node count (1 without a node level); per-node cpu/gpus = cores/gpus per slot x slots
     per node; memory from a ``memory`` resource whose ``unit`` is B/KB/MB/GB/TB (binary) or a
@@ -203,7 +213,7 @@ def flux_to_simple(doc: Mapping[str, object]) -> dict[str, object]:
         raise SpecError(f"version: only Flux jobspec version 1 is supported, got {version!r}")
     nodes, per_node, labels = _resources(doc)
     command = _task(doc, labels)
-    name, env, queue = _attributes(doc)
+    name, env, queue, walltime = _attributes(doc)
     env.update(str_map(_or_empty(doc, "env"), "env", numbers_ok=True))  # explicit env wins
     simple: dict[str, object] = {
         "name": name,
@@ -218,6 +228,8 @@ def flux_to_simple(doc: Mapping[str, object]) -> dict[str, object]:
     }
     if queue:
         simple["queue"] = queue
+    if walltime:
+        simple["walltime"] = walltime
     simple.update({k: doc[k] for k in PASSTHROUGH if k in doc})
     simple["flux"] = check_flux_document(doc)
     return simple

@@ -23,6 +23,7 @@ from rainbow.core.flux import check_flux_document, flux_to_simple
 from rainbow.core.models import JobRequest, Resources, SpecError
 from rainbow.core.quantity import format_cpu, format_memory, parse_cpu, parse_memory
 from rainbow.core.select import validate_policy
+from rainbow.core.walltime import parse_walltime
 
 MAX_COMMAND_ENV_BYTES = 64 * 1024
 MAX_IMAGE = 1024
@@ -54,6 +55,7 @@ _SIMPLE_KEYS = (
     "priorityClass",
     "onClusterLoss",
     "maxRetries",
+    "walltime",
 )
 _RESOURCE_KEYS = ("cpu", "memory", "gpus", "gpuType")
 
@@ -68,7 +70,9 @@ class JobSpec:
     ``priority`` orders waiting jobs (higher first) unless ``priority_class`` names a class from
     the server config, which then supplies the number. ``on_cluster_loss`` (``wait``, ``requeue``
     or ``fail``; empty means ``wait``) is what happens to the job, once started, when its cluster is
-    lost; ``max_retries`` is how often a failed run is retried.
+    lost; ``max_retries`` is how often a failed run is retried. ``walltime`` is how many seconds a run
+    may take (0: no limit), also the scheduler's estimate of its runtime; the member cluster's Job gets
+    it as ``activeDeadlineSeconds``.
     """
 
     name: str
@@ -84,6 +88,7 @@ class JobSpec:
     priority_class: str = ""
     on_cluster_loss: str = ""
     max_retries: int = 0
+    walltime: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "command", tuple(self.command))
@@ -188,6 +193,18 @@ def _cluster_loss(doc: Mapping[str, object]) -> str:
     return "" if policy == DEFAULT_CLUSTER_LOSS else policy
 
 
+def _walltime(doc: Mapping[str, object]) -> int:
+    """Whole seconds of the optional ``walltime`` (0 when it is not given)."""
+    if "walltime" not in doc:
+        return 0
+    value = doc["walltime"]
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise SpecError(
+            f"walltime: expected a number of seconds or a duration string, got {type_name(value)}"
+        )
+    return parse_walltime(value, "walltime")
+
+
 def _parse_simple(doc: Mapping[str, object]) -> JobSpec:
     check_keys(doc, "", _SIMPLE_KEYS, ("name",))
     name = _name(doc)
@@ -221,14 +238,16 @@ def _parse_simple(doc: Mapping[str, object]) -> JobSpec:
         priority_class=priority_class,
         on_cluster_loss=_cluster_loss(doc),
         max_retries=get_int_range(doc, "maxRetries", "", 0, MAX_RETRIES),
+        walltime=_walltime(doc),
     )
 
 
 def jobspec_to_dict(spec: JobSpec) -> dict[str, object]:
     """Canonical simple form of ``spec``; ``parse_jobspec`` of the result equals ``spec``.
 
-    ``queue``, ``priority``, ``priorityClass``, ``onClusterLoss`` and ``maxRetries`` appear only when
-    set (not at their defaults), so the canonical form of a job without them is what it was before they existed.
+    ``queue``, ``priority``, ``priorityClass``, ``onClusterLoss``, ``maxRetries`` and ``walltime`` (whole
+    seconds) appear only when set (not at their defaults), so the canonical form of a job without them is
+    what it was before they existed.
     """
     req = spec.request
     doc: dict[str, object] = {
@@ -257,6 +276,8 @@ def jobspec_to_dict(spec: JobSpec) -> dict[str, object]:
         doc["onClusterLoss"] = spec.on_cluster_loss
     if spec.max_retries:
         doc["maxRetries"] = spec.max_retries
+    if spec.walltime:
+        doc["walltime"] = spec.walltime
     if spec.flux is not None:
         doc["flux"] = copy.deepcopy(dict(spec.flux))
     return doc

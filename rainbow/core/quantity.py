@@ -105,3 +105,53 @@ def format_memory(n: int) -> str:
         if n % unit == 0:
             return f"{n // unit}{suffix}"
     return str(n)
+
+
+#: Seconds in each unit of a duration string.
+DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+DURATION_EXAMPLES = "90s, 45m, 1h30m or 2d"
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([dhms])")
+
+
+def duration_length(text: str) -> Fraction | None:
+    """The exact seconds of a duration string of number+unit parts ("1h30m", "1.5h", "2d"); None if not one."""
+    if len(text) > _MAX_TEXT:
+        return None
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(number + unit for number, unit in parts) != text:
+        return None
+    return sum((Fraction(Decimal(number)) * DURATION_UNITS[unit] for number, unit in parts), Fraction(0))
+
+
+def parse_duration(value: str | int | float, where: str) -> int:
+    """Whole seconds (fractions rounded up) from a number of seconds or a duration string such as "1h30m"."""
+    not_duration = _bad(where, value, f"is not a duration like {DURATION_EXAMPLES}")
+    if isinstance(value, bool):
+        raise not_duration
+    if isinstance(value, str):
+        length = duration_length(value)
+        if length is None:
+            raise not_duration
+    elif isinstance(value, int):
+        length = Fraction(value)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise _bad(where, value, "is not a finite number")
+        length = Fraction(Decimal(repr(value)))
+    else:
+        raise not_duration
+    if length < 0:
+        raise _bad(where, value, "is negative")
+    return math.ceil(length)
+
+
+def format_duration(seconds: int) -> str:
+    """Whole seconds as a duration string, largest units first, zero parts left out (5400 -> "1h30m")."""
+    if seconds <= 0:
+        return f"{seconds}s"
+    parts = []
+    for unit, size in DURATION_UNITS.items():
+        amount, seconds = divmod(seconds, size)
+        if amount:
+            parts.append(f"{amount}{unit}")
+    return "".join(parts)

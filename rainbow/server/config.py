@@ -27,13 +27,13 @@ tls:                            # optional
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from rainbow.core.quantity import duration_length
 from rainbow.core.queues import QueueConfig
 from rainbow.server.attempts import MAX_BACKOFF_SECONDS
 from rainbow.server.errors import InvalidArgument
@@ -56,8 +56,6 @@ _KEYS = {
     "advertiseAddress",
 }
 DEFAULT_RETENTION_SECONDS = 7 * 86400.0
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([dhms])")
-_UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
 
 
 @dataclass
@@ -108,10 +106,10 @@ def parse_duration(value: object, where: str = "retention") -> float:
         try:
             seconds = float(text)
         except ValueError:
-            parts = _DURATION.findall(text)
-            if "".join(number + unit for number, unit in parts) != text:
+            length = duration_length(text)
+            if length is None:
                 raise InvalidArgument(problem) from None
-            seconds = sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+            seconds = float(length)
     else:
         raise InvalidArgument(problem)
     if not math.isfinite(seconds):

@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from rainbow.core import ClusterCapacity, ClusterView, JobRequest, JobSpec, NodeGroup, Resources
 from rainbow.core.jobspec import MAX_PRIORITY, MIN_PRIORITY
+from rainbow.core.walltime import MAX_WALLTIME_SECONDS, MIN_WALLTIME_SECONDS
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -99,4 +100,5 @@ def jobspecs(draw: st.DrawFn) -> JobSpec:
         queue=draw(st.one_of(st.just(""), _names)),
         priority=priority,
         priority_class=priority_class,
+        walltime=draw(st.one_of(st.just(0), st.integers(MIN_WALLTIME_SECONDS, MAX_WALLTIME_SECONDS))),
     )

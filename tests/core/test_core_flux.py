@@ -168,6 +168,24 @@ def test_flux_top_level_queue_and_priority_are_rainbow_extras() -> None:
     assert parse_jobspec({**RFC25_EXAMPLE, "priorityClass": "high"}).priority_class == "high"
 
 
+def test_flux_duration_is_the_walltime() -> None:
+    spec = parse_jobspec(RFC25_EXAMPLE)  # duration: 3600.0
+    assert spec.walltime == 3600
+    assert parse_jobspec(FLUX_SUBMIT).walltime == 0  # duration 0: unlimited
+    assert parse_jobspec(_broken("attributes/system/duration", 90.2)).walltime == 91  # rounded up
+    assert parse_jobspec(_broken("attributes/system/duration", 31_536_000)).walltime == 31_536_000
+    assert parse_jobspec(_broken("attributes/system", {})).walltime == 0
+    assert parse_jobspec(jobspec_to_dict(spec)) == spec
+
+
+def test_a_walltime_extra_replaces_the_flux_duration() -> None:
+    spec = parse_jobspec({**RFC25_EXAMPLE, "walltime": "1h30m"})
+    assert spec.walltime == 5400
+    assert spec.flux == {**RFC25_EXAMPLE, "walltime": "1h30m"}
+    assert parse_jobspec({**FLUX_SUBMIT, "walltime": 60}).walltime == 60
+    assert parse_jobspec(jobspec_to_dict(spec)) == spec
+
+
 def test_flux_document_is_copied() -> None:
     doc = copy.deepcopy(RFC25_EXAMPLE)
     spec = parse_jobspec(doc)
@@ -222,6 +240,16 @@ def _broken(path: str, value: Any) -> dict[str, Any]:
         (_broken("tasks/0/count", {"per_slot": 1, "total": 2}), "tasks[0].count: expected exactly one of"),
         (_broken("tasks/0/count", {"each": 1}), "tasks[0].count.each: unknown field"),
         (_broken("attributes/system/duration", -1), "attributes.system.duration: expected a non-negative"),
+        (_broken("attributes/system/duration", "1h"), "attributes.system.duration: expected a non-negative"),
+        (
+            _broken("attributes/system/duration", 31_536_000.5),
+            "attributes.system.duration: 31536000.5 is not between 1s and 365d",
+        ),
+        (
+            _broken("attributes/system/duration", float("inf")),
+            "attributes.system.duration: inf is not a finite",
+        ),
+        (_broken("walltime", "forever"), "walltime: 'forever' is not a duration like 90s, 45m, 1h30m or 2d"),
         (
             _broken("attributes/system/environment", {"A": [1]}),
             "attributes.system.environment.A: expected a string",

@@ -143,6 +143,17 @@ def _with(**changes: Any) -> dict[str, Any]:
         (_with(priorityClass=["high"]), "priorityClass: expected a string, got list"),
         (_with(priority=5, priorityClass="high"), "priority: set either priority or priorityClass, not both"),
         (_with(priority=0, priorityClass="high"), "priority: set either priority or priorityClass"),
+        (_with(walltime="abc"), "walltime: 'abc' is not a duration like 90s, 45m, 1h30m or 2d"),
+        (_with(walltime="90"), "walltime: '90' is not a duration like 90s, 45m, 1h30m or 2d"),
+        (_with(walltime="1h 30m"), "walltime: '1h 30m' is not a duration like"),
+        (_with(walltime=0), "walltime: 0 is not between 1s and 365d (a number of seconds or a duration like"),
+        (_with(walltime="0s"), "walltime: '0s' is not between 1s and 365d"),
+        (_with(walltime=-60), "walltime: -60 is negative"),
+        (_with(walltime=31_536_001), "walltime: 31536001 is not between 1s and 365d"),
+        (_with(walltime="366d"), "walltime: '366d' is not between 1s and 365d"),
+        (_with(walltime="365d1s"), "walltime: '365d1s' is not between 1s and 365d"),
+        (_with(walltime=True), "walltime: expected a number of seconds or a duration string, got boolean"),
+        (_with(walltime=["1h"]), "walltime: expected a number of seconds or a duration string, got list"),
     ],
 )
 def test_simple_form_errors(doc: dict[str, Any], message: str) -> None:
@@ -198,3 +209,33 @@ def test_round_trip(spec: JobSpec) -> None:
     doc = jobspec_to_dict(spec)
     assert parse_jobspec(doc) == spec
     assert parse_jobspec(json.loads(json.dumps(doc))) == spec
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        (1, 1),
+        (3600, 3600),
+        ("90s", 90),
+        ("45m", 2700),
+        ("1h30m", 5400),
+        ("1.5h", 5400),
+        ("2d", 172800),
+        ("0.5s", 1),  # rounded up to whole seconds
+        (59.2, 60),
+        ("365d", 31_536_000),
+        (31_536_000, 31_536_000),
+    ],
+)
+def test_walltime(value: str | int | float, seconds: int) -> None:
+    spec = parse_jobspec({**LAMMPS, "walltime": value})
+    assert spec.walltime == seconds
+    assert spec != parse_jobspec(LAMMPS)
+
+
+def test_walltime_is_unset_by_default_and_in_the_canonical_form_only_when_set() -> None:
+    assert parse_jobspec(LAMMPS).walltime == 0
+    assert "walltime" not in jobspec_to_dict(parse_jobspec(LAMMPS))
+    doc = jobspec_to_dict(parse_jobspec({**LAMMPS, "walltime": "1h30m"}))
+    assert doc["walltime"] == 5400  # whole seconds
+    assert parse_jobspec(doc).walltime == 5400

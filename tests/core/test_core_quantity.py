@@ -6,7 +6,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rainbow.core import SpecError, format_cpu, format_memory, parse_cpu, parse_memory
+from rainbow.core import (
+    SpecError,
+    format_cpu,
+    format_duration,
+    format_memory,
+    parse_cpu,
+    parse_duration,
+    parse_memory,
+)
 
 
 @pytest.mark.parametrize(
@@ -121,3 +129,60 @@ def test_cpu_format_round_trips(millis: int) -> None:
 @given(st.integers(0, 2**62))
 def test_memory_format_round_trips(size: int) -> None:
     assert parse_memory(format_memory(size)) == size
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        (90, 90),
+        (0, 0),
+        (2.5, 3),  # fractions of a second round up
+        ("90s", 90),
+        ("45m", 2700),
+        ("1h30m", 5400),
+        ("1.5h", 5400),
+        ("2d", 172800),
+        ("1d2h3m4s", 93784),
+        ("0.1s", 1),
+        ("30m1h", 5400),  # parts add up in any order
+    ],
+)
+def test_parse_duration(value: str | int | float, seconds: int) -> None:
+    assert parse_duration(value, "walltime") == seconds
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("abc", "walltime: 'abc' is not a duration like 90s, 45m, 1h30m or 2d"),
+        ("90", "walltime: '90' is not a duration like"),  # a string needs its unit
+        ("", "walltime: '' is not a duration like"),
+        ("1h 30m", "walltime: '1h 30m' is not a duration like"),
+        ("1H", "walltime: '1H' is not a duration like"),
+        ("1w", "walltime: '1w' is not a duration like"),
+        ("-5m", "walltime: '-5m' is not a duration like"),
+        ("1.h", "walltime: '1.h' is not a duration like"),
+        ("1s" * 40, "walltime: '1s1s1s"),
+        (True, "walltime: True is not a duration like"),
+        ([1], "walltime: [1] is not a duration like"),
+        (-1, "walltime: -1 is negative"),
+        (float("inf"), "walltime: inf is not a finite number"),
+    ],
+)
+def test_parse_duration_errors(value: object, message: str) -> None:
+    with pytest.raises(SpecError) as info:
+        parse_duration(value, "walltime")  # type: ignore[arg-type]
+    assert str(info.value).startswith(message), str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(5400, "1h30m"), (90, "1m30s"), (3600, "1h"), (172800, "2d"), (93784, "1d2h3m4s"), (1, "1s"), (0, "0s")],
+)
+def test_format_duration(seconds: int, text: str) -> None:
+    assert format_duration(seconds) == text
+
+
+@given(st.integers(0, 10**9))
+def test_duration_format_round_trips(seconds: int) -> None:
+    assert parse_duration(format_duration(seconds), "walltime") == seconds
