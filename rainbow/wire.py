@@ -101,6 +101,8 @@ def spec_document(spec: pb.JobSpec) -> dict[str, Any]:
         doc["onClusterLoss"] = spec.on_cluster_loss
     if spec.max_retries:
         doc["maxRetries"] = spec.max_retries
+    if spec.walltime_seconds:
+        doc["walltime"] = spec.walltime_seconds
     return doc
 
 
@@ -126,6 +128,7 @@ def spec_to_proto(spec: JobSpec) -> pb.JobSpec:
         priority_class=spec.priority_class,
         on_cluster_loss=spec.on_cluster_loss,
         max_retries=spec.max_retries,
+        walltime_seconds=spec.walltime,
         flux_jobspec=json.dumps(spec.flux, sort_keys=True) if spec.flux is not None else "",
     )
 

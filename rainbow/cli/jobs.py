@@ -10,6 +10,7 @@ from typing import Any
 from rainbow.cli import output
 from rainbow.cli.common import FAILURE, OK, USAGE, CliError, connect
 from rainbow.client import RainbowClientError, WatchCursor
+from rainbow.core import format_duration
 from rainbow.core.states import CANCELLED, SUCCEEDED, TERMINAL_STATES
 from rainbow.v1 import types_pb2 as pb
 
@@ -118,6 +119,8 @@ def describe(job: pb.Job) -> str:
         ("deliveries", job.deliveries),
         ("attempt", max(job.attempt, 1)),
     ]
+    if spec.walltime_seconds:
+        fields.append(("walltime", format_duration(spec.walltime_seconds)))
     if spec.on_cluster_loss or spec.max_retries:
         fields.append(("on loss", f"{spec.on_cluster_loss or 'wait'}, max retries {spec.max_retries}"))
     if job.lost_cluster:

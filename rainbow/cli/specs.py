@@ -14,6 +14,7 @@ from rainbow.cli.common import USAGE, CliError, load_yaml, read_text, yaml_error
 from rainbow.client import spec_message
 from rainbow.core import NodeGroup, Resources, SpecError, parse_cpu, parse_memory
 from rainbow.core.jobspec import MAX_PRIORITY, MIN_PRIORITY
+from rainbow.core.quantity import DURATION_EXAMPLES
 from rainbow.v1 import types_pb2 as pb
 
 GROUP_HELP = (
@@ -134,6 +135,11 @@ def add_spec_options(parser: argparse.ArgumentParser) -> None:
     spec.add_argument(
         "--queue", metavar="NAME", help="queue the job waits in (default: the server uses your user name)"
     )
+    spec.add_argument(
+        "--walltime",
+        metavar="D",
+        help=f"how long the job may run (also its runtime estimate): seconds or a duration like {DURATION_EXAMPLES}",
+    )
     priority = spec.add_mutually_exclusive_group()
     priority.add_argument(
         "--priority",
@@ -151,6 +157,11 @@ def add_spec_options(parser: argparse.ArgumentParser) -> None:
 def _default_name(command: list[str]) -> str:
     base = command[0].rsplit("/", 1)[-1] if command else "job"
     return re.sub(r"[^a-z0-9-]+", "-", base.lower()).strip("-")[:63].strip("-") or "job"
+
+
+def _seconds_or_duration(text: str) -> int | str:
+    """A flag's value as whole seconds when it is a plain number, else the duration string as given."""
+    return int(text) if text.isascii() and text.isdigit() else text
 
 
 def _apply_flags(doc: dict[str, Any], args: argparse.Namespace, command: list[str]) -> dict[str, Any]:
@@ -172,6 +183,8 @@ def _apply_flags(doc: dict[str, Any], args: argparse.Namespace, command: list[st
         doc["clusters"] = list(args.cluster)
     if args.queue is not None:
         doc["queue"] = args.queue
+    if args.walltime is not None:  # for a Flux jobspec too, replacing its duration
+        doc["walltime"] = _seconds_or_duration(args.walltime)
     if args.priority is not None:  # a flag replaces the file's priority or priority class
         doc.pop("priorityClass", None)
         doc["priority"] = args.priority

@@ -41,6 +41,7 @@ def stored_spec_to_proto(doc: dict[str, Any]) -> pb.JobSpec:
         priority_class=doc.get("priorityClass", ""),
         on_cluster_loss=doc.get("onClusterLoss", ""),
         max_retries=doc.get("maxRetries", 0),
+        walltime_seconds=doc.get("walltime", 0),
         flux_jobspec=json.dumps(flux, sort_keys=True) if flux is not None else "",
     )
 

@@ -225,6 +225,7 @@ class JobSpec(_message.Message):
     PRIORITY_CLASS_FIELD_NUMBER: _builtins.int
     ON_CLUSTER_LOSS_FIELD_NUMBER: _builtins.int
     MAX_RETRIES_FIELD_NUMBER: _builtins.int
+    WALLTIME_SECONDS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     nodes: _builtins.int
     gpu_type: _builtins.str
@@ -243,6 +244,11 @@ class JobSpec(_message.Message):
     """What happens to the job, once started, when its cluster is lost: wait (default), requeue or fail."""
     max_retries: _builtins.int
     """How many times a failed run is retried (0-10), after a backoff, preferring another cluster."""
+    walltime_seconds: _builtins.int
+    """How long a run may take, in seconds (0: no limit; 1 to 31536000, 365 days). Also the scheduler's
+    estimate of the job's runtime; the member cluster's Job gets it as activeDeadlineSeconds. Set
+    together with flux_jobspec, it replaces the document's attributes.system.duration.
+    """
     @_builtins.property
     def resources(self) -> Global___Resources: ...
     @_builtins.property
@@ -274,10 +280,11 @@ class JobSpec(_message.Message):
         priority_class: _builtins.str = ...,
         on_cluster_loss: _builtins.str = ...,
         max_retries: _builtins.int = ...,
+        walltime_seconds: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["resources", b"resources"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["clusters", b"clusters", "command", b"command", "env", b"env", "flux_jobspec", b"flux_jobspec", "gpu_type", b"gpu_type", "image", b"image", "max_retries", b"max_retries", "name", b"name", "node_selector", b"node_selector", "nodes", b"nodes", "on_cluster_loss", b"on_cluster_loss", "policy", b"policy", "priority", b"priority", "priority_class", b"priority_class", "queue", b"queue", "resources", b"resources"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clusters", b"clusters", "command", b"command", "env", b"env", "flux_jobspec", b"flux_jobspec", "gpu_type", b"gpu_type", "image", b"image", "max_retries", b"max_retries", "name", b"name", "node_selector", b"node_selector", "nodes", b"nodes", "on_cluster_loss", b"on_cluster_loss", "policy", b"policy", "priority", b"priority", "priority_class", b"priority_class", "queue", b"queue", "resources", b"resources", "walltime_seconds", b"walltime_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

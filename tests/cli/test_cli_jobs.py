@@ -272,6 +272,38 @@ def test_get_shows_the_runs_of_a_retried_job() -> None:
     assert header[:3] == ["ATTEMPT", "CLUSTER", "ENDED"] and row[:4] == ["1", "gpu", "FAILED", "3"]
 
 
+def test_submit_walltime_flag_and_get_shows_it(cli: Run, register: Register, tmp_path: Path) -> None:
+    register("small", SMALL)
+    cli("submit", "--name", "timed", "--walltime", "1h30m", "--", "true").ok()
+    job = cli("jobs", "get", "1", "-o", "json").ok().json()
+    assert job["spec"]["walltime_seconds"] == "5400"  # int64 in JSON is a string
+    assert "walltime:   1h30m" in cli("jobs", "get", "1").ok().out
+    cli("submit", "--name", "seconds", "--walltime", "90", "--", "true").ok()
+    assert "walltime:   1m30s" in cli("jobs", "get", "2").ok().out
+    cli("submit", "--name", "untimed", "--", "true").ok()
+    assert "walltime" not in cli("jobs", "get", "3").ok().out
+    # The flag replaces a Flux jobspec's duration (60 s in FLUX).
+    path = tmp_path / "flux.json"
+    path.write_text(json.dumps(FLUX))
+    cli("submit", str(path), "--walltime", "2d").ok()
+    assert "walltime:   2d" in cli("jobs", "get", "4").ok().out
+
+
+@pytest.mark.parametrize(
+    ("walltime", "message"),
+    [
+        ("abc", "job: walltime: 'abc' is not a duration like 90s, 45m, 1h30m or 2d"),
+        ("0", "job: walltime: 0 is not between 1s and 365d"),
+        ("400d", "job: walltime: '400d' is not between 1s and 365d"),
+    ],
+)
+def test_a_bad_walltime_flag_is_a_usage_error(rainbow: Run, walltime: str, message: str) -> None:
+    result = rainbow(
+        "--address", "127.0.0.1:1", "--token", "t", "submit", "--walltime", walltime, "--", "true"
+    )
+    assert result.code == 2 and message in result.err, result.err
+
+
 def test_watch_that_falls_behind_resumes_without_missing_or_repeating(
     cli: Run, register: Register, server: ServerThread, monkeypatch: pytest.MonkeyPatch
 ) -> None:

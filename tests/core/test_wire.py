@@ -79,6 +79,28 @@ def test_flux_message_keeps_the_flux_queue() -> None:
     assert override.queue == "team-a"
 
 
+def test_walltime_travels_in_the_message() -> None:
+    spec = parse_jobspec({"name": "x", "walltime": "1h30m"})
+    message = wire.spec_to_proto(spec)
+    assert message.walltime_seconds == 5400
+    assert wire.spec_document(message)["walltime"] == 5400
+    assert parse_jobspec(wire.spec_document(message)) == spec
+    assert "walltime" not in wire.spec_document(pb.JobSpec(name="x"))
+    with pytest.raises(SpecError, match="walltime: -5 is negative"):
+        parse_jobspec(wire.spec_document(pb.JobSpec(name="x", walltime_seconds=-5)))
+    with pytest.raises(SpecError, match="walltime: 31536001 is not between 1s and 365d"):
+        parse_jobspec(wire.spec_document(pb.JobSpec(name="x", walltime_seconds=31_536_001)))
+
+
+def test_a_flux_message_takes_its_duration_unless_a_walltime_is_set() -> None:
+    flux = FLUX_YAML.replace("duration: 0", "duration: 600")
+    spec = parse_jobspec(wire.spec_document(pb.JobSpec(flux_jobspec=flux)))
+    assert spec.walltime == 600
+    assert parse_jobspec(wire.spec_document(wire.spec_to_proto(spec))).walltime == 600
+    override = parse_jobspec(wire.spec_document(pb.JobSpec(flux_jobspec=flux, walltime_seconds=60)))
+    assert override.walltime == 60
+
+
 def test_libyaml_loader_is_used_when_available() -> None:
     expected = yaml.CSafeLoader if getattr(yaml, "__with_libyaml__", False) else yaml.SafeLoader
     assert wire._YAML_LOADER is expected

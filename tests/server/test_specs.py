@@ -32,6 +32,7 @@ MESSAGES = st.builds(
     queue=st.sampled_from(["", "team-a"]),
     priority=st.integers(-2, 2),
     priority_class=st.sampled_from(["", "high"]),
+    walltime_seconds=st.sampled_from([0, 1, 5400, 31_536_000, 31_536_001, -3]),
 )
 
 
