@@ -182,7 +182,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         clusters.stop()
 
 
-def submit(env: Env, name: str, nodes: int = 2, cpu: str = "2") -> int:
+def submit(env: Env, name: str, nodes: int = 2, cpu: str = "2", **extra: object) -> int:
     with env.server.client("alice") as alice:
         job = alice.submit(
             {
@@ -192,6 +192,7 @@ def submit(env: Env, name: str, nodes: int = 2, cpu: str = "2") -> int:
                 "command": ["sleep", "1"],
                 "image": "busybox:1.36",
                 "clusters": [CLUSTER],
+                **extra,
             }
         ).job
     return int(job.id)
@@ -250,6 +251,17 @@ def test_job_runs_to_success_and_holds_capacity(env: Env) -> None:
         timeout=20,
     )
     assert env.agent.metric("rainbow_agent_jobs_created_total") >= 1
+
+
+def test_a_job_running_past_its_walltime_is_ended_and_fails(env: Env) -> None:
+    """Pods run for DURATION (6s): Kubernetes ends the Job at its 2s deadline, the agent says why."""
+    poll("the cluster to register", env.cluster_info)
+    job_id = submit(env, "overruns", nodes=1, walltime="2s")
+    k8s_job = poll("the batch/v1 Job", lambda: env.k8s_job(job_id), timeout=30)
+    assert k8s_job.spec.active_deadline_seconds == 2
+    poll("FAILED on the server", lambda: env.state(job_id) == "FAILED", timeout=30)
+    message = env.admin.get_job(job_id).message
+    assert message == "DeadlineExceeded: the job exceeded its walltime of 2s", env.agent.logs()
 
 
 def test_cancel_deletes_the_job(env: Env) -> None:

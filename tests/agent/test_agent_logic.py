@@ -120,7 +120,7 @@ def job_state(server: ServerThread, job_id: int) -> str:
         return state_name(admin.get_job(job_id).state)
 
 
-def submit(server: ServerThread, cpu: str = "2", nodes: int = 1) -> int:
+def submit(server: ServerThread, cpu: str = "2", nodes: int = 1, **extra: object) -> int:
     with server.client("alice") as alice:
         spec = {
             "name": "j",
@@ -128,6 +128,7 @@ def submit(server: ServerThread, cpu: str = "2", nodes: int = 1) -> int:
             "resources": {"cpu": cpu},
             "command": ["true"],
             "clusters": [CLUSTER],
+            **extra,
         }
         return int(alice.submit(spec).job.id)
 
@@ -193,6 +194,30 @@ async def test_failed_job_reports_exit_code(server: ServerThread) -> None:
         with server.client("admin") as admin:
             job = admin.get_job(job_id)
         assert job.exit_code == 7 and "BackoffLimitExceeded" in job.message
+
+
+async def test_a_job_past_its_walltime_fails_saying_so(server: ServerThread) -> None:
+    kube = FakeKube()
+    async with running(new_agent(server, kube)) as agent:
+        job_id = submit(server, walltime="1h30m")
+        manifest = await until("the Job", lambda: kube.jobs.get(f"rainbow-{job_id}"))
+        assert manifest["spec"]["activeDeadlineSeconds"] == 5400
+        await until("ACCEPTED", lambda: job_state(server, job_id) == "ACCEPTED")
+        ended = {
+            "conditions": [
+                {
+                    "type": "Failed",
+                    "status": "True",
+                    "reason": "DeadlineExceeded",
+                    "message": "Job was active longer than specified deadline",
+                }
+            ]
+        }
+        await agent.on_job("MODIFIED", dict(manifest, status=ended))
+        await until("FAILED", lambda: job_state(server, job_id) == "FAILED")
+        with server.client("admin") as admin:
+            job = admin.get_job(job_id)
+        assert job.message == "DeadlineExceeded: the job exceeded its walltime of 1h30m"
 
 
 async def test_externally_deleted_job_fails(server: ServerThread) -> None:

@@ -18,13 +18,14 @@ from rainbow_operator.agent.jobs import (
     job_name,
     parse_job_spec,
     request_of,
+    walltime_of,
 )
 from rainbow_operator.agent.status import Report, job_report, unbound_pods
 
 GiB = 1 << 30
 
 
-def spec(**kw: object) -> JobSpec:
+def spec(walltime: int = 0, **kw: object) -> JobSpec:
     request = JobRequest(
         nodes=3,
         per_node=Resources(4000, 8 * GiB, 1),
@@ -37,6 +38,7 @@ def spec(**kw: object) -> JobSpec:
         command=("python", "train.py"),
         image=str(kw.pop("image", "ghcr.io/x/train:1")),
         env={"B": "2", "A": "1"},
+        walltime=walltime,
     )
 
 
@@ -71,6 +73,15 @@ def test_manifest() -> None:
     }
     assert job_id_of(m) == 42 and attempt_of(m) == 1
     assert request_of(m) == spec().request
+    assert "activeDeadlineSeconds" not in s and walltime_of(m) == 0  # no walltime: no deadline
+
+
+def test_a_walltime_is_the_jobs_active_deadline() -> None:
+    m = job_manifest(42, spec(walltime=5400), "edge", "jobs")
+    assert m["spec"]["activeDeadlineSeconds"] == 5400
+    assert walltime_of(m) == 5400
+    received = parse_job_spec(pb.JobSpec(name="timed", walltime_seconds=90))
+    assert job_manifest(7, received, "edge", "jobs")["spec"]["activeDeadlineSeconds"] == 90
 
 
 def test_later_runs_get_jobs_of_their_own() -> None:
@@ -175,6 +186,32 @@ attributes: {}
 )
 def test_job_report(status: dict[str, object] | None, expected: Report | None) -> None:
     assert job_report(status) == expected
+
+
+DEADLINE_EXCEEDED = {
+    "conditions": [
+        {
+            "type": "Failed",
+            "status": "True",
+            "reason": "DeadlineExceeded",
+            "message": "Job was active longer than specified deadline",
+        }
+    ]
+}
+
+
+def test_a_job_past_its_deadline_failed_for_its_walltime() -> None:
+    assert job_report(DEADLINE_EXCEEDED, walltime=5400) == Report(
+        FAILED, "DeadlineExceeded: the job exceeded its walltime of 1h30m", 1
+    )
+    pods = [{"status": {"containerStatuses": [{"state": {"terminated": {"exitCode": 137}}}]}}]
+    assert job_report(DEADLINE_EXCEEDED, pods, 90) == Report(
+        FAILED, "DeadlineExceeded: the job exceeded its walltime of 1m30s", 137
+    )
+    # Without a known walltime the condition speaks for itself.
+    assert job_report(DEADLINE_EXCEEDED) == Report(
+        FAILED, "DeadlineExceeded: Job was active longer than specified deadline", 1
+    )
 
 
 def test_failed_exit_code_from_pods() -> None:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import re
 
 import pytest
+import yaml
 
 from rainbow.core import SpecError, parse_jobspec
+from rainbow.core.quantity import duration_length
+from rainbow.core.walltime import MAX_WALLTIME_SECONDS, MIN_WALLTIME_SECONDS
 from rainbow.v1 import types_pb2 as pb
 from rainbow_operator.hub import builders
+from tests.hub.harness import CRD
 
 NOW = "2026-01-01T00:00:00Z"
 LATER = "2026-01-01T00:01:00Z"
@@ -310,6 +314,27 @@ def test_loss_policy_and_retries_pass_into_the_jobspec() -> None:
     assert (parse_jobspec(doc).on_cluster_loss, parse_jobspec(doc).max_retries) == ("fail", 1)
     plain = parse_jobspec(builders.jobspec({"image": "x"}, "a", "ns"))
     assert (plain.on_cluster_loss, plain.max_retries) == ("", 0)  # wait, no retries
+
+
+def test_walltime_passes_into_the_jobspec_and_replaces_a_flux_duration() -> None:
+    assert parse_jobspec(builders.jobspec({"image": "x", "walltime": "1h30m"}, "a", "ns")).walltime == 5400
+    assert parse_jobspec(builders.jobspec({"image": "x", "walltime": 90}, "a", "ns")).walltime == 90
+    assert "walltime" not in builders.jobspec({"image": "x"}, "a", "ns")
+    timed = FLUX + "    duration: 3600\n"
+    assert parse_jobspec(builders.jobspec({"image": "x", "fluxJobspec": timed}, "a", "ns")).walltime == 3600
+    doc = builders.jobspec({"image": "x", "fluxJobspec": timed, "walltime": "2d"}, "a", "ns")
+    assert parse_jobspec(doc).walltime == 172_800
+
+
+def test_the_crd_walltime_schema_agrees_with_the_server() -> None:
+    """The CRD takes the integers and duration strings the server does (ranges of strings aside)."""
+    crd = yaml.safe_load(CRD.read_text())
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    walltime = schema["walltime"]
+    assert (walltime["minimum"], walltime["maximum"]) == (MIN_WALLTIME_SECONDS, MAX_WALLTIME_SECONDS)
+    pattern = re.compile(walltime["pattern"])
+    for text in ["90s", "45m", "1h30m", "1.5h", "2d", "1d2h3m4s", "abc", "90", "1h 30m", "1.h", "1H", ""]:
+        assert bool(pattern.search(text)) == (duration_length(text) is not None), text
 
 
 def test_status_shows_runs_and_a_lost_cluster_and_events_tell_of_them() -> None:

@@ -172,6 +172,14 @@ def test_invalid_spec_fails_permanently(hub: Kube, ns: str, server: ServerThread
         ({"priority": "high"}, "spec.priority in body must be of type integer"),
         ({"priorityClassName": "High"}, "spec.priorityClassName in body should match"),
         ({"priority": 0, "priorityClassName": "high"}, "set either priority or priorityClassName, not both"),
+        ({"walltime": 0}, "spec.walltime in body should be greater than or equal to 1"),
+        ({"walltime": -60}, "spec.walltime in body should be greater than or equal to 1"),
+        ({"walltime": 31_536_001}, "spec.walltime in body should be less than or equal to 31536000"),
+        ({"walltime": "abc"}, "spec.walltime in body should match"),
+        ({"walltime": "90"}, "spec.walltime in body should match"),
+        ({"walltime": "1h 30m"}, "spec.walltime in body should match"),
+        ({"walltime": "1s" * 40}, "spec.walltime: Too long: may not be more than 64"),
+        ({"walltime": 1.5}, "spec.walltime in body must be of type integer,string"),
     ],
 )
 def test_crd_rejects_bad_specs_at_apply_time(
@@ -180,6 +188,13 @@ def test_crd_rejects_bad_specs_at_apply_time(
     manifest = rainbowjob("bad", **spec)
     result = hub.run("apply", "-n", ns, "-f", "-", stdin=json.dumps(manifest), check=False)
     assert result.returncode != 0 and message in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("walltime", [1, 31_536_000, "90s", "1h30m", "1.5h", "2d"])
+def test_crd_accepts_walltimes(hub: Kube, ns: str, walltime: int | str) -> None:
+    hub.apply(rainbowjob("timed", walltime=walltime), ns)
+    stored = json.loads(hub.run("get", RESOURCE, "timed", "-n", ns, "-o", "json").stdout)
+    assert stored["spec"]["walltime"] == walltime
 
 
 def test_queue_and_priority_reach_the_server(
@@ -192,6 +207,14 @@ def test_queue_and_priority_reach_the_server(
     assert (job.spec.queue, job.spec.priority, job.spec.priority_class) == ("team-a", 10, "")
     header = hub.run("get", RESOURCE, "urgent", "-n", ns, "-o", "wide").stdout.splitlines()[0]
     assert "QUEUE" in header.split()
+
+
+def test_walltime_reaches_the_server(hub: Kube, ns: str, server: ServerThread, operator: Process) -> None:
+    register(server, "small", cpu_nodes(2))
+    hub.apply(rainbowjob("timed", walltime="1h30m"), ns)
+    wait_phase(hub, ns, "timed", "Assigned")
+    (job,) = server_jobs(server)
+    assert job.spec.walltime_seconds == 5400
 
 
 def test_spec_is_immutable(hub: Kube, ns: str) -> None:

@@ -41,6 +41,7 @@ from rainbow_operator.agent.jobs import (
     job_name,
     parse_job_spec,
     request_of,
+    walltime_of,
 )
 from rainbow_operator.agent.kube import KUBE_ERRORS, Kube, status_of, unanswered
 from rainbow_operator.agent.registration import Credentials, register
@@ -457,11 +458,12 @@ class Agent:
         request = request_of(body)
         if request is not None:
             self.inventory.track_job(job_id, request, status)
-        report = job_report(status)
+        walltime = walltime_of(body)
+        report = job_report(status, walltime=walltime)
         if report is not None and report.state == FAILED and not self._final(job_id):
             try:
                 pods = await self.kube.job_pods(self.settings.job_namespace, job_id, attempt)
-                report = job_report(status, pods)
+                report = job_report(status, pods, walltime)
             except KUBE_ERRORS as error:
                 log.warning("job %d: reading its pods failed: %s", job_id, _kube_message(error))
         if report is not None:

@@ -5,7 +5,8 @@ pod anti-affinity on the job id over ``kubernetes.io/hostname``), each requestin
 per-node cpu, memory and GPUs. The name ``rainbow-<id>`` (``rainbow-<id>-<attempt>`` for a job's
 later runs) is deterministic so a redelivered job never creates a second Job, and a retry never meets
 the Job of an earlier run. The request is kept as an annotation so a restarted agent knows what each
-of its Jobs reserves; the attempt is a label, so reports say which run they are about.
+of its Jobs reserves; the attempt is a label, so reports say which run they are about. A job's
+walltime becomes the Job's ``activeDeadlineSeconds``: Kubernetes ends a run that takes longer.
 """
 
 from __future__ import annotations
@@ -129,6 +130,21 @@ def job_manifest(
     selector = node_selector(request)
     if selector:
         pod_spec["nodeSelector"] = selector
+    job_spec: dict[str, Any] = {
+        "parallelism": request.nodes,
+        "completions": request.nodes,
+        "completionMode": "Indexed",
+        "backoffLimit": 0,
+        "template": {
+            "metadata": {
+                "labels": {**dict(pod_labels or {}), **labels},
+                "annotations": dict(pod_annotations or {}),
+            },
+            "spec": pod_spec,
+        },
+    }
+    if spec.walltime:
+        job_spec["activeDeadlineSeconds"] = spec.walltime
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -138,20 +154,14 @@ def job_manifest(
             "labels": dict(labels),
             "annotations": {REQUEST_ANNOTATION: json.dumps(request_to_dict(request), sort_keys=True)},
         },
-        "spec": {
-            "parallelism": request.nodes,
-            "completions": request.nodes,
-            "completionMode": "Indexed",
-            "backoffLimit": 0,
-            "template": {
-                "metadata": {
-                    "labels": {**dict(pod_labels or {}), **labels},
-                    "annotations": dict(pod_annotations or {}),
-                },
-                "spec": pod_spec,
-            },
-        },
+        "spec": job_spec,
     }
+
+
+def walltime_of(manifest: Mapping[str, Any]) -> int:
+    """The walltime a Job was created with (its ``activeDeadlineSeconds``), 0 when it has none."""
+    deadline = (manifest.get("spec") or {}).get("activeDeadlineSeconds")
+    return deadline if isinstance(deadline, int) and not isinstance(deadline, bool) else 0
 
 
 def request_of(manifest: Mapping[str, Any]) -> JobRequest | None:

@@ -1,8 +1,9 @@
 """What to tell the server about a batch/v1 Job (pure).
 
-``Complete`` → SUCCEEDED, ``Failed`` → FAILED (the condition's message; the exit code of the first
-failed container if the pods are given, else 1), ready (or, on old API servers, active) pods →
-RUNNING, otherwise nothing yet.
+``Complete`` → SUCCEEDED, ``Failed`` → FAILED (the condition's message, or for a Job that ran past
+its ``activeDeadlineSeconds`` the walltime it exceeded; the exit code of the first failed container if
+the pods are given, else 1), ready (or, on old API servers, active) pods → RUNNING, otherwise nothing
+yet.
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rainbow.core import JobRequest
+from rainbow.core import JobRequest, format_duration
 from rainbow.core.states import FAILED, RUNNING, SUCCEEDED
+
+#: The reason of a Job's Failed condition when it ran past its ``activeDeadlineSeconds``.
+DEADLINE_EXCEEDED = "DeadlineExceeded"
 
 
 @dataclass(frozen=True)
@@ -41,16 +45,28 @@ def exit_code_of(pods: Iterable[Mapping[str, Any]]) -> int | None:
     return None
 
 
-def job_report(status: Mapping[str, Any] | None, pods: Iterable[Mapping[str, Any]] = ()) -> Report | None:
-    """The state a Job is in, as the server knows states; None while its pods are not running yet."""
+def failure_message(condition: Mapping[str, Any], walltime: int = 0) -> str:
+    """What a Job's Failed ``condition`` says; a Job ended for its deadline names the ``walltime`` it exceeded."""
+    reason = str(condition.get("reason") or "Failed")
+    if reason == DEADLINE_EXCEEDED and walltime:
+        return f"{reason}: the job exceeded its walltime of {format_duration(walltime)}"
+    message = str(condition.get("message") or "")
+    return f"{reason}: {message}" if message else reason
+
+
+def job_report(
+    status: Mapping[str, Any] | None, pods: Iterable[Mapping[str, Any]] = (), walltime: int = 0
+) -> Report | None:
+    """The state a Job is in, as the server knows states; None while its pods are not running yet.
+
+    ``walltime`` is the Job's ``activeDeadlineSeconds`` (0: none), named when the Job ran past it.
+    """
     status = status or {}
     if (done := _condition(status, "Complete")) is not None:
         return Report(SUCCEEDED, str(done.get("message") or "completed"), 0)
     if (failed := _condition(status, "Failed")) is not None:
-        reason = str(failed.get("reason") or "Failed")
-        message = str(failed.get("message") or "")
         code = exit_code_of(pods)
-        return Report(FAILED, f"{reason}: {message}" if message else reason, 1 if code is None else code)
+        return Report(FAILED, failure_message(failed, walltime), 1 if code is None else code)
     ready = status.get("ready")
     running = (ready or 0) > 0 if ready is not None else (status.get("active") or 0) > 0
     return Report(RUNNING) if running else None

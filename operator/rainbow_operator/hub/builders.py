@@ -138,7 +138,7 @@ def jobspec(spec: Mapping[str, Any], name: str, namespace: str) -> dict[str, obj
         doc["priority"] = priority
     if priority_class:
         doc["priorityClass"] = priority_class
-    for key in ("onClusterLoss", "maxRetries"):  # replace a Flux document's
+    for key in ("onClusterLoss", "maxRetries", "walltime"):  # replace a Flux document's (and its duration)
         if spec.get(key) is not None:
             doc[key] = spec[key]
     return doc
