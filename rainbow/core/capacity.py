@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from rainbow.core.match import describe_request, node_fits
@@ -138,64 +137,3 @@ def free_fraction(cap: ClusterCapacity) -> float:
 def free_cpu_after(cap: ClusterCapacity, request: JobRequest) -> int:
     """Free cpu millicores left in ``cap`` after reserving ``request``."""
     return total_cpu(cap.free) - request.nodes * request.per_node.cpu_millis
-
-
-_LabelKey = tuple[tuple[tuple[str, str], ...], str]
-
-
-def _label_key(group: NodeGroup) -> _LabelKey:
-    return tuple(sorted(group.labels.items())), group.gpu_type
-
-
-def release(
-    free: Sequence[NodeGroup], total: Sequence[NodeGroup], request: JobRequest
-) -> tuple[NodeGroup, ...]:
-    """Give ``request``'s nodes back to ``free``: the inverse of ``reserve`` as far as groups tell.
-
-    Groups do not say which nodes a job holds, so each of its ``request.nodes`` shares goes back to
-    a node that has room for it under an allocatable node of ``total`` with the same labels and GPU
-    type: the most used such nodes first (``reserve`` takes the least free fitting nodes), then
-    nodes missing from ``free`` (fully used). Nothing ever exceeds ``total``: when fewer nodes have
-    room, fewer shares come back.
-    """
-    per_node = request.per_node
-    ceilings: dict[_LabelKey, list[Resources]] = {}
-    nodes: Counter[_LabelKey] = Counter()
-    for group in total:
-        if group.count > 0 and per_node.fits_in(group.resources):
-            ceilings.setdefault(_label_key(group), []).append(group.resources)
-            nodes[_label_key(group)] += group.count
-    receiving: list[tuple[int, int, int, int]] = []
-    for i, group in enumerate(free):
-        key = _label_key(group)
-        if group.count <= 0 or key not in ceilings:
-            continue
-        nodes[key] -= group.count
-        grown = group.resources.plus(per_node)
-        if any(grown.fits_in(ceiling) for ceiling in ceilings[key]):
-            res = group.resources
-            receiving.append((res.gpus, res.cpu_millis, res.memory_bytes, i))
-    receiving.sort()
-    given: dict[int, int] = {}
-    remaining = request.nodes
-    for entry in receiving:
-        if remaining == 0:
-            break
-        i = entry[3]
-        given[i] = min(remaining, free[i].count)
-        remaining -= given[i]
-    result: list[NodeGroup] = []
-    for i, group in enumerate(free):
-        count = given.get(i, 0)
-        if group.count > count:
-            result.append(NodeGroup(group.resources, group.count - count, group.labels, group.gpu_type))
-        if count:
-            result.append(NodeGroup(group.resources.plus(per_node), count, group.labels, group.gpu_type))
-    for group in total:  # nodes absent from ``free`` are fully used: a share makes them free again
-        key = _label_key(group)
-        missing = min(remaining, nodes[key]) if key in ceilings else 0
-        if missing > 0:
-            result.append(NodeGroup(per_node, missing, group.labels, group.gpu_type))
-            nodes[key] -= missing
-            remaining -= missing
-    return merge_groups(result)

@@ -25,10 +25,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from rainbow.core.capacity import InsufficientCapacity, reserve
+from rainbow.core.capacity import InsufficientCapacity
 from rainbow.core.jobclass import ClusterSlot, JobClass, JobShape, Placed, Waiting, build_mask
 from rainbow.core.match import Fit, explain_one
 from rainbow.core.models import ETA_SECONDS, ClusterCapacity, ClusterView, NodeGroup
+from rainbow.core.nodes import NodePool
 from rainbow.core.queues import NO_USAGE, QueueBook, QueueConfig, Usage
 from rainbow.core.reservation import Reservation
 from rainbow.core.states import ASSIGNED, QUEUED, UNSCHEDULABLE
@@ -93,6 +94,7 @@ class Engine:
         #: The waiting job whose earliest start is kept (``backfill`` only).
         self.reservation: Reservation | None = None
         self._held: dict[JobClass, None] = {}  # classes the reservation kept from a cluster
+        self._starts: dict[str, tuple[int, JobShape, Start | None]] = {}  # per cluster, see _start_on
         self.clusters: dict[str, ClusterSlot] = {}
         self._free_slots: list[int] = []
         self._classes: dict[JobShape, JobClass] = {}
@@ -207,7 +209,7 @@ class Engine:
             reservation = self._reservation()
             cluster = job_class.select(self.clusters, self.rng, self._leaves(reservation, shape, priority))
             if cluster is not None:
-                self._place(job_id, shape, queue, priority, cluster, reservation)
+                self._place(job_id, shape, queue, priority, cluster)
                 return Change(job_id, ASSIGNED, cluster.name)
         return Change(job_id, self.enqueue(job_id, shape, queue, priority))
 
@@ -261,10 +263,11 @@ class Engine:
         self._placed_by_queue[queue] += 1
         if holding:
             self.version += 1
+            slot.changes += 1
             try:
-                slot.free = reserve(slot.free, shape.request)
+                placed.nodes = slot.pool.reserve(shape.request)
             except InsufficientCapacity:
-                slot.free = ()  # the cluster reported less than it had promised: nothing is free
+                self._nothing_free(slot)
 
     def started(self, job_id: int, at: float) -> None:
         """The job started running at ``at``: it is expected to end a walltime later."""
@@ -292,7 +295,9 @@ class Engine:
         cluster = self.clusters[placed.cluster]
         self._unplace(placed)
         if placed.holding:
-            self._recompute_free(cluster)
+            self.version += 1
+            cluster.changes += 1
+            cluster.pool.release(placed.shape.request, placed.nodes)  # () after "nothing free"
             self._grew(cluster)
 
     def is_waiting(self, job_id: int) -> bool:
@@ -387,24 +392,20 @@ class Engine:
         self._waiting_by_queue[queue] -= 1
         job_class.discard(head)
         self._deactivate_if_empty(job_class)
-        self._place(head.id, job_class.shape, queue, head.priority, cluster, reservation)
+        self._place(head.id, job_class.shape, queue, head.priority, cluster)
         return Change(head.id, ASSIGNED, cluster.name)
 
-    def _place(
-        self,
-        job_id: int,
-        shape: JobShape,
-        queue: str,
-        priority: int,
-        cluster: ClusterSlot,
-        reservation: Reservation | None = None,
-    ) -> None:
+    def _place(self, job_id: int, shape: JobShape, queue: str, priority: int, cluster: ClusterSlot) -> None:
         self.version += 1
-        cluster.free = reserve(cluster.free, shape.request)
+        cluster.changes += 1
         placed = Placed(job_id, shape, queue, priority, cluster.name, self.clock())
-        if reservation is not None:
-            reservation.took(cluster.name, shape.request, placed.end(self.default_walltime))
-            reservation.version = self.version
+        if self.reservation is not None:  # its future on this cluster: exactly what the job takes
+            nodes = cluster.pool.pick(shape.request)
+            before = [cluster.pool.state[node] for node in nodes]
+            self.reservation.took(
+                cluster.name, shape.request, placed.end(self.default_walltime), nodes, before
+            )
+        placed.nodes = cluster.pool.reserve(shape.request)
         cluster.placed[job_id] = placed
         self._placed[job_id] = placed
         self.queues.add(queue, shape.usage)
@@ -428,14 +429,15 @@ class Engine:
         return self._reservation()
 
     def _reservation(self) -> Reservation | None:
-        """The reservation for this pass: kept while nothing changed and its start is ahead, else
-        planned again for the first waiting job (classes it held back are considered again)."""
+        """The reservation for this pass: kept while no cluster gained room, its start is ahead and
+        its job still fits then; else planned again for the first waiting job (and the classes it
+        held back are considered again)."""
         if not self.backfill:
             return None
         now = self.clock()
         current = self.reservation
         if current is not None and current.job_id in self._waiting:
-            if current.version == self.version and now < current.start:
+            if current.growth == (self.growth, self.topology) and now < current.start and current.spare >= 0:
                 return current
             holder: Waiting | None = self._waiting[current.job_id]
         else:
@@ -454,7 +456,17 @@ class Engine:
             return None
         end = self.clock() + (shape.walltime or self.default_walltime)
         request = shape.request
-        return lambda cluster: reservation.lets(cluster.name, request, priority, end)
+
+        def leaves(cluster: ClusterSlot) -> bool:
+            if cluster.name != reservation.cluster:
+                return True
+            try:
+                nodes = cluster.pool.pick(request)
+            except InsufficientCapacity:
+                return False
+            return reservation.lets(cluster.name, request, priority, end, nodes)
+
+        return leaves
 
     def _first_waiting(self) -> Waiting | None:
         """The first waiting job in order among those their queue's limits let go."""
@@ -484,21 +496,32 @@ class Engine:
                 best = (start.at, cluster.order, cluster.name, start)
         if best is None:
             return None
-        return Reservation(job.id, job.priority, best[2], best[0], best[3].left, self.version)
+        at, _, name, start = best
+        return Reservation(
+            job.id, job.priority, shape.request, name, at, start.future, (self.growth, self.topology)
+        )
 
     def _start_on(self, cluster: ClusterSlot, shape: JobShape, now: float) -> Start | None:
-        """``shape``'s earliest start on ``cluster``, after its reported backlog (``eta_seconds``)."""
+        """``shape``'s earliest start on ``cluster``, after its reported backlog (``eta_seconds``).
+        Kept until the cluster's nodes change or the start is due."""
         if cluster.lost:
             return None
-        start = earliest_start(shape.request, cluster.free, cluster.total, self._endings(cluster, now), now)
-        if start is None:
-            return None
+        cached = self._starts.get(cluster.name)
+        if cached is not None and cached[0] == cluster.changes and cached[1] == shape:
+            start = cached[2]
+            if start is None or start.at > now:
+                return start
+        start = earliest_start(shape.request, cluster.pool, self._endings(cluster, now), now)
         backlog = cluster.attribute(ETA_SECONDS)
-        return Start(start.at + backlog, start.left) if math.isfinite(backlog) and backlog > 0 else start
+        if start is not None and math.isfinite(backlog) and backlog > 0:
+            start = Start(start.at + backlog, start.future)
+        self._starts[cluster.name] = (cluster.changes, shape, start)
+        return start
 
     def _endings(self, cluster: ClusterSlot, now: float) -> Iterator[Ending]:
         for placed in cluster.placed.values():
-            yield Ending(max(now, placed.end(self.default_walltime)), placed.shape.request)
+            nodes = placed.nodes if placed.holding else ()
+            yield Ending(max(now, placed.end(self.default_walltime)), placed.shape.request, nodes)
 
     def estimated_start(self, shape: JobShape, name: str) -> float | None:
         """When a job of ``shape`` could start on cluster ``name`` at the earliest (None: never)."""
@@ -550,19 +573,23 @@ class Engine:
             self._flips.extend(job_class.members.values())
 
     def _recompute_free(self, cluster: ClusterSlot) -> None:
-        """Free view = reported free minus the reservations still held (nothing while lost)."""
+        """Free nodes = reported free minus the reservations still held, in placement order (the
+        view is empty while the cluster is lost)."""
         self.version += 1
-        if cluster.lost:
-            cluster.free = ()
-            return
-        free = cluster.reported_free
+        cluster.changes += 1
+        cluster.pool = NodePool(cluster.reported_free, cluster.total)
         try:
             for placed in cluster.placed.values():
-                if placed.holding:
-                    free = reserve(free, placed.shape.request)
+                placed.nodes = cluster.pool.reserve(placed.shape.request) if placed.holding else ()
         except InsufficientCapacity:
-            free = ()  # the cluster reported less than it had promised: nothing is free
-        cluster.free = free
+            self._nothing_free(cluster)
+
+    @staticmethod
+    def _nothing_free(cluster: ClusterSlot) -> None:
+        """The cluster reported less than it had promised: nothing is free until it reports again."""
+        cluster.pool = NodePool((), cluster.total)
+        for placed in cluster.placed.values():
+            placed.nodes = ()
 
     def _grew(self, cluster: ClusterSlot) -> None:
         """``cluster`` may have more room: offer it to the waiting classes."""

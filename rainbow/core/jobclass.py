@@ -19,6 +19,7 @@ from rainbow.core.access import ClusterAccess
 from rainbow.core.capacity import free_cpu_after, free_fraction
 from rainbow.core.match import has_fitting_nodes
 from rainbow.core.models import COST_PER_NODE_HOUR, ETA_SECONDS, ClusterCapacity, JobRequest, NodeGroup
+from rainbow.core.nodes import NodePool
 from rainbow.core.queues import Usage
 
 #: Policies whose order of clusters does not change as jobs are placed: kept in a heap per class.
@@ -51,16 +52,18 @@ class JobShape:
 
 
 class ClusterSlot:
-    """One cluster as the engine holds it; ``free`` is reported free minus held reservations."""
+    """One cluster as the engine holds it; ``pool`` is its free nodes (reported free minus held
+    reservations) one by one, ``free`` the same as groups (nothing while the cluster is lost)."""
 
     __slots__ = (
         "attributes",
-        "free",
+        "changes",
         "key_version",
         "lost",
         "name",
         "order",
         "placed",
+        "pool",
         "reported_free",
         "slot",
         "total",
@@ -70,12 +73,18 @@ class ClusterSlot:
         self.name, self.slot, self.order = name, slot, order
         self.total: tuple[NodeGroup, ...] = ()
         self.reported_free: tuple[NodeGroup, ...] = ()
-        self.free: tuple[NodeGroup, ...] = ()
+        self.pool = NodePool(())
+        #: Counts changes of ``pool`` (what earliest starts computed on it depend on).
+        self.changes = 0
         self.attributes: dict[str, float] = {}
         self.key_version = 0
         self.placed: dict[int, Placed] = {}
         #: A lost cluster offers no free capacity until it calls the server again.
         self.lost = False
+
+    @property
+    def free(self) -> tuple[NodeGroup, ...]:
+        return () if self.lost else self.pool.view()
 
     def fits_free(self, request: JobRequest) -> bool:
         return has_fitting_nodes(request, self.free)
@@ -110,13 +119,26 @@ class Placed:
     """A job placed on a cluster; it holds its nodes in the free view until the cluster reports after
     acceptance. ``placed_at`` is when it was placed, ``started`` when it started running (0: not yet)."""
 
-    __slots__ = ("accepted", "cluster", "holding", "id", "placed_at", "priority", "queue", "shape", "started")
+    __slots__ = (
+        "accepted",
+        "cluster",
+        "holding",
+        "id",
+        "nodes",
+        "placed_at",
+        "priority",
+        "queue",
+        "shape",
+        "started",
+    )
 
     def __init__(
         self, job_id: int, shape: JobShape, queue: str, priority: int, cluster: str, placed_at: float
     ) -> None:
         self.id, self.shape, self.queue, self.priority, self.cluster = job_id, shape, queue, priority, cluster
         self.placed_at = placed_at
+        #: The pool's nodes it holds (() when not known: it holds none, or the pool was rebuilt).
+        self.nodes: tuple[int, ...] = ()
         self.holding = True
         self.accepted = False
         self.started = 0.0

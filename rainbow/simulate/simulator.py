@@ -26,13 +26,15 @@ QUEUE = "default"
 @dataclass(frozen=True)
 class SimJob:
     """A job of a workload: submitted at ``submit``, runs ``runtime`` seconds; ``walltime`` is what
-    it asked for (0: nothing; the engine's estimate applies)."""
+    it asked for (0: nothing; the engine's estimate applies); ``queue`` where it waits (fair share
+    is per queue, as on the server; "" is one shared queue)."""
 
     id: int
     submit: float
     runtime: float
     request: JobRequest
     walltime: float = 0.0
+    queue: str = ""
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,7 @@ class Simulation:
                 shape = JobShape(
                     job.request, access, self.policy, walltime_step(job.walltime) if job.walltime else 0
                 )
-                change = engine.submit(job.id, shape, QUEUE)
+                change = engine.submit(job.id, shape, job.queue or QUEUE)
                 if change.state == ASSIGNED:
                     self._start(engine, job, change.cluster, events, outcomes)
             while engine.has_work():

@@ -11,9 +11,10 @@ import random
 from dataclasses import dataclass, field
 
 from rainbow.core import ClusterCapacity, ClusterView, Fit, NodeGroup, explain, select
-from rainbow.core.capacity import InsufficientCapacity, reserve
+from rainbow.core.capacity import InsufficientCapacity
 from rainbow.core.jobclass import JobShape
 from rainbow.core.match import count_fitting_nodes
+from rainbow.core.nodes import NodePool
 from rainbow.core.queues import QueueConfig, Usage, dominant_share
 from rainbow.core.states import ASSIGNED, FAILED, QUEUED, UNSCHEDULABLE
 
@@ -27,6 +28,10 @@ class RefCluster:
     attributes: dict[str, float]
     placed: list[int] = field(default_factory=list)  # in placement order
     lost: bool = False
+    # Node accounting since the cluster last reported (or was lost or found): the jobs that held
+    # nodes then, in placement order, and every reservation and release since, in order.
+    base: list[int] = field(default_factory=list)
+    log: list[tuple[str, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -50,17 +55,30 @@ class ReferenceScheduler:
 
     # Views
     def free(self, cluster: RefCluster) -> tuple[NodeGroup, ...]:
+        """The reported free nodes, the reservations of the jobs holding nodes then taken from
+        them, and every reservation (least free fitting nodes first) and release (of the very
+        nodes reserved) since, replayed in order."""
         if cluster.lost:
             return ()
-        free = cluster.reported_free
+        pool = NodePool(cluster.reported_free, cluster.total)
+        nodes: dict[int, tuple[int, ...]] = {}
         try:
-            for job_id in cluster.placed:
-                job = self.jobs[job_id]
-                if job.holding:
-                    free = reserve(free, job.shape.request)
-        except InsufficientCapacity:
-            return ()
-        return free
+            for job_id in cluster.base:
+                nodes[job_id] = pool.reserve(self.jobs[job_id].shape.request)
+        except InsufficientCapacity:  # reported less than promised: nothing free until the next report
+            pool, nodes = NodePool((), cluster.total), {}
+        for action, job_id in cluster.log:
+            request = self.jobs[job_id].shape.request
+            if action == "reserve":
+                nodes[job_id] = pool.reserve(request)
+            else:
+                pool.release(request, nodes.get(job_id, ()))
+        return pool.view()
+
+    def rebuild(self, cluster: RefCluster) -> None:
+        """The cluster reported (or was lost or found): its nodes are counted from the report again."""
+        cluster.base = [job_id for job_id in cluster.placed if self.jobs[job_id].holding]
+        cluster.log = []
 
     def view(self, cluster: RefCluster) -> ClusterView:
         return ClusterView(
@@ -109,12 +127,13 @@ class ReferenceScheduler:
     ) -> None:
         cluster = self.clusters.get(name)
         if cluster is None:
-            self.clusters[name] = RefCluster(name, order, total, free, dict(attributes))
+            cluster = self.clusters[name] = RefCluster(name, order, total, free, dict(attributes))
         else:
             cluster.total, cluster.reported_free, cluster.attributes = total, free, dict(attributes)
             for job_id in cluster.placed:
                 if self.jobs[job_id].accepted:
                     self.jobs[job_id].holding = False
+        self.rebuild(cluster)
         self.run()
 
     def remove_cluster(self, name: str) -> None:
@@ -130,16 +149,23 @@ class ReferenceScheduler:
     def lose(self, name: str) -> None:
         """The cluster is lost: no free capacity; its unaccepted jobs wait again."""
         cluster = self.clusters[name]
-        cluster.lost = True
+        was_lost, cluster.lost = cluster.lost, True
+        if not was_lost:
+            self.rebuild(cluster)
         for job_id in list(cluster.placed):
             job = self.jobs[job_id]
             if not job.accepted:
                 cluster.placed.remove(job_id)
+                if job.holding:
+                    cluster.log.append(("release", job_id))
                 job.state, job.cluster, job.holding = QUEUED, "", False
         self.run()
 
     def find(self, name: str) -> None:
-        self.clusters[name].lost = False
+        cluster = self.clusters[name]
+        if cluster.lost:
+            cluster.lost = False
+            self.rebuild(cluster)
         self.run()
 
     def submit(self, job_id: int, shape: JobShape, queue: str, priority: int) -> None:
@@ -153,6 +179,8 @@ class ReferenceScheduler:
         job = self.jobs[job_id]
         if job.state == ASSIGNED:
             self.clusters[job.cluster].placed.remove(job_id)
+            if job.holding:
+                self.clusters[job.cluster].log.append(("release", job_id))
         job.state, job.holding = state, False
         self.run()
 
@@ -183,6 +211,7 @@ class ReferenceScheduler:
             if chosen is not None:
                 job.state, job.cluster, job.holding = ASSIGNED, chosen.name, True
                 self.clusters[chosen.name].placed.append(job.id)
+                self.clusters[chosen.name].log.append(("reserve", job.id))
         for job in self.jobs.values():
             if job.state in (QUEUED, UNSCHEDULABLE):
                 fits = any(

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rainbow.core import JobRequest, NodeGroup, Resources
+from rainbow.core import JobRequest, NodeGroup, Resources, capacity
 from rainbow.core.access import ClusterAccess
-from rainbow.core.capacity import InsufficientCapacity, release, reserve, total_cpu
+from rainbow.core.capacity import InsufficientCapacity, total_cpu
 from rainbow.core.engine import Engine
 from rainbow.core.jobclass import JobShape
+from rainbow.core.nodes import NodePool
 from rainbow.core.states import ASSIGNED
-from rainbow.core.timeline import Ending, earliest_start
+from rainbow.core.timeline import WALLTIME_STEPS, Ending, earliest_start
+from rainbow.simulate import Outcome, SimJob, Simulation
 
 GIB = 1 << 30
 
@@ -53,47 +56,59 @@ def drain(engine: Engine) -> dict[int, str]:
     return placed
 
 
-# The timeline
+# Nodes and the timeline
+def test_a_job_gets_back_exactly_the_nodes_it_took() -> None:
+    pool = NodePool(nodes(3, cpu=4))
+    first = pool.reserve(ask(2, cpu=1))
+    second = pool.reserve(ask(1, cpu=2))
+    assert set(second) <= set(first)  # the least free fitting nodes first
+    pool.release(ask(2, cpu=1), first)
+    assert sorted(pool.state[n].cpu_millis for n in range(3)) == [2000, 4000, 4000]
+
+
 def test_a_request_starts_when_enough_jobs_ended() -> None:
-    total = nodes(4)
-    free = reserve(reserve(total, ask(2)), ask(1))  # one node free
-    endings = [Ending(300, ask(1)), Ending(100, ask(2))]
-    start = earliest_start(ask(3), free, total, endings, now=10)
-    assert (
-        start is not None and start.at == 100 and start.left == (NodeGroup(Resources(0, 15 * GIB), 4),)
-    )  # every node busy then
-    assert earliest_start(ask(4), free, total, endings, now=10).at == 300  # type: ignore[union-attr]
-    assert earliest_start(ask(5), free, total, endings, now=10) is None
+    pool = NodePool(nodes(4))
+    two, one = pool.reserve(ask(2)), pool.reserve(ask(1))  # one node free
+    endings = [Ending(300, ask(1), one), Ending(100, ask(2), two)]
+    start = earliest_start(ask(3), pool, endings, now=10)
+    assert start is not None and start.at == 100 and start.future.fitting == 3
+    assert earliest_start(ask(4), pool, endings, now=10).at == 300  # type: ignore[union-attr]
+    assert earliest_start(ask(5), pool, endings, now=10) is None
 
 
 def test_a_job_past_its_estimate_may_end_any_moment() -> None:
-    total = nodes(2)
-    start = earliest_start(ask(2), reserve(total, ask(1)), total, [Ending(50, ask(1))], now=80)
+    pool = NodePool(nodes(2))
+    taken = pool.reserve(ask(1))
+    start = earliest_start(ask(2), pool, [Ending(80, ask(1), taken)], now=80)
     assert start is not None and start.at == 80
+
+
+def test_a_job_of_unknown_nodes_gives_back_to_the_most_used_nodes_with_room() -> None:
+    total = (NodeGroup(Resources(4000, 16 * GIB), 2),)
+    pool = NodePool((NodeGroup(Resources(1000, 15 * GIB), 1), NodeGroup(Resources(4000, 16 * GIB), 1)), total)
+    start = earliest_start(ask(2, cpu=4), pool, [Ending(50, ask(1, cpu=3), ())], now=0)
+    assert start is not None and start.at == 50
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.integers(1, 4), st.integers(1, 4)), min_size=1, max_size=8), st.randoms())
-def test_releasing_every_reserved_job_gives_the_nodes_back(
-    jobs: list[tuple[int, int]], rng: random.Random
-) -> None:
+def test_releasing_every_job_gives_every_node_back(jobs: list[tuple[int, int]], rng: random.Random) -> None:
     total = (NodeGroup(Resources(4000, 16 * GIB), 6), NodeGroup(Resources(8000, 32 * GIB), 3))
-    free: tuple[NodeGroup, ...] = total
-    taken: list[JobRequest] = []
+    pool = NodePool(total, total)
+    taken: list[tuple[JobRequest, tuple[int, ...]]] = []
     for count, cpu in jobs:
         try:
-            free = reserve(free, ask(count, cpu))
-            taken.append(ask(count, cpu))
+            before = capacity.reserve(pool.view(), ask(count, cpu))
         except InsufficientCapacity:
+            with pytest.raises(InsufficientCapacity):
+                pool.reserve(ask(count, cpu))
             continue
+        taken.append((ask(count, cpu), pool.reserve(ask(count, cpu))))
+        assert sorted(pool.view(), key=repr) == sorted(before, key=repr)  # as the group accounting does
     rng.shuffle(taken)
-    for request in taken:
-        before = total_cpu(free)
-        free = release(free, total, request)
-        assert sum(g.count for g in free) == 9  # never more nodes than there are
-        assert total_cpu(free) <= before + request.nodes * request.per_node.cpu_millis
-        assert all(any(g.resources.fits_in(t.resources) for t in total) for g in free)
-    assert total_cpu(free) == total_cpu(total)
+    for request, held in taken:
+        pool.release(request, held)
+    assert pool.view() == NodePool(total).view()
 
 
 # Reservations and backfill
@@ -136,3 +151,53 @@ def test_the_reservation_is_where_the_job_starts_earliest() -> None:
     assert engine.submit(4, shape(1, 3600), "q").state != ASSIGNED
     engine.submit(5, shape(1, 200), "q")
     assert drain(engine) == {5: "soon"}
+
+
+# Properties over random workloads
+WALLTIMES = [w for w in WALLTIME_STEPS if 60 <= w <= 4 * 3600]
+
+
+@st.composite
+def workloads(draw: st.DrawFn) -> list[SimJob]:
+    jobs = []
+    at = 0.0
+    for i in range(draw(st.integers(1, 40))):
+        at += draw(st.sampled_from([0, 0, 10, 60, 600]))
+        walltime = draw(st.sampled_from(WALLTIMES))
+        jobs.append(
+            SimJob(
+                i + 1, at, walltime, ask(draw(st.integers(1, 6)), draw(st.sampled_from([1, 2, 4]))), walltime
+            )
+        )
+    return jobs
+
+
+CLUSTERS = {"small": nodes(4), "wide": nodes(6, cpu=2), "big": (NodeGroup(Resources(4000, 16 * GIB), 8),)}
+
+
+def never_oversubscribed(outcomes: list[Outcome], clusters: dict[str, tuple[NodeGroup, ...]]) -> None:
+    """At every start, the jobs running on that cluster use no more cpu or memory than it has, and
+    no more whole nodes than it has (jobs asking for a node's every core)."""
+    for outcome in outcomes:
+        running = [o for o in outcomes if o.cluster == outcome.cluster and o.start <= outcome.start < o.end]
+        total = clusters[outcome.cluster]
+        used = [o.job.request for o in running]
+        assert sum(r.nodes * r.per_node.cpu_millis for r in used) <= total_cpu(total)
+        assert sum(r.nodes * r.per_node.memory_bytes for r in used) <= sum(
+            g.count * g.resources.memory_bytes for g in total
+        )
+        whole = [r for r in used if all(r.per_node.cpu_millis == g.resources.cpu_millis for g in total)]
+        assert sum(r.nodes for r in whole) <= sum(g.count for g in total)
+
+
+@settings(max_examples=60, deadline=None)
+@given(workloads(), st.sampled_from(["first-fit", "best-fit", "least-loaded", "random"]))
+def test_every_job_starts_and_no_reservation_is_delayed(jobs: list[SimJob], policy: str) -> None:
+    fitting = [j for j in jobs if j.request.nodes <= 8 and j.request.per_node.cpu_millis <= 4000]
+    simulation = Simulation(CLUSTERS, policy, backfill=True)
+    outcomes = simulation.run(fitting)
+    assert sorted(o.job.id for o in outcomes) == sorted(j.id for j in fitting)  # nobody starves
+    never_oversubscribed(outcomes, CLUSTERS)
+    started = {o.job.id: o.start for o in outcomes}
+    for job_id, planned in simulation.planned.items():
+        assert started[job_id] <= planned, (job_id, started[job_id], planned)
