@@ -136,6 +136,10 @@ def spec_to_proto(spec: JobSpec) -> pb.JobSpec:
 def fit_to_proto(fit: Fit | Mapping[str, Any]) -> pb.ClusterFit:
     if isinstance(fit, Fit):
         return pb.ClusterFit(
-            cluster=fit.cluster, fits_total=fit.fits_total, fits_free=fit.fits_free, reason=fit.reason
+            cluster=fit.cluster,
+            fits_total=fit.fits_total,
+            fits_free=fit.fits_free,
+            reason=fit.reason,
+            estimated_start=fit.estimated_start,
         )
     return pb.ClusterFit(**fit)

@@ -15,6 +15,7 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
 from rainbow.core import format_cpu, format_memory
+from rainbow.core.quantity import format_wait
 from rainbow.v1 import types_pb2 as pb
 
 
@@ -150,14 +151,26 @@ def number(value: float) -> str:
     return f"{value:g}"
 
 
-def fits_table(fits: Iterable[pb.ClusterFit], selected: str = "") -> str:
-    rows = [
-        [
+def fits_table(fits: Iterable[pb.ClusterFit], selected: str = "", now: float | None = None) -> str:
+    """One row per cluster; with ``now``, a START column says when the job could start there."""
+    rows = []
+    for f in fits:
+        row = [
             ("*" if f.cluster == selected and selected else " ") + f.cluster,
             "yes" if f.fits_total else "no",
             "yes" if f.fits_free else "no",
-            f.reason or ("fits" if f.fits_free else ""),
         ]
-        for f in fits
-    ]
-    return table([" CLUSTER", "FITS-TOTAL", "FITS-NOW", "REASON"], rows)
+        if now is not None:
+            row.append(start_in(f, now))
+        rows.append([*row, f.reason or ("fits" if f.fits_free else "")])
+    header = [" CLUSTER", "FITS-TOTAL", "FITS-NOW"] + (["START"] if now is not None else []) + ["REASON"]
+    return table(header, rows)
+
+
+def start_in(fit: pb.ClusterFit, now: float) -> str:
+    """``now``, ``in 12m`` or ``-`` (never, or not known)."""
+    if fit.fits_free and fit.estimated_start <= now + 0.5:
+        return "now"
+    if not fit.estimated_start:
+        return "-"
+    return f"in {format_wait(max(0.0, fit.estimated_start - now))}"

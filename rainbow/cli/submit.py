@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from typing import Any
 
 from rainbow.cli import output
@@ -87,7 +88,8 @@ def explain_jobs(args: argparse.Namespace) -> int:
         choice = answer.selected or "none (no cluster has the free capacity now)"
         header = f"{spec.name}: {output.request(spec)}"
         footer = f"selected: {choice}  (policy {answer.policy or 'default'})"
-        blocks.append("\n".join([header, output.fits_table(answer.fits, answer.selected), footer]))
+        fits = output.fits_table(answer.fits, answer.selected, now=time.time())
+        blocks.append("\n".join([header, fits, footer]))
     data: Any = answers[0] if len(answers) == 1 else {"explanations": answers}
     output.emit(args.output, data, "\n\n".join(blocks))
     return OK

@@ -30,6 +30,7 @@ from rainbow.core.jobclass import ClusterSlot, JobClass, JobShape, Placed, Waiti
 from rainbow.core.match import Fit, explain_one
 from rainbow.core.models import ETA_SECONDS, ClusterCapacity, ClusterView, NodeGroup
 from rainbow.core.nodes import NodePool
+from rainbow.core.quantity import format_wait
 from rainbow.core.queues import NO_USAGE, QueueBook, QueueConfig, Usage
 from rainbow.core.reservation import Reservation
 from rainbow.core.states import ASSIGNED, QUEUED, UNSCHEDULABLE
@@ -39,21 +40,6 @@ from rainbow.core.timeline import Ending, Start, earliest_start
 CLASS_CACHE = 4096
 #: How long a job of unknown walltime is expected to run (seconds).
 DEFAULT_WALLTIME = 3600.0
-
-
-def format_wait(seconds: float) -> str:
-    """A wait for people: ``45s``, ``12m``, ``3h5m``, ``2d4h``."""
-    seconds = int(seconds + 0.5)
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes = (seconds + 30) // 60
-    if minutes < 60:
-        return f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h{minutes}m" if minutes else f"{hours}h"
-    days, hours = divmod(hours, 24)
-    return f"{days}d{hours}h" if hours else f"{days}d"
 
 
 class Change(NamedTuple):
@@ -94,6 +80,7 @@ class Engine:
         #: The waiting job whose earliest start is kept (``backfill`` only).
         self.reservation: Reservation | None = None
         self._held: dict[JobClass, None] = {}  # classes the reservation kept from a cluster
+        self._released: set[JobClass] = set()  # held classes released during a pass
         self._starts: dict[str, tuple[int, JobShape, Start | None]] = {}  # per cluster, see _start_on
         self.clusters: dict[str, ClusterSlot] = {}
         self._free_slots: list[int] = []
@@ -337,6 +324,7 @@ class Engine:
         # Within a queue, heads go by (priority, job id); across queues by (priority, share, job id).
         # Only the queue that just placed a job changes its share, so only its entry is re-keyed.
         reservation = self._reservation()
+        self._released.clear()  # released before the heads are taken: considered in this pass
         heads: dict[str, list[tuple[int, int, JobClass]]] = {}
         for job_class in list(self._dirty):
             for queue in list(job_class.queues):
@@ -349,15 +337,16 @@ class Engine:
             order.append((entries[0][0], self.queues.share(queue), entries[0][1], queue))
         heapq.heapify(order)
         exhausted: set[JobClass] = set()
+        planned = False  # a reservation was planned after a job could not start (once a pass)
         while order and len(changes) < budget:
             queue = heapq.heappop(order)[3]
             entries = heads[queue]
             job_class = heapq.heappop(entries)[2]
             change = self._place_head(job_class, queue, exhausted, reservation)
+            if change is None and reservation is None and self.backfill and not planned:
+                reservation, planned = self._reservation(), True  # the first job that cannot start
             if change is not None and reservation is not None and change.job_id == reservation.job_id:
-                changes.append(change)
-                self._dirty[job_class] = None  # the next pass plans the next reservation first
-                return
+                reservation, planned = None, False  # the reserved job started: the next one may need one
             if change is not None:
                 changes.append(change)
                 following = job_class.head(queue)
@@ -367,6 +356,8 @@ class Engine:
                 heapq.heappush(order, (entries[0][0], self.queues.share(queue), entries[0][1], queue))
         if not order:
             self._dirty.clear()
+            self._dirty.update(dict.fromkeys(self._released))  # for the next pass
+            self._released.clear()
 
     def _place_head(
         self, job_class: JobClass, queue: str, exhausted: set[JobClass], reservation: Reservation | None
@@ -429,24 +420,42 @@ class Engine:
         return self._reservation()
 
     def _reservation(self) -> Reservation | None:
-        """The reservation for this pass: kept while no cluster gained room, its start is ahead and
-        its job still fits then; else planned again for the first waiting job (and the classes it
-        held back are considered again)."""
+        """The reservation for the first waiting job if it cannot start now: kept while no cluster
+        gained room, its start is ahead and the job still fits then, else planned again (and the
+        classes the reservation held back are considered again)."""
         if not self.backfill:
             return None
-        now = self.clock()
+        holder = self._first_waiting()
         current = self.reservation
-        if current is not None and current.job_id in self._waiting:
-            if current.growth == (self.growth, self.topology) and now < current.start and current.spare >= 0:
-                return current
-            holder: Waiting | None = self._waiting[current.job_id]
+        if (
+            holder is not None
+            and current is not None
+            and current.job_id == holder.id
+            and current.growth == (self.growth, self.topology)
+            and self.clock() < current.start
+            and current.spare >= 0
+        ):
+            return current
+        if holder is None or self._starts_now(holder):
+            self.reservation = None
         else:
-            holder = self._first_waiting()
-        self.reservation = self._plan(holder, now) if holder is not None else None
+            self.reservation = self._plan(holder, self.clock())
         if self._held:
             self._dirty.update(self._held)
+            self._released.update(self._held)
             self._held.clear()
         return self.reservation
+
+    def _starts_now(self, job: Waiting) -> bool:
+        """True if ``job`` fits a cluster's free nodes now (it is placed this pass, no need to reserve)."""
+        job_class = job.job_class
+        request = job_class.request
+        return any(
+            (cluster := self.clusters.get(name)) is not None
+            and (job_class.mask >> cluster.slot) & 1
+            and cluster.fits_free(request)
+            for name in job_class.candidates
+        )
 
     def _leaves(
         self, reservation: Reservation | None, shape: JobShape, priority: int
@@ -501,9 +510,11 @@ class Engine:
             job.id, job.priority, shape.request, name, at, start.future, (self.growth, self.topology)
         )
 
-    def _start_on(self, cluster: ClusterSlot, shape: JobShape, now: float) -> Start | None:
+    def _start_on(
+        self, cluster: ClusterSlot, shape: JobShape, now: float, remember: bool = True
+    ) -> Start | None:
         """``shape``'s earliest start on ``cluster``, after its reported backlog (``eta_seconds``).
-        Kept until the cluster's nodes change or the start is due."""
+        One shape's (the reservation's) is kept per cluster until its nodes change or it is due."""
         if cluster.lost:
             return None
         cached = self._starts.get(cluster.name)
@@ -515,7 +526,8 @@ class Engine:
         backlog = cluster.attribute(ETA_SECONDS)
         if start is not None and math.isfinite(backlog) and backlog > 0:
             start = Start(start.at + backlog, start.future)
-        self._starts[cluster.name] = (cluster.changes, shape, start)
+        if remember:
+            self._starts[cluster.name] = (cluster.changes, shape, start)
         return start
 
     def _endings(self, cluster: ClusterSlot, now: float) -> Iterator[Ending]:
@@ -528,7 +540,7 @@ class Engine:
         cluster = self.clusters.get(name)
         if cluster is None or not shape.access.permits(name):
             return None
-        start = self._start_on(cluster, shape, self.clock())
+        start = self._start_on(cluster, shape, self.clock(), remember=False)
         return start.at if start is not None else None
 
     # Classes and capacity

@@ -41,12 +41,14 @@ def has_fitting_nodes(request: JobRequest, groups: Sequence[NodeGroup]) -> bool:
 
 @dataclass(frozen=True)
 class Fit:
-    """Whether a job fits a cluster's total and free views; ``reason`` is "" when it fits free."""
+    """Whether a job fits a cluster's total and free views; ``reason`` is "" when it fits free.
+    ``estimated_start`` is when it could start there at the earliest (Unix time; 0: not known)."""
 
     cluster: str
     fits_total: bool
     fits_free: bool
     reason: str
+    estimated_start: float = 0.0
 
 
 def describe_request(request: JobRequest) -> str:

@@ -61,6 +61,8 @@ class RainbowServer:
             lease_seconds=config.lease_seconds,
             cluster_lost_seconds=config.cluster_lost_seconds,
             retry_backoff_seconds=config.retry_backoff_seconds,
+            backfill=config.backfill,
+            default_walltime_seconds=config.default_walltime_seconds,
             queues=config.queues,
             priority_classes=config.priority_classes,
         )

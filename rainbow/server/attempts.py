@@ -54,5 +54,5 @@ def avoiding_shape(engine: Engine, shape: JobShape, job: JobRecord) -> JobShape:
     avoid = tuple(sorted({run["cluster"] for run in job.attempts if run.get("cluster")}))
     if not avoid:
         return shape
-    avoiding = JobShape(shape.request, replace(shape.access, avoid=avoid), shape.policy)
+    avoiding = replace(shape, access=replace(shape.access, avoid=avoid))
     return avoiding if engine.can_ever_fit(avoiding) else shape

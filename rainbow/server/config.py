@@ -8,6 +8,10 @@ database: rainbow.db            # SQLite file (relative paths: next to this file
                                 #   postgresql://user@host:5432/dbname URL (password: PGPASSWORD)
 authFile: auth.yaml             # registration secret and user tokens
 defaultPolicy: first-fit        # first-fit | random | least-loaded | best-fit | cost | eta
+backfill: true                  # the first waiting job that cannot start gets a reservation where it
+                                #   starts earliest; later jobs only start where they do not delay it
+defaultWalltime: 1h             # expected run time of a job without a walltime, until finished jobs
+                                #   of its queue tell better (seconds, or a duration)
 leaseSeconds: 30
 clusterLostSeconds: 300         # a cluster that makes no call for this long is lost (a duration, too)
 retryBackoff: 10s               # wait before a failed job's first retry (doubled each time, at most 10m)
@@ -33,10 +37,13 @@ from typing import Any
 
 import yaml
 
+from rainbow.core.models import SpecError
 from rainbow.core.quantity import duration_length
 from rainbow.core.queues import QueueConfig
+from rainbow.core.walltime import parse_walltime
 from rainbow.server.attempts import MAX_BACKOFF_SECONDS
 from rainbow.server.errors import InvalidArgument
+from rainbow.server.estimates import DEFAULT_WALLTIME_SECONDS
 from rainbow.server.limits import MAX_CLUSTER_LOST_SECONDS, MAX_LEASE_SECONDS, MIN_CLUSTER_LOST_SECONDS
 from rainbow.server.queueconfig import parse_priority_classes, parse_queues
 
@@ -54,6 +61,8 @@ _KEYS = {
     "priorityClasses",
     "tls",
     "advertiseAddress",
+    "backfill",
+    "defaultWalltime",
 }
 DEFAULT_RETENTION_SECONDS = 7 * 86400.0
 
@@ -77,6 +86,8 @@ class ServerConfig:
     lease_seconds: float = 30.0
     cluster_lost_seconds: float = 300.0
     retry_backoff_seconds: float = 10.0
+    backfill: bool = True
+    default_walltime_seconds: float = DEFAULT_WALLTIME_SECONDS
     # Finished jobs and events older than this many seconds are deleted (0: never).
     retention_seconds: float = DEFAULT_RETENTION_SECONDS
     # How often the server looks for what retention deletes (not a config file key).
@@ -165,6 +176,20 @@ def load_config(path: str | Path) -> ServerConfig:
         if backoff > MAX_BACKOFF_SECONDS:
             raise InvalidArgument(f"{path}: retryBackoff must be at most {MAX_BACKOFF_SECONDS:.0f} seconds")
         config.retry_backoff_seconds = backoff
+    backfill = doc.get("backfill", config.backfill)
+    if not isinstance(backfill, bool):
+        raise InvalidArgument(f"{path}: backfill must be true or false, not {backfill!r}")
+    config.backfill = backfill
+    if "defaultWalltime" in doc:
+        value = doc["defaultWalltime"]
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise InvalidArgument(
+                f"{path}: defaultWalltime must be a number of seconds or a duration, not {value!r}"
+            )
+        try:
+            config.default_walltime_seconds = float(parse_walltime(value, f"{path}: defaultWalltime"))
+        except SpecError as error:
+            raise InvalidArgument(str(error)) from None
     if "retention" in doc:
         config.retention_seconds = parse_duration(doc["retention"], f"{path}: retention")
     config.queues = parse_queues(doc.get("queues"), f"{path}: queues")

@@ -16,6 +16,8 @@ MAX_BATCH = 1000
 #: Jobs per ReceiveJobs call.
 MAX_RECEIVE = 1000
 MAX_ATTRIBUTE_NAME = 128
+#: (queue, submitter) pairs whose recent run times the server keeps for walltime estimates.
+MAX_ESTIMATE_KEYS = 10_000
 #: Per-cluster reasons a job carries in submit, list and watch responses (GetJob and Explain give all).
 MAX_REASONS_IN_LISTS = 16
 MAX_MESSAGE = 4096

@@ -43,6 +43,7 @@ def _placement_key(job: JobRecord) -> tuple[Any, ...] | None:
             res["memory"],
             res["gpus"],
             res["gpuType"],
+            doc.get("walltime", 0),
             tuple(doc["nodeSelector"].items()),
             tuple(doc["clusters"]),
             doc["policy"],
@@ -115,7 +116,14 @@ def load(store: Store, engine: Engine, shapes: JobShapes, leases: Leases) -> Non
             accepted = job.state in (ACCEPTED, RUNNING)
             holding = not accepted or job.accept_revision > cluster.state_revision
             engine.restore_placed(
-                job.id, shape, queue, job.priority, job.cluster, accepted=accepted, holding=holding
+                job.id,
+                shape,
+                queue,
+                job.priority,
+                job.cluster,
+                accepted=accepted,
+                holding=holding,
+                started=job.started_at,
             )
             if job.state == LEASED:
                 leases.deadlines.append((job.lease_deadline, job.id))

@@ -8,8 +8,18 @@ from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from rainbow.core.engine import Engine
-from rainbow.core.states import ACCEPTED, ASSIGNED, CANCELLED, FAILED, LEASED, REPORTABLE_STATES
+from rainbow.core.states import (
+    ACCEPTED,
+    ASSIGNED,
+    CANCELLED,
+    FAILED,
+    LEASED,
+    REPORTABLE_STATES,
+    RUNNING,
+    SUCCEEDED,
+)
 from rainbow.server.errors import FailedPrecondition, InvalidArgument, NotFound
+from rainbow.server.estimates import RuntimeEstimates
 from rainbow.server.lifecycle import check_transition, move
 from rainbow.server.limits import MAX_LEASE_SECONDS, MAX_MESSAGE, MAX_RECEIVE, MAX_REMOTE_REF
 from rainbow.server.loader import Leases
@@ -48,10 +58,11 @@ class ClusterPulls:
         lease_seconds: float,
         retries: Retries,
         losses: ClusterLosses,
+        estimates: RuntimeEstimates,
     ) -> None:
         self.store, self.engine, self.registry, self.work, self.loop = store, engine, registry, work, loop
         self.leases, self.metrics, self.clock, self.lease_seconds = leases, metrics, clock, lease_seconds
-        self.retries, self.losses = retries, losses
+        self.retries, self.losses, self.estimates = retries, losses, estimates
 
     def receive(
         self,
@@ -160,12 +171,17 @@ class ClusterPulls:
                 self.retries.retry(unit, job, message[:MAX_MESSAGE] or "failed", exit_code)
             self.loop.settle()
             return job
+        was_running = job.state == RUNNING
         with self.work.atomic() as unit:
             before = move(job, state, self.clock(), message[:MAX_MESSAGE])
             job.exit_code = exit_code
             job.remote_ref = remote_ref[:MAX_REMOTE_REF] or job.remote_ref
             job.cancel_acked = state == CANCELLED or job.cancel_acked
             unit.save(job, before)
+        if job.started_at:
+            self.engine.started(job_id, job.started_at)  # its estimated end counts from now on
+        if state == SUCCEEDED and was_running:
+            self.estimates.finished(job.queue, job.submitter, job.finished_at - job.started_at)
         if state == CANCELLED:
             self._acknowledged(name, job_id)
         if job.is_terminal:

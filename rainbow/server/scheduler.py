@@ -16,6 +16,7 @@ from rainbow.core.engine import Engine, QueueStats
 from rainbow.server import loader
 from rainbow.server.auth import AuthConfig, Principal
 from rainbow.server.errors import Unauthenticated
+from rainbow.server.estimates import RuntimeEstimates
 from rainbow.server.events import EventBus
 from rainbow.server.jobs import JobDesk, may_see, visible_submitter
 from rainbow.server.loop import SchedulingLoop
@@ -54,8 +55,15 @@ class Scheduler:
         self.bus = bus or EventBus()
         self.metrics = metrics or SchedulerMetrics()
         self.clock = clock
-        self.shapes = JobShapes(auth, settings.default_policy, settings.priority_classes)
-        self.engine = Engine(settings.queues, random.Random(settings.seed))
+        self.estimates = RuntimeEstimates(settings.default_walltime_seconds)
+        self.shapes = JobShapes(auth, settings.default_policy, settings.priority_classes, self.estimates)
+        self.engine = Engine(
+            settings.queues,
+            random.Random(settings.seed),
+            clock=clock,
+            backfill=settings.backfill,
+            default_walltime=settings.default_walltime_seconds,
+        )
         self.reasons = Reasons(self.engine)
         self.leases = loader.Leases()
         self.counts = JobCounts()
@@ -96,6 +104,7 @@ class Scheduler:
             settings.lease_seconds,
             self.retries,
             self.losses,
+            self.estimates,
         )
         self.submissions = Submissions(
             store,

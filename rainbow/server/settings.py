@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rainbow.core.queues import QueueConfig
+from rainbow.server.estimates import DEFAULT_WALLTIME_SECONDS
 from rainbow.server.limits import MAX_BATCH
 
 
@@ -18,3 +19,7 @@ class SchedulerSettings:
     seed: int | None = None
     queues: dict[str, QueueConfig] = field(default_factory=dict)
     priority_classes: dict[str, int] = field(default_factory=dict)
+    #: Reservations and backfill (see rainbow.core.reservation).
+    backfill: bool = True
+    #: The run time expected of a job with no walltime until finished jobs tell better.
+    default_walltime_seconds: float = DEFAULT_WALLTIME_SECONDS

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rainbow.core import Fit, JobSpec, jobspec_to_dict, select
 from rainbow.core.engine import Engine
@@ -215,7 +215,12 @@ class Submissions:
     def explain(self, principal: Principal, spec: JobSpec) -> tuple[list[Fit], str, str]:
         """Dry run: every cluster's fit, the cluster that would be chosen now, and the policy."""
         entry = self.prepare(principal, spec, "")
-        fits = self.engine.explain(entry.shape)
+        fits = [
+            replace(fit, estimated_start=self.engine.estimated_start(entry.shape, fit.cluster) or 0.0)
+            if fit.fits_total
+            else fit
+            for fit in self.engine.explain(entry.shape)
+        ]
         allowed = [self.engine.view(fit.cluster) for fit in fits if entry.shape.access.permits(fit.cluster)]
         usable = [view for view in allowed if self.engine.clusters[view.name].fits_total(spec.request)]
         chosen = select(spec.request, usable, entry.shape.policy, random.Random(0))

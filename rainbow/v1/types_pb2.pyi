@@ -300,10 +300,15 @@ class ClusterFit(_message.Message):
     FITS_TOTAL_FIELD_NUMBER: _builtins.int
     FITS_FREE_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    ESTIMATED_START_FIELD_NUMBER: _builtins.int
     cluster: _builtins.str
     fits_total: _builtins.bool
     fits_free: _builtins.bool
     reason: _builtins.str
+    estimated_start: _builtins.float
+    """Explain only: the earliest estimated start on this cluster (Unix time), from the estimated
+    ends of its jobs and its reported backlog; 0 when not known (it never fits, or not asked).
+    """
     def __init__(
         self,
         *,
@@ -311,10 +316,11 @@ class ClusterFit(_message.Message):
         fits_total: _builtins.bool = ...,
         fits_free: _builtins.bool = ...,
         reason: _builtins.str = ...,
+        estimated_start: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "fits_free", b"fits_free", "fits_total", b"fits_total", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "estimated_start", b"estimated_start", "fits_free", b"fits_free", "fits_total", b"fits_total", "reason", b"reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

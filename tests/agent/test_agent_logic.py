@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -150,7 +151,7 @@ async def test_registration_is_stored_and_reused(server: ServerThread) -> None:
     assert list(kube.secrets.values()) == [stored]
     with server.client("admin") as admin:
         assert [c.name for c in admin.list_clusters()] == [CLUSTER]
-        assert dict(admin.list_clusters()[0].attributes) == {"cost_per_node_hour": 2.0}
+        assert dict(admin.list_clusters()[0].attributes) == {"cost_per_node_hour": 2.0, "eta_seconds": 0.0}
     # the Secret is gone but the cluster is registered: refuse, do not register twice
     kube.secrets.clear()
     agent = new_agent(server, kube)
@@ -350,3 +351,23 @@ async def test_a_cluster_whose_api_is_down_goes_silent_and_on_return_stops_revok
         await agent.on_job("DELETED", {"metadata": {"labels": {JOB_ID_LABEL: str(job_id)}}})
         assert agent.wanted == {}
         assert job_state(server, job_id) == "ACCEPTED"
+
+
+async def test_pods_waiting_for_a_node_are_reported_as_the_clusters_backlog(server: ServerThread) -> None:
+    waited = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=95)
+    pending = {
+        "metadata": {"uid": "theirs", "resourceVersion": "2", "creationTimestamp": waited.isoformat()},
+        "spec": {"containers": [{"resources": {"requests": {"cpu": "1"}}}]},
+        "status": {"phase": "Pending"},
+    }
+
+    def reported() -> float:
+        with server.client("admin") as admin:
+            return dict(admin.list_clusters()[0].attributes).get("eta_seconds", -1.0)
+
+    async with running(new_agent(server, FakeKube())) as agent:
+        assert reported() == 0.0
+        agent.on_pod("ADDED", pending)
+        await until("the backlog reported", lambda: reported() == 90.0)  # 95 s in 30 s steps
+        agent.on_pod("DELETED", pending)
+        await until("the backlog gone", lambda: reported() == 0.0)

@@ -112,3 +112,27 @@ def test_settings_parsers() -> None:
         parse_pairs("nope", "X")
     with pytest.raises(ValueError, match="not a number"):
         parse_attributes("cost=cheap")
+
+
+def test_the_backlog_is_the_longest_wait_of_a_pod_for_a_node_that_is_not_rainbows() -> None:
+    inv = Inventory()
+    inv.set_node(node("a"))
+    assert inv.backlog_seconds(now=1_000_000.0) == 0.0
+
+    def waiting(
+        uid: str, created: str, node_name: str | None = None, phase: str = "Pending"
+    ) -> dict[str, Any]:
+        p = versioned(pod(node_name, [c("1")], phase=phase), 1, uid)
+        p["metadata"]["creationTimestamp"] = created
+        return p
+
+    inv.set_pod(waiting("old", "2026-12-07T10:00:00Z"))
+    inv.set_pod(waiting("new", "2026-12-07T10:09:00Z"))
+    inv.set_pod(waiting("bound", "2026-12-07T09:00:00Z", node_name="a"))  # has a node: not waiting for one
+    rainbows = job_pod(7, None, "ours", phase="Pending")  # Rainbow's own: already out of the free nodes
+    rainbows["metadata"]["creationTimestamp"] = "2026-12-07T08:00:00Z"
+    inv.set_pod(rainbows)
+    now = 1_796_638_200.0  # 2026-12-07T10:10:00Z
+    assert inv.backlog_seconds(now) == 600.0
+    inv.drop_pod("old")
+    assert inv.backlog_seconds(now) == 60.0

@@ -28,7 +28,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from rainbow.client import AsyncRainbowClient, RainbowClientError
-from rainbow.core import NodeGroup, SpecError
+from rainbow.core import ETA_SECONDS, NodeGroup, SpecError
 from rainbow.core.states import CANCELLED, FAILED, TERMINAL_STATES
 from rainbow.v1 import types_pb2 as pb
 from rainbow_operator.agent import metrics
@@ -54,6 +54,8 @@ FATAL_REGISTRATION_CODES = frozenset(
     {"ALREADY_EXISTS", "UNAUTHENTICATED", "PERMISSION_DENIED", "INVALID_ARGUMENT"}
 )
 MAX_BACKOFF = 30.0
+#: The step of the reported backlog (seconds).
+BACKLOG_STEP = 30.0
 #: How often an agent whose Kubernetes API does not answer tries it again.
 KUBE_RETRY_SECONDS = 2.0
 
@@ -90,7 +92,7 @@ class Agent:
         self.released: set[tuple[int, int]] = set()
         #: Set while the Kubernetes API answers (the last re-list worked).
         self.kube_ready = asyncio.Event()
-        self.last_sent: tuple[tuple[NodeGroup, ...], tuple[NodeGroup, ...]] | None = None
+        self.last_sent: tuple[tuple[NodeGroup, ...], tuple[NodeGroup, ...], dict[str, float]] | None = None
         self.last_server_contact = 0.0
         self._task: asyncio.Task[None] | None = None
 
@@ -168,12 +170,13 @@ class Agent:
                 if not total:
                     log.warning("no Ready, schedulable nodes yet; registering when there are some")
                 else:
+                    attributes = self.attributes()
                     self.credentials = await register(
-                        self.client, self.kube, self.settings, total, free, self.settings.attributes
+                        self.client, self.kube, self.settings, total, free, attributes
                     )
                     self._contact()
                     metrics.CAPACITY_UPDATES.inc()
-                    self.last_sent = (total, free)
+                    self.last_sent = (total, free, attributes)
                     return
             except RainbowClientError as error:
                 self._server_error("RegisterCluster", error)
@@ -408,17 +411,28 @@ class Agent:
     async def send_state(self, force: bool = False) -> bool:
         """Report capacity if it changed (or when forced); True if sent."""
         total, free = self.inventory.capacity(self.settings.labels)
-        if not force and (total, free) == self.last_sent:
+        attributes = self.attributes()
+        if not force and (total, free, attributes) == self.last_sent:
             return False
         try:
-            await self.client.update_state(self.cluster, self.secret, free, total, self.settings.attributes)
+            await self.client.update_state(self.cluster, self.secret, free, total, attributes)
         except RainbowClientError as error:
             self._server_error("UpdateClusterState", error)
             return False
         self._contact()
         metrics.CAPACITY_UPDATES.inc()
-        self.last_sent = (total, free)
+        self.last_sent = (total, free, attributes)
         return True
+
+    def attributes(self) -> dict[str, float]:
+        """The configured attributes; with ``report_backlog``, ``eta_seconds`` (0 unless configured)
+        also counts how long pods have been waiting for a node here, in steps of BACKLOG_STEP
+        seconds (so that a growing wait does not make a report each second)."""
+        attributes = dict(self.settings.attributes)
+        if self.settings.report_backlog:
+            backlog = self.inventory.backlog_seconds(time.time()) // BACKLOG_STEP * BACKLOG_STEP
+            attributes[ETA_SECONDS] = attributes.get(ETA_SECONDS, 0.0) + backlog
+        return attributes
 
     # ----- watch events ----------------------------------------------------------------------------
 

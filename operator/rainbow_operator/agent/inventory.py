@@ -6,6 +6,7 @@ cache and a list keeps the newer version (by resourceVersion).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,17 @@ def _version(obj: Obj) -> int:
         return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
     except ValueError:
         return 0
+
+
+def _created(pod: Obj, default: float) -> float:
+    """A pod's creation time (Unix seconds); ``default`` when it has none or it does not parse."""
+    stamp = pod["metadata"].get("creationTimestamp")
+    if isinstance(stamp, dt.datetime):  # the Kubernetes client's objects carry datetimes
+        return stamp.timestamp()
+    try:
+        return dt.datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return default
 
 
 def slim_node(node: Obj) -> dict[str, Any]:
@@ -57,6 +69,7 @@ def slim_pod(pod: Obj) -> dict[str, Any]:
         "metadata": {
             "uid": meta.get("uid"),
             "resourceVersion": meta.get("resourceVersion"),
+            "creationTimestamp": meta.get("creationTimestamp"),
             "labels": {JOB_ID_LABEL: labels[JOB_ID_LABEL]} if JOB_ID_LABEL in labels else {},
         },
         "spec": {
@@ -146,6 +159,18 @@ class Inventory:
                 r = tracked.request
                 pending.append(JobRequest(waiting, r.per_node, r.gpu_type, r.node_selector))
         return pending
+
+    def backlog_seconds(self, now: float) -> float:
+        """How long the longest-waiting pod that is not Rainbow's has waited for a node (0: none
+        waits): what a job sent here now may wait on top of Rainbow's own view of the nodes."""
+        waiting = [
+            _created(pod, now)
+            for pod in self.pods.values()
+            if pod["status"]["phase"] == "Pending"
+            and not pod["spec"]["nodeName"]
+            and JOB_ID_LABEL not in pod["metadata"]["labels"]
+        ]
+        return max(0.0, now - min(waiting, default=now))
 
     def capacity(self, policy: LabelPolicy) -> tuple[tuple[NodeGroup, ...], tuple[NodeGroup, ...]]:
         """(total, free) with the not-yet-bound pods of accepted Jobs taken out of free."""

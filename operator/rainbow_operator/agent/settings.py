@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from rainbow_operator.agent.capacity import DEFAULT_LABEL_KEYS, DEFAULT_LABEL_PREFIXES, LabelPolicy
 from rainbow_operator.agent.jobs import DEFAULT_IMAGE
-from rainbow_operator.common.settings import env, env_float, env_int
+from rainbow_operator.common.settings import env, env_bool, env_float, env_int
 
 
 def parse_pairs(text: str, what: str) -> dict[str, str]:
@@ -50,6 +50,8 @@ class AgentSettings:
     state_interval: float = 15.0
     debounce: float = 0.5
     attributes: dict[str, float] = field(default_factory=dict)
+    #: Add the longest wait of a pod for a node here to the ``eta_seconds`` reported.
+    report_backlog: bool = True
     labels: LabelPolicy = field(default_factory=LabelPolicy)
     default_image: str = DEFAULT_IMAGE
     pod_annotations: dict[str, str] = field(default_factory=dict)
@@ -77,6 +79,7 @@ class AgentSettings:
             state_interval=env_float("RAINBOW_STATE_INTERVAL", 15.0),
             debounce=env_float("RAINBOW_STATE_DEBOUNCE", 0.5),
             attributes=parse_attributes(env("RAINBOW_ATTRIBUTES", "")),
+            report_backlog=env_bool("RAINBOW_REPORT_BACKLOG", True),
             labels=LabelPolicy(
                 keys=_csv(env("RAINBOW_NODE_LABELS", ",".join(DEFAULT_LABEL_KEYS))),
                 prefixes=_csv(env("RAINBOW_NODE_LABEL_PREFIXES", ",".join(DEFAULT_LABEL_PREFIXES))),

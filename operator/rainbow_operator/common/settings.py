@@ -24,3 +24,13 @@ def env_float(name: str, default: float) -> float:
 
 def env_int(name: str, default: int) -> int:
     return int(env(name, str(default)))
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """``true``/``false`` (also 1/0, yes/no); anything else is an error naming the variable."""
+    value = env(name, "true" if default else "false").strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise ValueError(f"{name}: expected true or false, got {value!r}")
