@@ -217,6 +217,7 @@ def test_hub_and_agent_environment_matches_the_operators(helm: Helm) -> None:
         "RAINBOW_METRICS_PORT": "9102",
         "RAINBOW_HEALTH_PORT": "8082",
         "RAINBOW_STATE_INTERVAL": "15",
+        "RAINBOW_REPORT_BACKLOG": "true",
         "RAINBOW_ATTRIBUTES": "cost_per_node_hour=1",
     }
     for name, port in (("rb-rainbow-hub", 8081), ("rb-rainbow-agent", 8082)):
