@@ -7,7 +7,8 @@ import asyncio
 import shutil
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,7 @@ class ServerThread:
     """A RainbowServer on its own event loop thread, so synchronous clients can call it."""
 
     config: ServerConfig
+    clock: Callable[[], float] = time.time
     server: RainbowServer | None = None
     loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
     thread: threading.Thread | None = None
@@ -66,7 +68,7 @@ class ServerThread:
 
             async def boot() -> None:
                 try:
-                    self.server = RainbowServer(self.config, parse_auth(auth_document()))
+                    self.server = RainbowServer(self.config, parse_auth(auth_document()), clock=self.clock)
                     await self.server.start()
                 except BaseException as error:
                     started.set_exception(error)

@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 import grpc
 from grpc_health.v1 import _async as health_aio
@@ -47,9 +48,15 @@ class RainbowServer:
     """A running Rainbow server; ``port`` and ``metrics_port`` are known after ``start``."""
 
     def __init__(
-        self, config: ServerConfig, auth: AuthConfig | None = None, store: Store | None = None
+        self,
+        config: ServerConfig,
+        auth: AuthConfig | None = None,
+        store: Store | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        self.config = config
+        """``clock`` is the scheduler's (tests and replays drive it; the server's timers run on
+        real time regardless)."""
+        self.config, self.clock = config, clock
         self.store = store or open_store(config.database)
         if auth is None:
             if config.auth_file is None:
@@ -83,7 +90,9 @@ class RainbowServer:
 
     def _lead(self) -> None:
         """Load the state and serve every call here."""
-        scheduler = self.scheduler = Scheduler(self.store, self._auth, self._settings, metrics=self.metrics)
+        scheduler = self.scheduler = Scheduler(
+            self.store, self._auth, self._settings, metrics=self.metrics, clock=self.clock
+        )
         self.metrics.watch_store(
             scheduler.counts.snapshot, lambda: len(scheduler.registry.records), scheduler.losses.lost_count
         )
