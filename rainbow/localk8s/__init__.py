@@ -18,7 +18,14 @@ from rainbow.localk8s.cluster import (
     start_clusters,
 )
 from rainbow.localk8s.readiness import ComponentDied
-from rainbow.localk8s.specs import GPU_RESOURCE, ClusterSpec, NodeGroup, load_specs, parse_specs
+from rainbow.localk8s.specs import (
+    GPU_RESOURCE,
+    ClusterSpec,
+    NodeGroup,
+    load_specs,
+    parse_specs,
+    reported_groups,
+)
 from rainbow.localk8s.stages import DURATION_ANNOTATION, EXIT_CODE_ANNOTATION, FAIL_LABEL
 
 __all__ = [
@@ -35,6 +42,7 @@ __all__ = [
     "load_specs",
     "local_clusters",
     "parse_specs",
+    "reported_groups",
     "require_toolchain",
     "start_clusters",
 ]

@@ -14,7 +14,10 @@ Example file (``python -m rainbow.localk8s up -f clusters.yaml``)::
             memory: 256Gi
             gpus: 8
             instance_type: p4d.24xlarge
-            labels: {topology.kubernetes.io/zone: zone-a}
+            labels: {topology.kubernetes.io/zone: zone-a, nvidia.com/gpu.product: nvidia-a100}
+
+``reported_groups(spec)`` gives the node groups the cluster agent reports for such a cluster (the
+``rainbow simulate`` command's clusters are read this way).
 """
 
 from __future__ import annotations
@@ -26,7 +29,24 @@ from typing import Any
 
 import yaml
 
+from rainbow.core import ClusterCapacity, Resources, parse_cpu, parse_memory, validate_capacity
+from rainbow.core import NodeGroup as ReportedGroup
+from rainbow.core.models import validate_node_group
+
 GPU_RESOURCE = "nvidia.com/gpu"
+#: What the cluster agent keeps of a node (operator/rainbow_operator/agent/capacity.py: its default
+#: ``LabelPolicy`` and GPU type label; a test checks that both agree): these label keys, the labels
+#: under these prefixes, and the GPU type from this label.
+REPORTED_LABEL_KEYS = (
+    "kubernetes.io/arch",
+    "kubernetes.io/os",
+    "node.kubernetes.io/instance-type",
+    "topology.kubernetes.io/zone",
+)
+REPORTED_LABEL_PREFIXES = ("rainbow-scheduler.io/",)
+GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
+#: Taint effects that keep pods off a node: the agent leaves such nodes out.
+BLOCKING_TAINT_EFFECTS = frozenset({"NoSchedule", "NoExecute"})
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
 
 
@@ -108,17 +128,42 @@ def _group(raw: dict[str, Any]) -> NodeGroup:
     if unknown:
         raise ValueError(f"unknown node group keys {sorted(unknown)}; known: {sorted(known)}")
     kw = dict(raw)
+    name = kw.get("name", NodeGroup.name)
     for key in ("cpu", "memory"):
         if key in kw:
             kw[key] = str(kw[key])
+    for key in ("count", "gpus", "pods"):
+        value = kw.get(key, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"node group {name}: {key} must be a whole number >= 0, got {value!r}")
+    for key in ("name", "arch", "instance_type"):
+        if key in kw and not isinstance(kw[key], str | None):
+            raise ValueError(f"node group {name}: {key} must be a string, got {kw[key]!r}")
+    labels = kw.get("labels", {})
+    if not isinstance(labels, dict) or not all(isinstance(v, str) for kv in labels.items() for v in kv):
+        raise ValueError(f"node group {name}: labels must map strings to strings (quote numbers)")
+    taints = kw.get("taints", [])
+    if not isinstance(taints, list) or not all(isinstance(t, dict) for t in taints):
+        raise ValueError(f"node group {name}: taints must be a list of mappings")
     return NodeGroup(**kw)
 
 
 def parse_specs(data: dict[str, Any]) -> list[ClusterSpec]:
     """Cluster specs from the decoded YAML form (``{"clusters": [...]}``)."""
+    clusters = data.get("clusters") or []
+    if not isinstance(clusters, list):
+        raise ValueError(f"clusters: expected a list, got {type(clusters).__name__}")
     specs = []
-    for c in data.get("clusters") or []:
-        groups = tuple(_group(g) for g in c.get("nodes") or [{}])
+    for i, c in enumerate(clusters):
+        if not isinstance(c, dict) or "name" not in c:
+            raise ValueError(f"clusters[{i}]: expected a mapping with a name")
+        nodes = c.get("nodes") or [{}]
+        if not isinstance(nodes, list) or not all(isinstance(g, dict) for g in nodes):
+            raise ValueError(f"cluster {c['name']}: nodes must be a list of mappings")
+        try:
+            groups = tuple(_group(g) for g in nodes)
+        except ValueError as error:
+            raise ValueError(f"cluster {c['name']}: {error}") from None
         specs.append(ClusterSpec(name=str(c["name"]), nodes=groups))
     names = [s.name for s in specs]
     if not specs or len(set(names)) != len(names):
@@ -132,3 +177,48 @@ def load_specs(path: Path) -> list[ClusterSpec]:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping with key 'clusters'")
     return parse_specs(data)
+
+
+def reported_groups(spec: ClusterSpec) -> tuple[ReportedGroup, ...]:
+    """The total capacity the cluster agent reports for a cluster of this shape.
+
+    Each node counts with its allocatable cpu, memory and GPUs, the labels the agent keeps
+    (``REPORTED_LABEL_KEYS`` and ``REPORTED_LABEL_PREFIXES``) and the GPU type from
+    ``nvidia.com/gpu.product``; node groups with a NoSchedule or NoExecute taint are left out, and
+    equal shapes are merged and ordered as the agent orders them. Raises ValueError naming the
+    cluster and node group for values out of range (the server would refuse such a report).
+    """
+    merged: dict[tuple[Resources, tuple[tuple[str, str], ...], str], int] = {}
+    for group in spec.nodes:
+        if any(taint.get("effect") in BLOCKING_TAINT_EFFECTS for taint in group.taints):
+            continue
+        labels = group.node_labels(f"{group.name}-0")
+        kept = tuple(
+            sorted(
+                (key, value)
+                for key, value in labels.items()
+                if key in REPORTED_LABEL_KEYS or key.startswith(REPORTED_LABEL_PREFIXES)
+            )
+        )
+        gpu_type = labels.get(GPU_PRODUCT_LABEL, "")
+        try:
+            resources = Resources(parse_cpu(group.cpu), parse_memory(group.memory), group.gpus)
+            validate_node_group(ReportedGroup(resources, group.count, dict(kept), gpu_type))
+        except ValueError as error:
+            raise ValueError(f"cluster {spec.name}: node group {group.name}: {error}") from None
+        if group.count > 0:
+            key = (resources, kept, gpu_type)
+            merged[key] = merged.get(key, 0) + group.count
+    ordered = sorted(
+        merged.items(),
+        key=lambda kv: (kv[0][1], kv[0][2], kv[0][0].gpus, kv[0][0].cpu_millis, kv[0][0].memory_bytes),
+    )
+    groups = tuple(
+        ReportedGroup(resources, count, dict(labels), gpu_type)
+        for (resources, labels, gpu_type), count in ordered
+    )
+    try:
+        validate_capacity(ClusterCapacity(groups, groups))
+    except ValueError as error:
+        raise ValueError(f"cluster {spec.name}: {error}") from None
+    return groups
