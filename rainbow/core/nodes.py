@@ -44,13 +44,23 @@ class NodePool:
         #: What each node has in all (its free resources can never exceed it).
         self.ceiling: list[Resources] = []
         self._groups: dict[_GroupKey, set[int]] = {}
+        self._as_groups: dict[_GroupKey, NodeGroup] = {}  # each of _groups as a NodeGroup
+        self._order: list[_GroupKey] | None = None  # _as_groups' keys in view order (None: to sort)
         self._view: tuple[NodeGroup, ...] | None = None
         ceilings = _ceilings(total)
         for group in free:
+            if group.count <= 0:
+                continue
             kind = self._kind(kind_of(group))
             ceiling = _smallest_above(ceilings.get(self.kinds[kind], ()), group.resources)
-            for _ in range(max(0, group.count)):
-                self._add(kind, group.resources, ceiling)
+            first = len(self.state)
+            self.state.extend([group.resources] * group.count)
+            self.kind.extend([kind] * group.count)
+            self.ceiling.extend([ceiling] * group.count)
+            key = (kind, group.resources)
+            members = self._groups.setdefault(key, set())
+            members.update(range(first, first + group.count))
+            self._as_groups[key] = self._group(key, len(members))
 
     def _kind(self, kind: Kind) -> int:
         index = self._kind_index.get(kind)
@@ -59,31 +69,37 @@ class NodePool:
             self.kinds.append(kind)
         return index
 
-    def _add(self, kind: int, free: Resources, ceiling: Resources) -> None:
-        node = len(self.state)
-        self.state.append(free)
-        self.kind.append(kind)
-        self.ceiling.append(ceiling)
-        self._groups.setdefault((kind, free), set()).add(node)
-
     def _move(self, node: int, free: Resources) -> None:
         key = (self.kind[node], self.state[node])
         members = self._groups[key]
         members.discard(node)
-        if not members:
-            del self._groups[key]
+        if members:
+            self._as_groups[key] = self._group(key, len(members))
+        else:
+            del self._groups[key], self._as_groups[key]
+            self._order = None
         self.state[node] = free
-        self._groups.setdefault((self.kind[node], free), set()).add(node)
+        self._join(node, (self.kind[node], free))
+
+    def _join(self, node: int, key: _GroupKey) -> None:
+        members = self._groups.get(key)
+        if members is None:
+            members = self._groups[key] = set()
+            self._order = None
+        members.add(node)
+        self._as_groups[key] = self._group(key, len(members))
         self._view = None
+
+    def _group(self, key: _GroupKey, count: int) -> NodeGroup:
+        labels, gpu_type = self.kinds[key[0]]
+        return NodeGroup(key[1], count, dict(labels), gpu_type)
 
     def view(self) -> tuple[NodeGroup, ...]:
         """The free nodes as groups of alike nodes (kind, then free resources, in a fixed order)."""
         if self._view is None:
-            groups = []
-            for kind, free in sorted(self._groups, key=_group_order):
-                labels, gpu_type = self.kinds[kind]
-                groups.append(NodeGroup(free, len(self._groups[(kind, free)]), dict(labels), gpu_type))
-            self._view = tuple(groups)
+            if self._order is None:
+                self._order = sorted(self._as_groups, key=_group_order)
+            self._view = tuple(self._as_groups[key] for key in self._order)
         return self._view
 
     def pick(self, request: JobRequest) -> tuple[int, ...]:
