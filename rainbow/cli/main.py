@@ -1,4 +1,4 @@
-"""The ``rainbow`` command: run the server, register clusters, submit and follow jobs.
+"""The ``rainbow`` command: run the server, register clusters, submit and follow jobs, simulate policies.
 
 Errors print one line, ``error: <message>``, on stderr (``RAINBOW_DEBUG=1`` adds a traceback to
 unexpected ones). Exit codes scripts can rely on:
@@ -28,7 +28,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from rainbow.cli import clusters, jobs, queues, receive, serve, submit
+from rainbow.cli import clusters, jobs, queues, receive, serve, simulate, submit
 from rainbow.cli.common import (
     EXIT_CODE_HELP,
     EXIT_CODES,
@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_parsers(sub, parent)
     queues.add_parsers(sub, parent)
     receive.add_parsers(sub, parent)
+    simulate.add_parsers(sub, parent)
     return parser
 
 
