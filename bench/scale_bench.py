@@ -995,7 +995,8 @@ def engine_decisions(clusters: int, jobs: int, seconds: float = 300.0, seed: int
     """Placement decisions per second of the pure scheduling engine, ``rainbow.core.engine``.
 
     In this process, without gRPC or the store: ``clusters`` clusters of this benchmark's
-    node-group shapes and ``jobs`` jobs of its job shapes (one queue, first-fit). The engine
+    node-group shapes and ``jobs`` jobs of its job shapes (one queue, first-fit, reservations and
+    backfill on as in the server). The engine
     decides every job on submission while all clusters are full (it waits); then each cluster
     reports one free node of its smallest group, and then each reports all its nodes free; after
     each report the engine schedules until it has no work left. A decision is a job's state on
@@ -1041,7 +1042,7 @@ def engine_decisions(clusters: int, jobs: int, seconds: float = 300.0, seed: int
         smallest = min(groups, key=lambda g: (g.resources.gpus, g.resources.cpu_millis))
         return (NodeGroup(smallest.resources, 1, smallest.labels, smallest.gpu_type),)
 
-    engine = Engine(rng=random.Random(seed))
+    engine = Engine(rng=random.Random(seed), backfill=True)  # as the server runs it by default
     for name in names:
         engine.set_cluster(name, order[name], totals[name], (), {})
     deadline = time.perf_counter() + seconds

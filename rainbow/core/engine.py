@@ -17,24 +17,23 @@ report only needs to look at the classes that fit the reporting cluster, and sto
 from __future__ import annotations
 
 import heapq
-import math
 import random
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from rainbow.core.capacity import InsufficientCapacity
 from rainbow.core.jobclass import ClusterSlot, JobClass, JobShape, Placed, Waiting, build_mask
 from rainbow.core.match import Fit, explain_one
-from rainbow.core.models import ETA_SECONDS, ClusterCapacity, ClusterView, NodeGroup
+from rainbow.core.models import ClusterCapacity, ClusterView, NodeGroup
 from rainbow.core.nodes import NodePool
+from rainbow.core.planner import StartPlanner, start_on
 from rainbow.core.quantity import format_wait
 from rainbow.core.queues import NO_USAGE, QueueBook, QueueConfig, Usage
 from rainbow.core.reservation import Reservation
 from rainbow.core.states import ASSIGNED, QUEUED, UNSCHEDULABLE
-from rainbow.core.timeline import Ending, Start, earliest_start
 
 #: Job classes kept after their last waiting job left (so repeated shapes are not re-indexed).
 CLASS_CACHE = 4096
@@ -81,7 +80,11 @@ class Engine:
         self.reservation: Reservation | None = None
         self._held: dict[JobClass, None] = {}  # classes the reservation kept from a cluster
         self._released: set[JobClass] = set()  # held classes released during a pass
-        self._starts: dict[str, tuple[int, JobShape, Start | None]] = {}  # per cluster, see _start_on
+        self._planner = StartPlanner(default_walltime)
+        self._holder: Waiting | None = None  # the first waiting job, while _holder_for is current
+        self._holder_for: tuple[int, int] | None = None  # (placements, topology) it was found at
+        self._placements = 0  # placements and releases (they change shares and limits)
+        self._unplannable: tuple[int, int, int] | None = None  # (job, growth, topology): no start anywhere
         self.clusters: dict[str, ClusterSlot] = {}
         self._free_slots: list[int] = []
         self._classes: dict[JobShape, JobClass] = {}
@@ -149,6 +152,7 @@ class Engine:
         if cluster is None:
             return [], []
         heapq.heappush(self._free_slots, cluster.slot)
+        self._planner.touch(name)
         self.version += 1
         self.queues.total = self.queues.total - Usage.capacity(cluster.total)
         self.topology += 1
@@ -221,6 +225,7 @@ class Engine:
         job_class.add(job)
         self._waiting[job_id] = job
         self._waiting_by_queue[queue] += 1
+        self._note_waiting(job)
         if job.state != current:
             self._flips.append(job)
         if consider and job_class.candidates:
@@ -250,7 +255,7 @@ class Engine:
         self._placed_by_queue[queue] += 1
         if holding:
             self.version += 1
-            slot.changes += 1
+            self._changed(slot)
             try:
                 placed.nodes = slot.pool.reserve(shape.request)
             except InsufficientCapacity:
@@ -283,7 +288,7 @@ class Engine:
         self._unplace(placed)
         if placed.holding:
             self.version += 1
-            cluster.changes += 1
+            self._changed(cluster)
             cluster.pool.release(placed.shape.request, placed.nodes)  # () after "nothing free"
             self._grew(cluster)
 
@@ -386,23 +391,29 @@ class Engine:
         self._place(head.id, job_class.shape, queue, head.priority, cluster)
         return Change(head.id, ASSIGNED, cluster.name)
 
+    def _changed(self, cluster: ClusterSlot) -> None:
+        """``cluster``'s nodes or jobs changed: earliest starts on it are to be estimated again."""
+        cluster.changes += 1
+        self._planner.touch(cluster.name)
+
     def _place(self, job_id: int, shape: JobShape, queue: str, priority: int, cluster: ClusterSlot) -> None:
         self.version += 1
-        cluster.changes += 1
+        self._placements += 1
+        self._changed(cluster)
         placed = Placed(job_id, shape, queue, priority, cluster.name, self.clock())
-        if self.reservation is not None:  # its future on this cluster: exactly what the job takes
-            nodes = cluster.pool.pick(shape.request)
+        nodes = cluster.pool.pick(shape.request)
+        reservation = self.reservation
+        if reservation is not None and reservation.cluster == cluster.name:  # exactly what it takes
             before = [cluster.pool.state[node] for node in nodes]
-            self.reservation.took(
-                cluster.name, shape.request, placed.end(self.default_walltime), nodes, before
-            )
-        placed.nodes = cluster.pool.reserve(shape.request)
+            reservation.took(cluster.name, shape.request, placed.end(self.default_walltime), nodes, before)
+        placed.nodes = cluster.pool.take(shape.request, nodes)
         cluster.placed[job_id] = placed
         self._placed[job_id] = placed
         self.queues.add(queue, shape.usage)
         self._placed_by_queue[queue] += 1
 
     def _unplace(self, placed: Placed) -> None:
+        self._placements += 1
         self._placed.pop(placed.id, None)
         cluster = self.clusters.get(placed.cluster)
         if cluster is not None:
@@ -436,10 +447,12 @@ class Engine:
             and current.spare >= 0
         ):
             return current
-        if holder is None or self._starts_now(holder):
+        unplannable = (holder.id if holder else 0, self.growth, self.topology)
+        if holder is None or self._unplannable == unplannable or self._starts_now(holder):
             self.reservation = None
         else:
             self.reservation = self._plan(holder, self.clock())
+            self._unplannable = unplannable if self.reservation is None else None
         if self._held:
             self._dirty.update(self._held)
             self._released.update(self._held)
@@ -478,7 +491,12 @@ class Engine:
         return leaves
 
     def _first_waiting(self) -> Waiting | None:
-        """The first waiting job in order among those their queue's limits let go."""
+        """The first waiting job in order among those their queue's limits let go (kept until a
+        placement, a release or a change of clusters; a new job takes its place when it goes first)."""
+        if self._holder_for == (self._placements, self.topology) and (
+            self._holder is None or self._holder.id in self._waiting
+        ):
+            return self._holder
         best: Waiting | None = None
         best_key: tuple[int, float, int] | None = None
         for job_class in self._active:
@@ -488,59 +506,41 @@ class Engine:
                 head = job_class.head(queue)
                 if head is None or self.queues.limit_reason(queue, job_class.request):
                     continue
-                key = (-head.priority, self.queues.share(queue), head.id)
+                key = self._order_key(head)
                 if best_key is None or key < best_key:
                     best, best_key = head, key
+        self._holder, self._holder_for = best, (self._placements, self.topology)
         return best
+
+    def _order_key(self, job: Waiting) -> tuple[int, float, int]:
+        return -job.priority, self.queues.share(job.queue), job.id
+
+    def _note_waiting(self, job: Waiting) -> None:
+        """A new waiting job: it is the first one if it goes before the one known."""
+        if self._holder_for != (self._placements, self.topology) or not job.job_class.mask:
+            return
+        if self.queues.limit_reason(job.queue, job.job_class.request):
+            return
+        if self._holder is None or self._order_key(job) < self._order_key(self._holder):
+            self._holder = job
 
     def _plan(self, job: Waiting, now: float) -> Reservation | None:
         """Where and when ``job`` starts earliest (ties: registration order); None if nowhere."""
-        best: tuple[float, int, str, Start] | None = None
         shape = job.job_class.shape
-        for cluster in self.clusters.values():
-            if not (job.job_class.mask >> cluster.slot) & 1:
-                continue
-            start = self._start_on(cluster, shape, now)
-            if start is not None and (best is None or (start.at, cluster.order) < best[:2]):
-                best = (start.at, cluster.order, cluster.name, start)
-        if best is None:
+        found = self._planner.soonest(job.id, shape, job.job_class.mask, self.topology, self.clusters, now)
+        if found is None:
             return None
-        at, _, name, start = best
+        name, start = found
         return Reservation(
-            job.id, job.priority, shape.request, name, at, start.future, (self.growth, self.topology)
+            job.id, job.priority, shape.request, name, start.at, start.future, (self.growth, self.topology)
         )
-
-    def _start_on(
-        self, cluster: ClusterSlot, shape: JobShape, now: float, remember: bool = True
-    ) -> Start | None:
-        """``shape``'s earliest start on ``cluster``, after its reported backlog (``eta_seconds``).
-        One shape's (the reservation's) is kept per cluster until its nodes change or it is due."""
-        if cluster.lost:
-            return None
-        cached = self._starts.get(cluster.name)
-        if cached is not None and cached[0] == cluster.changes and cached[1] == shape:
-            start = cached[2]
-            if start is None or start.at > now:
-                return start
-        start = earliest_start(shape.request, cluster.pool, self._endings(cluster, now), now)
-        backlog = cluster.attribute(ETA_SECONDS)
-        if start is not None and math.isfinite(backlog) and backlog > 0:
-            start = Start(start.at + backlog, start.future)
-        if remember:
-            self._starts[cluster.name] = (cluster.changes, shape, start)
-        return start
-
-    def _endings(self, cluster: ClusterSlot, now: float) -> Iterator[Ending]:
-        for placed in cluster.placed.values():
-            nodes = placed.nodes if placed.holding else ()
-            yield Ending(max(now, placed.end(self.default_walltime)), placed.shape.request, nodes)
 
     def estimated_start(self, shape: JobShape, name: str) -> float | None:
         """When a job of ``shape`` could start on cluster ``name`` at the earliest (None: never)."""
         cluster = self.clusters.get(name)
         if cluster is None or not shape.access.permits(name):
             return None
-        start = self._start_on(cluster, shape, self.clock(), remember=False)
+        start = start_on(cluster, shape, self.clock(), self.default_walltime)
         return start.at if start is not None else None
 
     # Classes and capacity
@@ -588,7 +588,7 @@ class Engine:
         """Free nodes = reported free minus the reservations still held, in placement order (the
         view is empty while the cluster is lost)."""
         self.version += 1
-        cluster.changes += 1
+        self._changed(cluster)
         cluster.pool = NodePool(cluster.reported_free, cluster.total)
         try:
             for placed in cluster.placed.values():

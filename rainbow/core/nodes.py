@@ -121,7 +121,10 @@ class NodePool:
 
     def reserve(self, request: JobRequest) -> tuple[int, ...]:
         """Take ``request``'s share on the nodes ``pick`` chooses; returns them."""
-        nodes = self.pick(request)
+        return self.take(request, self.pick(request))
+
+    def take(self, request: JobRequest, nodes: tuple[int, ...]) -> tuple[int, ...]:
+        """Take ``request``'s share on ``nodes`` (as ``pick`` chose them); returns them."""
         for node in nodes:
             self._move(node, self.state[node].minus(request.per_node))
         return nodes

@@ -49,7 +49,11 @@ def _keys(request: JobRequest) -> dict[str, Callable[[ClusterView], _SortKey]]:
         "least-loaded": lambda c: (-free_fraction(c.capacity),),
         "best-fit": lambda c: (float(free_cpu_after(c.capacity, request)),),
         "cost": lambda c: (_cost(request, c), _attr(c, ETA_SECONDS)),
-        "eta": lambda c: (_attr(c, ETA_SECONDS), _cost(request, c)),
+        "eta": lambda c: (
+            _attr(c, ETA_SECONDS),
+            _cost(request, c),
+            float(free_cpu_after(c.capacity, request)),
+        ),
     }
 
 

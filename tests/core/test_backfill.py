@@ -14,6 +14,7 @@ from rainbow.core.capacity import InsufficientCapacity, total_cpu
 from rainbow.core.engine import Engine
 from rainbow.core.jobclass import JobShape
 from rainbow.core.nodes import NodePool
+from rainbow.core.planner import StartPlanner, start_on
 from rainbow.core.states import ASSIGNED
 from rainbow.core.timeline import WALLTIME_STEPS, Ending, earliest_start
 from rainbow.simulate import Outcome, SimJob, Simulation
@@ -154,7 +155,7 @@ def test_the_reservation_is_where_the_job_starts_earliest() -> None:
 
 
 # Properties over random workloads
-WALLTIMES = [w for w in WALLTIME_STEPS if 60 <= w <= 4 * 3600]
+WALLTIMES = [int(w) for w in WALLTIME_STEPS if 60 <= w <= 4 * 3600]
 
 
 @st.composite
@@ -201,3 +202,55 @@ def test_every_job_starts_and_no_reservation_is_delayed(jobs: list[SimJob], poli
     started = {o.job.id: o.start for o in outcomes}
     for job_id, planned in simulation.planned.items():
         assert started[job_id] <= planned, (job_id, started[job_id], planned)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["place", "end", "tick"]),
+            st.integers(0, 2),
+            st.integers(1, 4),
+            st.integers(0, 99),
+        ),
+        max_size=40,
+    )
+)
+def test_the_planner_keeps_the_soonest_start_as_a_full_recount_would(
+    events: list[tuple[str, int, int, int]],
+) -> None:
+    """Earliest starts kept up to date by the clusters that changed equal those counted afresh."""
+    clock = Clock()
+    engine = Engine(rng=random.Random(0), clock=clock)
+    names = ["a", "b", "c"]
+    for order, name in enumerate(names):
+        engine.set_cluster(name, order, nodes(4), nodes(4), {})
+    big = shape(4, 60)
+    planner = StartPlanner(engine.default_walltime)
+    running: list[int] = []
+    next_id = 1
+    for kind, where, count, pick in events:
+        if kind == "place":
+            job = shape(count, WALLTIMES[pick % len(WALLTIMES)])
+            cluster = engine.clusters[names[where]]
+            if cluster.fits_free(job.request):
+                engine._place(next_id, job, "q", 0, cluster)
+                planner.touch(cluster.name)
+                running.append(next_id)
+                next_id += 1
+        elif kind == "end" and running:
+            job_id = running.pop(pick % len(running))
+            placed = engine._placed[job_id]
+            engine.release(job_id)
+            planner.touch(placed.cluster)
+        else:
+            clock.now += 30 * count
+        found = planner.soonest(0, big, 0b111, 0, engine.clusters, clock.now)
+        starts = [
+            (s.at, c.order, c.name)
+            for c in engine.clusters.values()
+            if (s := start_on(c, big, clock.now, engine.default_walltime)) is not None
+        ]
+        expected = min(starts) if starts else None
+        actual = (found[1].at, engine.clusters[found[0]].order, found[0]) if found else None
+        assert actual == expected

@@ -115,6 +115,13 @@ def test_eta_policy() -> None:
     assert pick(clusters, "eta") == "soon-cheap"
 
 
+def test_eta_policy_packs_tightly_among_equally_soon_and_cheap_clusters() -> None:
+    roomy = cluster("roomy", 8000, order=0, attrs={ETA_SECONDS: 0})
+    snug = cluster("snug", 2000, order=1, attrs={ETA_SECONDS: 0})
+    assert pick([roomy, snug], "eta") == "snug"  # leaves roomy's whole nodes to larger jobs
+    assert pick([roomy, snug], "first-fit") == "roomy"
+
+
 def test_unknown_policy_lists_valid_ones() -> None:
     with pytest.raises(
         SpecError, match="unknown policy 'fastest'; valid policies: first-fit, random, least-loaded"
