@@ -16,11 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rainbow.core.access import ClusterAccess
-from rainbow.core.capacity import free_cpu_after, free_fraction, total_cpu
+from rainbow.core.capacity import free_cpu_after, free_fraction
 from rainbow.core.match import has_fitting_nodes
 from rainbow.core.models import COST_PER_NODE_HOUR, ETA_SECONDS, ClusterCapacity, JobRequest, NodeGroup
 from rainbow.core.nodes import NodePool
 from rainbow.core.queues import Usage
+from rainbow.core.select import eta_order
 
 #: Policies whose order of clusters does not change as jobs are placed: kept in a heap per class.
 STATIC_POLICIES = frozenset({"first-fit", "cost"})
@@ -106,14 +107,9 @@ def policy_key(policy: str, request: JobRequest, cluster: ClusterSlot) -> SortKe
     if policy == "cost":
         return (cluster.attribute(COST_PER_NODE_HOUR) * request.nodes, cluster.attribute(ETA_SECONDS), *tail)
     capacity = ClusterCapacity(cluster.total, cluster.free)
-    if policy == "eta":  # the soonest start, then the cheapest, then the tightest fit
-        return (
-            cluster.attribute(ETA_SECONDS),
-            cluster.attribute(COST_PER_NODE_HOUR) * request.nodes,
-            float(total_cpu(cluster.total)),
-            float(free_cpu_after(capacity, request)),
-            *tail,
-        )
+    if policy == "eta":
+        cost = cluster.attribute(COST_PER_NODE_HOUR) * request.nodes
+        return (*eta_order(request, capacity, cluster.attribute(ETA_SECONDS), cost), *tail)
     if policy == "least-loaded":
         return (-free_fraction(capacity), *tail)
     if policy == "best-fit":

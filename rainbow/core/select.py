@@ -6,9 +6,16 @@ import math
 import random
 from collections.abc import Callable, Sequence
 
-from rainbow.core.capacity import free_cpu_after, free_fraction
+from rainbow.core.capacity import free_cpu_after, free_fraction, total_cpu
 from rainbow.core.match import has_fitting_nodes
-from rainbow.core.models import COST_PER_NODE_HOUR, ETA_SECONDS, ClusterView, JobRequest, SpecError
+from rainbow.core.models import (
+    COST_PER_NODE_HOUR,
+    ETA_SECONDS,
+    ClusterCapacity,
+    ClusterView,
+    JobRequest,
+    SpecError,
+)
 
 POLICIES = ("first-fit", "random", "least-loaded", "best-fit", "cost", "eta")
 DEFAULT_POLICY = "first-fit"
@@ -49,12 +56,14 @@ def _keys(request: JobRequest) -> dict[str, Callable[[ClusterView], _SortKey]]:
         "least-loaded": lambda c: (-free_fraction(c.capacity),),
         "best-fit": lambda c: (float(free_cpu_after(c.capacity, request)),),
         "cost": lambda c: (_cost(request, c), _attr(c, ETA_SECONDS)),
-        "eta": lambda c: (
-            _attr(c, ETA_SECONDS),
-            _cost(request, c),
-            float(free_cpu_after(c.capacity, request)),
-        ),
+        "eta": lambda c: eta_order(request, c.capacity, _attr(c, ETA_SECONDS), _cost(request, c)),
     }
+
+
+def eta_order(request: JobRequest, capacity: ClusterCapacity, wait: float, cost: float) -> _SortKey:
+    """The ``eta`` policy's order of a cluster: the soonest start (the wait it reports), the lowest
+    cost, the smaller cluster (large ones stay whole for jobs only they fit), the tightest fit."""
+    return wait, cost, float(total_cpu(capacity.total)), float(free_cpu_after(capacity, request))
 
 
 def select(

@@ -120,6 +120,10 @@ def test_eta_policy_packs_tightly_among_equally_soon_and_cheap_clusters() -> Non
     snug = cluster("snug", 2000, order=1, attrs={ETA_SECONDS: 0})
     assert pick([roomy, snug], "eta") == "snug"  # leaves roomy's whole nodes to larger jobs
     assert pick([roomy, snug], "first-fit") == "roomy"
+    large = cluster("large", 2000, free_nodes=4, order=0, total_cpu=64000, attrs={ETA_SECONDS: 0})
+    small = cluster("small", 8000, free_nodes=4, order=1, attrs={ETA_SECONDS: 0})
+    assert pick([large, small], "eta") == "small"  # the smaller cluster first, though large is tighter
+    assert pick([large, small], "best-fit") == "large"
 
 
 def test_unknown_policy_lists_valid_ones() -> None:
