@@ -25,14 +25,15 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from rainbow.core.capacity import InsufficientCapacity
+from rainbow.core.firstwaiting import FirstWaiting
 from rainbow.core.jobclass import ClusterSlot, JobClass, JobShape, Placed, Waiting, build_mask
 from rainbow.core.match import Fit, explain_one
 from rainbow.core.models import ClusterCapacity, ClusterView, NodeGroup
 from rainbow.core.nodes import NodePool
-from rainbow.core.planner import StartPlanner, start_on
+from rainbow.core.planner import start_on
 from rainbow.core.quantity import format_wait
 from rainbow.core.queues import NO_USAGE, QueueBook, QueueConfig, Usage
-from rainbow.core.reservation import Reservation
+from rainbow.core.reservation import Backfill, Reservation
 from rainbow.core.states import ASSIGNED, QUEUED, UNSCHEDULABLE
 
 #: Job classes kept after their last waiting job left (so repeated shapes are not re-indexed).
@@ -76,16 +77,11 @@ class Engine:
         self.queues = QueueBook(queues)
         self.rng = rng or random.Random()
         self.clock, self.backfill, self.default_walltime = clock, backfill, default_walltime
-        #: The waiting job whose earliest start is kept (``backfill`` only).
-        self.reservation: Reservation | None = None
         self._held: dict[JobClass, None] = {}  # classes the reservation kept from a cluster
         self._released: set[JobClass] = set()  # held classes released during a pass
-        self._planner = StartPlanner(default_walltime)
-        self._holder: Waiting | None = None  # the first waiting job, while _holder_for is current
-        self._holder_for: tuple[int, int] | None = None  # (placements, topology) it was found at
         self._placements = 0  # placements and releases (they change shares and limits)
-        self._unplannable: tuple[int, int, int] | None = None  # (job, growth, topology): no start anywhere
         self.clusters: dict[str, ClusterSlot] = {}
+        self._backfill = Backfill(self.clusters, clock, default_walltime)
         self._free_slots: list[int] = []
         self._classes: dict[JobShape, JobClass] = {}
         self._active: dict[JobClass, None] = {}
@@ -95,6 +91,7 @@ class Engine:
         self._placed: dict[int, Placed] = {}
         self._waiting_by_queue: Counter[str] = Counter()
         self._placed_by_queue: Counter[str] = Counter()
+        self._first = FirstWaiting(self.queues, self._active, self._waiting)
         self.topology = 0
         self.growth = 0
         #: Changes whenever any cluster's capacity or attributes, or any reservation, changes.
@@ -152,7 +149,7 @@ class Engine:
         if cluster is None:
             return [], []
         heapq.heappush(self._free_slots, cluster.slot)
-        self._planner.touch(name)
+        self._backfill.planner.touch(name)
         self.version += 1
         self.queues.total = self.queues.total - Usage.capacity(cluster.total)
         self.topology += 1
@@ -198,7 +195,9 @@ class Engine:
             return Change(job_id, self.enqueue(job_id, shape, queue, priority, consider=False))
         if not self.has_work():
             reservation = self._reservation()
-            cluster = job_class.select(self.clusters, self.rng, self._leaves(reservation, shape, priority))
+            cluster = job_class.select(
+                self.clusters, self.rng, self._backfill.leaves(reservation, shape, priority)
+            )
             if cluster is not None:
                 self._place(job_id, shape, queue, priority, cluster)
                 return Change(job_id, ASSIGNED, cluster.name)
@@ -225,7 +224,7 @@ class Engine:
         job_class.add(job)
         self._waiting[job_id] = job
         self._waiting_by_queue[queue] += 1
-        self._note_waiting(job)
+        self._first.note(job, (self._placements, self.topology))
         if job.state != current:
             self._flips.append(job)
         if consider and job_class.candidates:
@@ -376,7 +375,7 @@ class Engine:
             return None  # the queue frees room later: its classes are considered again then
         if reservation is not None and reservation.job_id == head.id:
             reservation = None
-        allowed = self._leaves(reservation, job_class.shape, head.priority)
+        allowed = self._backfill.leaves(reservation, job_class.shape, head.priority)
         cluster = job_class.select(self.clusters, self.rng, allowed)
         if cluster is None:
             exhausted.add(job_class)
@@ -394,7 +393,7 @@ class Engine:
     def _changed(self, cluster: ClusterSlot) -> None:
         """``cluster``'s nodes or jobs changed: earliest starts on it are to be estimated again."""
         cluster.changes += 1
-        self._planner.touch(cluster.name)
+        self._backfill.planner.touch(cluster.name)
 
     def _place(self, job_id: int, shape: JobShape, queue: str, priority: int, cluster: ClusterSlot) -> None:
         self.version += 1
@@ -402,10 +401,7 @@ class Engine:
         self._changed(cluster)
         placed = Placed(job_id, shape, queue, priority, cluster.name, self.clock())
         nodes = cluster.pool.pick(shape.request)
-        reservation = self.reservation
-        if reservation is not None and reservation.cluster == cluster.name:  # exactly what it takes
-            before = [cluster.pool.state[node] for node in nodes]
-            reservation.took(cluster.name, shape.request, placed.end(self.default_walltime), nodes, before)
+        self._backfill.placing(cluster, shape.request, placed.end(self.default_walltime), nodes)
         placed.nodes = cluster.pool.take(shape.request, nodes)
         cluster.placed[job_id] = placed
         self._placed[job_id] = placed
@@ -426,114 +422,27 @@ class Engine:
                     self._dirty[job_class] = None
 
     # Reservation (backfill)
+    @property
+    def reservation(self) -> Reservation | None:
+        """The reservation as last planned (``backfill`` only)."""
+        return self._backfill.reservation
+
     def current_reservation(self) -> Reservation | None:
         """The reservation as of now (planned again if anything changed since it was)."""
         return self._reservation()
 
     def _reservation(self) -> Reservation | None:
-        """The reservation for the first waiting job if it cannot start now: kept while no cluster
-        gained room, its start is ahead and the job still fits then, else planned again (and the
-        classes the reservation held back are considered again)."""
+        """The reservation for the first waiting job if it cannot start now; when it is planned
+        again, the classes it held back are considered again."""
         if not self.backfill:
             return None
-        holder = self._first_waiting()
-        current = self.reservation
-        if (
-            holder is not None
-            and current is not None
-            and current.job_id == holder.id
-            and current.growth == (self.growth, self.topology)
-            and self.clock() < current.start
-            and current.spare >= 0
-        ):
-            return current
-        unplannable = (holder.id if holder else 0, self.growth, self.topology)
-        if holder is None or self._unplannable == unplannable or self._starts_now(holder):
-            self.reservation = None
-        else:
-            self.reservation = self._plan(holder, self.clock())
-            self._unplannable = unplannable if self.reservation is None else None
-        if self._held:
+        first = self._first.get((self._placements, self.topology))
+        reservation, planned = self._backfill.current(first, (self.growth, self.topology))
+        if planned and self._held:
             self._dirty.update(self._held)
             self._released.update(self._held)
             self._held.clear()
-        return self.reservation
-
-    def _starts_now(self, job: Waiting) -> bool:
-        """True if ``job`` fits a cluster's free nodes now (it is placed this pass, no need to reserve)."""
-        job_class = job.job_class
-        request = job_class.request
-        return any(
-            (cluster := self.clusters.get(name)) is not None
-            and (job_class.mask >> cluster.slot) & 1
-            and cluster.fits_free(request)
-            for name in job_class.candidates
-        )
-
-    def _leaves(
-        self, reservation: Reservation | None, shape: JobShape, priority: int
-    ) -> Callable[[ClusterSlot], bool] | None:
-        """Which clusters a job may start on now without delaying ``reservation`` (None: any)."""
-        if reservation is None:
-            return None
-        end = self.clock() + (shape.walltime or self.default_walltime)
-        request = shape.request
-
-        def leaves(cluster: ClusterSlot) -> bool:
-            if cluster.name != reservation.cluster:
-                return True
-            try:
-                nodes = cluster.pool.pick(request)
-            except InsufficientCapacity:
-                return False
-            return reservation.lets(cluster.name, request, priority, end, nodes)
-
-        return leaves
-
-    def _first_waiting(self) -> Waiting | None:
-        """The first waiting job in order among those their queue's limits let go (kept until a
-        placement, a release or a change of clusters; a new job takes its place when it goes first)."""
-        if self._holder_for == (self._placements, self.topology) and (
-            self._holder is None or self._holder.id in self._waiting
-        ):
-            return self._holder
-        best: Waiting | None = None
-        best_key: tuple[int, float, int] | None = None
-        for job_class in self._active:
-            if not job_class.mask:
-                continue
-            for queue in list(job_class.queues):
-                head = job_class.head(queue)
-                if head is None or self.queues.limit_reason(queue, job_class.request):
-                    continue
-                key = self._order_key(head)
-                if best_key is None or key < best_key:
-                    best, best_key = head, key
-        self._holder, self._holder_for = best, (self._placements, self.topology)
-        return best
-
-    def _order_key(self, job: Waiting) -> tuple[int, float, int]:
-        return -job.priority, self.queues.share(job.queue), job.id
-
-    def _note_waiting(self, job: Waiting) -> None:
-        """A new waiting job: it is the first one if it goes before the one known."""
-        if self._holder_for != (self._placements, self.topology) or not job.job_class.mask:
-            return
-        if self.queues.limit_reason(job.queue, job.job_class.request):
-            return
-        if self._holder is None or self._order_key(job) < self._order_key(self._holder):
-            self._holder = job
-
-    def _plan(self, job: Waiting, now: float) -> Reservation | None:
-        """Where and when ``job`` starts earliest (ties: registration order); None if nowhere."""
-        shape = job.job_class.shape
-        found = self._planner.soonest(job.id, shape, job.job_class.mask, self.topology, self.clusters, now)
-        if found is None:
-            return None
-        name, start = found
-        return Reservation(
-            job.id, job.priority, shape.request, name, start.at, start.future, (self.growth, self.topology)
-        )
+        return reservation
 
     def estimated_start(self, shape: JobShape, name: str) -> float | None:
         """When a job of ``shape`` could start on cluster ``name`` at the earliest (None: never)."""

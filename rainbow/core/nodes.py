@@ -134,11 +134,6 @@ class NodePool:
         for node in nodes:
             self._move(node, self.state[node].plus(request.per_node))
 
-    def release_anywhere(self, request: JobRequest) -> tuple[int, ...]:
-        """Give back the share of a job whose nodes are not known (it ran before the pool was
-        built): to the most used nodes of a fitting kind with room under their ceiling."""
-        return give_back(request, self.state, self.kind, self.ceiling, self.kinds, {})
-
     def kind_fits(self, request: JobRequest, node: int) -> bool:
         return kind_fits(request, self.kinds[self.kind[node]])
 

@@ -12,10 +12,13 @@ takes its nodes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from rainbow.core.capacity import InsufficientCapacity
+from rainbow.core.jobclass import ClusterSlot, JobShape, Waiting
 from rainbow.core.models import JobRequest, Resources
+from rainbow.core.planner import StartPlanner
 from rainbow.core.timeline import Future
 
 
@@ -66,3 +69,87 @@ class Reservation:
         for node, free in zip(nodes, before, strict=True):
             then = future.changed.get(node, free)  # as it would have been without the job
             future.set(node, then.minus(request.per_node) if end > self.start else then)
+
+
+class Backfill:
+    """The reservation of the first waiting job that cannot start now, and which clusters later
+    jobs may start on without delaying it."""
+
+    def __init__(
+        self, clusters: Mapping[str, ClusterSlot], clock: Callable[[], float], default_walltime: float
+    ) -> None:
+        self.clusters, self.clock, self.default_walltime = clusters, clock, default_walltime
+        self.planner = StartPlanner(default_walltime)
+        self.reservation: Reservation | None = None
+        self._unplannable: tuple[int, tuple[int, int]] | None = None  # (job, growth): no start anywhere
+
+    def current(self, first: Waiting | None, growth: tuple[int, int]) -> tuple[Reservation | None, bool]:
+        """The reservation for ``first`` (the first waiting job), and whether it was planned again:
+        it is kept while no cluster gained room (``growth``), its start is ahead and the job still
+        fits then. None when ``first`` can start now, or nowhere."""
+        kept = self.reservation
+        if (
+            first is not None
+            and kept is not None
+            and kept.job_id == first.id
+            and kept.growth == growth
+            and self.clock() < kept.start
+            and kept.spare >= 0
+        ):
+            return kept, False
+        unplannable = (first.id if first else 0, growth)
+        if first is None or self._unplannable == unplannable or self._starts_now(first):
+            self.reservation = None
+        else:
+            self.reservation = self._plan(first, growth)
+            self._unplannable = unplannable if self.reservation is None else None
+        return self.reservation, True
+
+    def leaves(
+        self, reservation: Reservation | None, shape: JobShape, priority: int
+    ) -> Callable[[ClusterSlot], bool] | None:
+        """Which clusters a job may start on now without delaying ``reservation`` (None: any)."""
+        if reservation is None:
+            return None
+        end = self.clock() + (shape.walltime or self.default_walltime)
+        request = shape.request
+
+        def leaves(cluster: ClusterSlot) -> bool:
+            if cluster.name != reservation.cluster:
+                return True
+            try:
+                nodes = cluster.pool.pick(request)
+            except InsufficientCapacity:
+                return False
+            return reservation.lets(cluster.name, request, priority, end, nodes)
+
+        return leaves
+
+    def placing(self, cluster: ClusterSlot, request: JobRequest, end: float, nodes: Sequence[int]) -> None:
+        """A job is about to take ``nodes`` of ``cluster`` until ``end``: the reservation's view of
+        that cluster at its start follows exactly."""
+        reservation = self.reservation
+        if reservation is not None and reservation.cluster == cluster.name:
+            before = [cluster.pool.state[node] for node in nodes]
+            reservation.took(cluster.name, request, end, nodes, before)
+
+    def _starts_now(self, job: Waiting) -> bool:
+        """True if ``job`` fits a cluster's free nodes now (it is placed this pass: no need to reserve)."""
+        job_class = job.job_class
+        return any(
+            (cluster := self.clusters.get(name)) is not None
+            and (job_class.mask >> cluster.slot) & 1
+            and cluster.fits_free(job_class.request)
+            for name in job_class.candidates
+        )
+
+    def _plan(self, job: Waiting, growth: tuple[int, int]) -> Reservation | None:
+        """Where and when ``job`` starts earliest (ties: registration order); None if nowhere."""
+        shape = job.job_class.shape
+        found = self.planner.soonest(
+            job.id, shape, job.job_class.mask, growth[1], self.clusters, self.clock()
+        )
+        if found is None:
+            return None
+        name, start = found
+        return Reservation(job.id, job.priority, shape.request, name, start.at, start.future, growth)

@@ -206,7 +206,7 @@ def test_registers_ready_schedulable_nodes(env: Env) -> None:
             Resources(8000, 32 * GiB, 0), 2, {"kubernetes.io/arch": "amd64", "kubernetes.io/os": "linux"}
         ),
     ), env.agent.logs()
-    assert dict(info.attributes) == {"cost_per_node_hour": 1.5}
+    assert dict(info.attributes) == {"cost_per_node_hour": 1.5, "eta_seconds": 0.0}  # no pod waits for a node
     secret = poll(
         "the Secret", lambda: env.core.read_namespaced_secret(f"rainbow-agent-{CLUSTER}", "default").data
     )
