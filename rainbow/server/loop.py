@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from rainbow.core.engine import Change, Engine
-from rainbow.core.states import ASSIGNED, UNSCHEDULABLE
+from rainbow.core.states import ASSIGNED, QUEUED, UNSCHEDULABLE
 from rainbow.server.lifecycle import check_transition
 from rainbow.server.limits import MAX_REASONS_IN_LISTS
 from rainbow.server.metrics import SchedulerMetrics
@@ -60,6 +60,7 @@ class SchedulingLoop:
         self.engine, self.reasons, self.work, self.clock, self.metrics = engine, reasons, work, clock, metrics
         self.budget = budget
         self._reports: dict[str, ClusterRecord] = {}
+        self._announced: tuple[int, str] | None = None  # the reservation last written to its job
         self._wake = asyncio.Event()
 
     def note_report(self, record: ClusterRecord) -> None:
@@ -74,14 +75,36 @@ class SchedulingLoop:
         self.work.recover()
         with self.metrics.time_matching():
             changes = self.engine.schedule(self.budget) if self.engine.has_work() else []
-        if not changes and not self._reports:
+        reserved = self._new_reservation()
+        if not changes and not self._reports and reserved is None:
             return []
         reports, self._reports = self._reports, {}
         with self.work.atomic() as unit:
             for record in reports.values():
                 unit.store.save_cluster(record)
             apply_changes(unit, self.reasons, changes, self.clock(), self.metrics)
+            if reserved is not None:
+                self._announce(unit, reserved[0])
+        if reserved is not None:
+            self._announced = reserved
         return unit.changed
+
+    def _new_reservation(self) -> tuple[int, str] | None:
+        """The reservation (job, cluster) when it is not the one last written to its job."""
+        reservation = self.engine.reservation
+        if reservation is None:
+            self._announced = None
+            return None
+        current = (reservation.job_id, reservation.cluster)
+        return current if current != self._announced else None
+
+    def _announce(self, unit: Unit, job_id: int) -> None:
+        """Write the reserved job's message (``reserved on gpu, estimated start in 12m``), so that
+        watchers see it: the job's messages are otherwise only computed when it is read."""
+        job = unit.store.get_job(job_id)
+        if job is not None and job.state == QUEUED and self.engine.is_waiting(job.id):
+            job.message = self.engine.waiting_message(job.id)
+            unit.save(job, (job.cluster, job.state))
 
     def settle(self) -> list[JobRecord]:
         """Run one slice now (small queues settle within the call); the loop does the rest."""

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rainbow.cli import output
-from rainbow.client import RainbowClient, state_name
+from rainbow.client import RainbowClient, RainbowClientError, state_name
 from rainbow.server.config import load_config
 from rainbow.server.errors import InvalidArgument
 from rainbow.server.estimates import RuntimeEstimates
@@ -129,3 +129,33 @@ def test_estimates_keep_a_bounded_number_of_queues_and_submitters() -> None:
             estimates.finished("q", f"u{user}", 10)
     assert estimates.walltime("q", "u0") == 10  # the queue's (u0's own were dropped)
     assert len(estimates._runs) <= 4
+
+
+def test_watchers_see_which_job_is_reserved_next(tmp_path: Path) -> None:
+    running = ServerThread(make_config(tmp_path, backfill=True)).start()
+    try:
+        with running.client("alice") as alice:
+            secret = alice.register_cluster("a", REGISTRATION_SECRET, [cpu_nodes(4)]).secret
+            first = alice.submit(job("first", 4, 600)).job
+            second = alice.submit(job("second", 4, 600)).job
+            third = alice.submit(job("third", 4, 600)).job
+            settle(alice, second.id, "QUEUED")
+            alice.receive("a", secret, max_jobs=10)
+            alice.accept("a", secret, [(first.id, 1)])
+            alice.report("a", secret, first.id, "SUCCEEDED")  # second starts: third is reserved next
+            settle(alice, second.id, "ASSIGNED")
+
+            def written() -> str:
+                """The last message about a reservation in the job's history, as watchers got it."""
+                history: list[str] = []
+                try:
+                    for event in alice.watch(job_id=third.id, from_start=True, timeout=1):
+                        history.append(event.job.message)
+                except RainbowClientError:  # the watch's deadline: the history is all there
+                    pass
+                return next((m for m in reversed(history) if "reserved" in m), "")
+
+            message = poll("the reservation in the history", written, timeout=10, interval=0.1)
+            assert message.startswith("reserved on a, estimated start in 10m"), message
+    finally:
+        running.stop()
