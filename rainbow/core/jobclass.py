@@ -12,7 +12,7 @@ import heapq
 import math
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from rainbow.core.access import ClusterAccess
@@ -250,7 +250,11 @@ class JobClass:
         policy, request = self.shape.policy, self.request
         return min(fitting, key=lambda c: policy_key(policy, request, c))
 
-    def _candidate(self, clusters: dict[str, ClusterSlot], name: str) -> ClusterSlot | None:
+    def fits_now(self, clusters: Mapping[str, ClusterSlot]) -> bool:
+        """True if the class fits some cluster's free nodes now (stale candidates are dropped)."""
+        return any(self._candidate(clusters, name) is not None for name in list(self.candidates))
+
+    def _candidate(self, clusters: Mapping[str, ClusterSlot], name: str) -> ClusterSlot | None:
         """The candidate cluster ``name`` if it still fits; otherwise it stops being a candidate."""
         cluster = clusters.get(name)
         if cluster is None or not (self.mask >> cluster.slot) & 1 or not cluster.fits_free(self.request):

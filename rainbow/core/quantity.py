@@ -23,16 +23,21 @@ def _bad(field: str, value: object, why: str) -> SpecError:
     return SpecError(f"{field}: {value!r} {why}")
 
 
+def _exact(value: int | float, field: str) -> Fraction:
+    """A number as an exact Fraction (a float as its shortest decimal form); not NaN or infinite."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise _bad(field, value, "is not a finite number")
+        return Fraction(Decimal(repr(value)))
+    return Fraction(value)
+
+
 def parse_quantity(value: str | int | float, field: str = "quantity") -> Fraction:
     """Parse a Kubernetes quantity into an exact non-negative Fraction."""
     if isinstance(value, bool):
         raise _bad(field, value, "is not a quantity")
-    if isinstance(value, int):
-        amount = Fraction(value)
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise _bad(field, value, "is not a finite number")
-        amount = Fraction(Decimal(repr(value)))
+    if isinstance(value, int | float):
+        amount = _exact(value, field)
     elif isinstance(value, str):
         amount = _parse_text(value.strip(), value, field)
     else:
@@ -132,12 +137,8 @@ def parse_duration(value: str | int | float, where: str) -> int:
         length = duration_length(value)
         if length is None:
             raise not_duration
-    elif isinstance(value, int):
-        length = Fraction(value)
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise _bad(where, value, "is not a finite number")
-        length = Fraction(Decimal(repr(value)))
+    elif isinstance(value, int | float):
+        length = _exact(value, where)
     else:
         raise not_duration
     if length < 0:

@@ -41,12 +41,10 @@ class Reservation:
         fits there; the reservation must be planned again)."""
         return self.future.fitting - self.request.nodes
 
-    def lets(
-        self, cluster: str, request: JobRequest, priority: int, end: float, nodes: Sequence[int]
-    ) -> bool:
-        """Whether a job starting now on ``nodes`` of ``cluster``, estimated to end at ``end``,
-        leaves this reservation's start as it is."""
-        if cluster != self.cluster or priority > self.priority or end <= self.start:
+    def lets(self, request: JobRequest, priority: int, end: float, nodes: Sequence[int]) -> bool:
+        """Whether a job starting now on ``nodes`` of the reserved cluster, estimated to end at
+        ``end``, leaves this reservation's start as it is."""
+        if priority > self.priority or end <= self.start:
             return True
         future, wanted = self.future, self.request
         lost = 0
@@ -59,12 +57,10 @@ class Reservation:
         return lost <= self.spare
 
     def took(
-        self, cluster: str, request: JobRequest, end: float, nodes: Sequence[int], before: Sequence[Resources]
+        self, request: JobRequest, end: float, nodes: Sequence[int], before: Sequence[Resources]
     ) -> None:
-        """A job started on ``nodes`` of ``cluster`` (which had ``before`` free), running until
-        ``end``: the nodes it still holds at the reserved start have less free then."""
-        if cluster != self.cluster:
-            return
+        """A job started on ``nodes`` of the reserved cluster (which had ``before`` free), running
+        until ``end``: the nodes it still holds at the reserved start have less free then."""
         future = self.future
         for node, free in zip(nodes, before, strict=True):
             then = future.changed.get(node, free)  # as it would have been without the job
@@ -98,7 +94,8 @@ class Backfill:
         ):
             return kept, False
         unplannable = (first.id if first else 0, growth)
-        if first is None or self._unplannable == unplannable or self._starts_now(first):
+        # A first job that fits now is placed this pass: it needs no reservation.
+        if first is None or self._unplannable == unplannable or first.job_class.fits_now(self.clusters):
             self.reservation = None
         else:
             self.reservation = self._plan(first, growth)
@@ -121,7 +118,7 @@ class Backfill:
                 nodes = cluster.pool.pick(request)
             except InsufficientCapacity:
                 return False
-            return reservation.lets(cluster.name, request, priority, end, nodes)
+            return reservation.lets(request, priority, end, nodes)
 
         return leaves
 
@@ -131,17 +128,7 @@ class Backfill:
         reservation = self.reservation
         if reservation is not None and reservation.cluster == cluster.name:
             before = [cluster.pool.state[node] for node in nodes]
-            reservation.took(cluster.name, request, end, nodes, before)
-
-    def _starts_now(self, job: Waiting) -> bool:
-        """True if ``job`` fits a cluster's free nodes now (it is placed this pass: no need to reserve)."""
-        job_class = job.job_class
-        return any(
-            (cluster := self.clusters.get(name)) is not None
-            and (job_class.mask >> cluster.slot) & 1
-            and cluster.fits_free(job_class.request)
-            for name in job_class.candidates
-        )
+            reservation.took(request, end, nodes, before)
 
     def _plan(self, job: Waiting, growth: tuple[int, int]) -> Reservation | None:
         """Where and when ``job`` starts earliest (ties: registration order); None if nowhere."""

@@ -17,7 +17,7 @@ import random
 import sys
 from collections.abc import Iterator
 
-from rainbow.core.timeline import WALLTIME_STEPS
+from rainbow.core.timeline import walltime_step
 
 SIZES = ((0.6, 1, 16), (0.3, 17, 256), (0.1, 257, 1024))
 MEDIAN_RUNTIME = 600.0
@@ -39,8 +39,7 @@ def _runtime(rng: random.Random) -> float:
 
 
 def _requested(rng: random.Random, runtime: float) -> int:
-    wanted = runtime * rng.uniform(1.0, 3.0)
-    return next((int(step) for step in WALLTIME_STEPS if step >= wanted), int(WALLTIME_STEPS[-1]))
+    return walltime_step(runtime * rng.uniform(1.0, 3.0))
 
 
 def generate(jobs: int, cores: int, load: float, seed: int) -> Iterator[str]:
