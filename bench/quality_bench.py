@@ -24,7 +24,6 @@ from types import FrameType
 
 from rainbow.core import POLICIES as ENGINE_POLICIES
 from rainbow.core import NodeGroup, total_cpu
-from rainbow.core.match import has_fitting_nodes
 from rainbow.localk8s.specs import ClusterSpec, reported_groups
 from rainbow.localk8s.specs import NodeGroup as Shape
 from rainbow.simulate import SimJob, Simulation
@@ -85,9 +84,7 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
     cores = sum(total_cpu(groups) for groups in clusters.values()) // 1000
     started = time.perf_counter()
     trace = list(sim_jobs(parse_swf(generate(args.jobs, cores, args.load, args.seed)), CORES_PER_NODE))
-    jobs: list[SimJob] = [
-        j for j in trace if any(has_fitting_nodes(j.request, groups) for groups in clusters.values())
-    ]
+    jobs: list[SimJob] = [j for j in trace if any(j.fits(groups) for groups in clusters.values())]
     print(f"trace: {len(trace)} jobs in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     runs: dict[str, dict[str, object]] = {}
     for label in args.policies:

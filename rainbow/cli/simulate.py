@@ -17,7 +17,6 @@ from typing import IO, Any
 from rainbow.cli import output, plot
 from rainbow.cli.common import OK, USAGE, CliError, load_yaml
 from rainbow.core import POLICIES, JobRequest, NodeGroup, total_cpu
-from rainbow.core.match import has_fitting_nodes
 from rainbow.localk8s.specs import parse_specs, reported_groups
 from rainbow.simulate import SimJob, Simulation
 from rainbow.simulate.report import PolicyReport, report
@@ -72,7 +71,8 @@ def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
         type=int,
         metavar="K",
         help="cores of a node of the traced machine: a job of P processors asks for ceil(P/K) nodes"
-        " (default: the cores of the smallest node among the clusters)",
+        " of ceil(P/nodes) cores on every cluster (default: its P cores are spread over the fewest"
+        " nodes of the cluster it runs on)",
     )
     sim.add_argument("--seed", type=int, default=0, help="seed of the random policy (default: 0)")
     sim.set_defaults(run=simulate)
@@ -146,8 +146,9 @@ def _lines(handle: IO[str]) -> Iterator[str]:
         yield line
 
 
-def read_trace(path: str, cores_per_node: int, clusters: Clusters) -> Trace:
-    """The runnable jobs of an SWF file that fit some cluster; bad files are usage errors."""
+def read_trace(path: str, cores_per_node: int | None, clusters: Clusters) -> Trace:
+    """The runnable jobs of an SWF file that fit some cluster; bad files are usage errors. Their
+    processors are spread over each cluster's own nodes unless ``cores_per_node`` is given."""
     counted = 0
 
     def count(jobs: Iterable[SwfJob]) -> Iterator[SwfJob]:
@@ -158,24 +159,24 @@ def read_trace(path: str, cores_per_node: int, clusters: Clusters) -> Trace:
                 raise CliError(f"{path}: more than {MAX_JOBS:,} jobs", USAGE)
             yield job
 
-    fits: dict[JobRequest, bool] = {}
+    fits: dict[tuple[JobRequest, int], bool] = {}
+    nominal = smallest_node_cores(clusters) if cores_per_node is None else cores_per_node
     seen: set[int] = set()
     jobs: list[SimJob] = []
     runnable = 0
     try:
         with open(path, encoding="utf-8") as handle:
-            for job in sim_jobs(count(parse_swf(_lines(handle))), cores_per_node):
+            jobs_read = sim_jobs(count(parse_swf(_lines(handle))), nominal, spread=cores_per_node is None)
+            for job in jobs_read:
                 runnable += 1
                 if job.id in seen:
                     raise CliError(f"{path}: job number {job.id} appears more than once", USAGE)
                 seen.add(job.id)
                 if not (job.submit <= MAX_SECONDS and job.runtime <= MAX_SECONDS):
                     raise CliError(f"{path}: job {job.id}: times over {MAX_SECONDS:g} seconds", USAGE)
-                fit = fits.get(job.request)
+                fit = fits.get((job.request, job.cores))
                 if fit is None:
-                    fit = fits[job.request] = any(
-                        has_fitting_nodes(job.request, groups) for groups in clusters.values()
-                    )
+                    fit = fits[job.request, job.cores] = any(job.fits(groups) for groups in clusters.values())
                 if fit:
                     jobs.append(job)
     except OSError as error:
@@ -213,8 +214,8 @@ def simulate(args: argparse.Namespace) -> int:
     if args.plot:
         plot.check(args.plot)  # before the work: the suffix, and whether matplotlib is there
     clusters = load_clusters(args.clusters)
-    cores = smallest_node_cores(clusters) if args.cores_per_node is None else args.cores_per_node
-    if not 1 <= cores <= MAX_CORES_PER_NODE:
+    cores = args.cores_per_node
+    if cores is not None and not 1 <= cores <= MAX_CORES_PER_NODE:
         raise CliError(f"--cores-per-node must be between 1 and {MAX_CORES_PER_NODE}", USAGE)
     trace = read_trace(args.trace, cores, clusters)
     reports, outcomes = [], []
@@ -226,7 +227,8 @@ def simulate(args: argparse.Namespace) -> int:
     summary = (
         f"{Path(args.trace).name}: {trace.read} jobs; {trace.no_runtime} without a run time or"
         f" processors and {trace.unfit} that fit no cluster were left out; {len(trace.jobs)} simulated"
-        f" on {len(clusters)} clusters ({total} cores), {cores} cores per node"
+        f" on {len(clusters)} clusters ({total} cores), "
+        + ("processors spread over each cluster's nodes" if cores is None else f"{cores} cores per node")
     )
     if args.output == "table":
         print(summary)

@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 from rainbow.core.capacity import InsufficientCapacity
 from rainbow.core.firstwaiting import FirstWaiting
-from rainbow.core.jobclass import ClusterSlot, JobClass, JobShape, Placed, Waiting, build_mask
+from rainbow.core.jobclass import ClusterSlot, JobClass, JobShape, Placed, Waiting, build_mask, usable
 from rainbow.core.match import Fit, explain_one
 from rainbow.core.models import ClusterCapacity, ClusterView, NodeGroup
 from rainbow.core.nodes import NodePool
@@ -246,17 +246,17 @@ class Engine:
         """Reload a placed job (its cluster must be known); ``holding`` if it still holds its nodes,
         ``started`` when it started running (0: not yet)."""
         slot = self.clusters[cluster]
-        placed = Placed(job_id, shape, queue, priority, cluster, started or self.clock())
+        placed = Placed(job_id, shape, queue, priority, slot, started or self.clock())
         placed.accepted, placed.holding, placed.started = accepted, holding, started
         slot.placed[job_id] = placed
         self._placed[job_id] = placed
-        self.queues.add(queue, shape.usage)
+        self.queues.add(queue, placed.usage)
         self._placed_by_queue[queue] += 1
         if holding:
             self.version += 1
             self._changed(slot)
             try:
-                placed.nodes = slot.pool.reserve(shape.request)
+                placed.nodes = slot.pool.reserve(placed.request)
             except InsufficientCapacity:
                 self._nothing_free(slot)
 
@@ -288,7 +288,7 @@ class Engine:
         if placed.holding:
             self.version += 1
             self._changed(cluster)
-            cluster.pool.release(placed.shape.request, placed.nodes)  # () after "nothing free"
+            cluster.pool.release(placed.request, placed.nodes)  # () after "nothing free"
             self._grew(cluster)
 
     def is_waiting(self, job_id: int) -> bool:
@@ -399,13 +399,13 @@ class Engine:
         self.version += 1
         self._placements += 1
         self._changed(cluster)
-        placed = Placed(job_id, shape, queue, priority, cluster.name, self.clock())
-        nodes = cluster.pool.pick(shape.request)
-        self._backfill.placing(cluster, shape.request, placed.end(self.default_walltime), nodes)
-        placed.nodes = cluster.pool.take(shape.request, nodes)
+        placed = Placed(job_id, shape, queue, priority, cluster, self.clock())
+        nodes = cluster.pool.pick(placed.request)
+        self._backfill.placing(cluster, placed.request, placed.end(self.default_walltime), nodes)
+        placed.nodes = cluster.pool.take(placed.request, nodes)
         cluster.placed[job_id] = placed
         self._placed[job_id] = placed
-        self.queues.add(queue, shape.usage)
+        self.queues.add(queue, placed.usage)
         self._placed_by_queue[queue] += 1
 
     def _unplace(self, placed: Placed) -> None:
@@ -414,7 +414,7 @@ class Engine:
         cluster = self.clusters.get(placed.cluster)
         if cluster is not None:
             cluster.placed.pop(placed.id, None)
-        self.queues.remove(placed.queue, placed.shape.usage)
+        self.queues.remove(placed.queue, placed.usage)
         self._placed_by_queue[placed.queue] -= 1
         if self.queues.configs.get(placed.queue) is not None:
             for job_class in self._active:  # jobs its limits held back may go now
@@ -467,9 +467,7 @@ class Engine:
     def _prepare(self, job_class: JobClass) -> JobClass:
         """Bring a class that was not following cluster changes up to date."""
         if job_class.topology != self.topology:
-            job_class.mask = build_mask(
-                job_class.shape, self.clusters, lambda c: c.fits_total(job_class.request)
-            )
+            job_class.mask = build_mask(job_class.shape, self.clusters)
             job_class.topology = self.topology
             job_class.synced = -1
         if job_class.synced != self.growth:
@@ -485,10 +483,7 @@ class Engine:
         """A cluster appeared, changed its total or left: update an active class's mask and state."""
         before = job_class.mask
         bit = 1 << cluster.slot
-        usable = (
-            present and job_class.shape.access.permits(cluster.name) and cluster.fits_total(job_class.request)
-        )
-        job_class.mask = (before | bit) if usable else (before & ~bit)
+        job_class.mask = (before | bit) if present and usable(job_class.shape, cluster) else (before & ~bit)
         job_class.topology = self.topology
         if bool(before) != bool(job_class.mask):
             self._flips.extend(job_class.members.values())
@@ -501,7 +496,7 @@ class Engine:
         cluster.pool = NodePool(cluster.reported_free, cluster.total)
         try:
             for placed in cluster.placed.values():
-                placed.nodes = cluster.pool.reserve(placed.shape.request) if placed.holding else ()
+                placed.nodes = cluster.pool.reserve(placed.request) if placed.holding else ()
         except InsufficientCapacity:
             self._nothing_free(cluster)
 
@@ -537,13 +532,14 @@ class Engine:
                 if len(excluded) < wanted:
                     excluded.append(Fit(cluster.name, False, False, refusal))
                 continue
+            request = shape.request_on(cluster) or shape.request
             if cluster.lost:
-                fits_total = cluster.fits_total(shape.request)
+                fits_total = cluster.fits_total(request)
                 fits.append(Fit(cluster.name, fits_total, False, "the cluster is lost (it stopped calling)"))
                 continue
             fit = alike.get((cluster.total, cluster.free))
             if fit is None:
-                fit = alike[cluster.total, cluster.free] = explain_one(shape.request, self.view(cluster.name))
+                fit = alike[cluster.total, cluster.free] = explain_one(request, self.view(cluster.name))
             fits.append(Fit(cluster.name, fit.fits_total, fit.fits_free, fit.reason))
         return (fits + excluded)[:wanted]
 

@@ -22,6 +22,7 @@ from rainbow.core.models import COST_PER_NODE_HOUR, ETA_SECONDS, ClusterCapacity
 from rainbow.core.nodes import NodePool
 from rainbow.core.queues import Usage
 from rainbow.core.select import eta_order
+from rainbow.core.spread import spread
 
 #: Policies whose order of clusters does not change as jobs are placed: kept in a heap per class.
 STATIC_POLICIES = frozenset({"first-fit", "cost"})
@@ -35,21 +36,43 @@ class JobShape:
 
     ``walltime`` is how long such a job is expected to run, in seconds, rounded up to a step of
     ``rainbow.core.timeline.WALLTIME_STEPS`` (0: not known; the engine's default applies).
+    ``cores`` (0: none) makes it a job of that many cores spread over whole nodes of the cluster it
+    runs on (``rainbow.core.spread``): ``request`` then gives the memory, GPUs and labels each node
+    needs and, as is, what the job counts against its queue's limits.
     """
 
     request: JobRequest
     access: ClusterAccess
     policy: str
     walltime: int = 0
+    cores: int = 0
     usage: Usage = field(init=False, repr=False, compare=False)
     _hash: int = field(init=False, repr=False, compare=False)
+    _spread: dict[str, tuple[tuple[NodeGroup, ...], JobRequest | None]] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "usage", Usage.of(self.request))
-        object.__setattr__(self, "_hash", hash((self.request, self.access, self.policy, self.walltime)))
+        object.__setattr__(
+            self, "_hash", hash((self.request, self.access, self.policy, self.walltime, self.cores))
+        )
+        object.__setattr__(self, "_spread", {})
 
     def __hash__(self) -> int:  # shapes are dictionary keys on every submit: hashed once
         return self._hash
+
+    def request_on(self, cluster: ClusterSlot) -> JobRequest | None:
+        """What such a job asks of ``cluster``'s nodes (None: its cores fit none of them)."""
+        if not self.cores:
+            return self.request
+        known = self._spread.get(cluster.name)
+        if known is None or known[0] is not cluster.total:  # the cluster's nodes changed
+            known = self._spread[cluster.name] = (
+                cluster.total,
+                spread(self.cores, self.request, cluster.total),
+            )
+        return known[1]
 
 
 class ClusterSlot:
@@ -87,11 +110,11 @@ class ClusterSlot:
     def free(self) -> tuple[NodeGroup, ...]:
         return () if self.lost else self.pool.view()
 
-    def fits_free(self, request: JobRequest) -> bool:
-        return has_fitting_nodes(request, self.free)
+    def fits_free(self, request: JobRequest | None) -> bool:
+        return request is not None and has_fitting_nodes(request, self.free)
 
-    def fits_total(self, request: JobRequest) -> bool:
-        return has_fitting_nodes(request, self.total)
+    def fits_total(self, request: JobRequest | None) -> bool:
+        return request is not None and has_fitting_nodes(request, self.total)
 
     def attribute(self, name: str) -> float:
         """A numeric attribute, +inf when missing or not finite (worst for cost and eta)."""
@@ -119,7 +142,8 @@ def policy_key(policy: str, request: JobRequest, cluster: ClusterSlot) -> SortKe
 
 class Placed:
     """A job placed on a cluster; it holds its nodes in the free view until the cluster reports after
-    acceptance. ``placed_at`` is when it was placed, ``started`` when it started running (0: not yet)."""
+    acceptance. ``request`` is what it asks of that cluster's nodes (``usage`` what it holds),
+    ``placed_at`` when it was placed, ``started`` when it started running (0: not yet)."""
 
     __slots__ = (
         "accepted",
@@ -130,14 +154,25 @@ class Placed:
         "placed_at",
         "priority",
         "queue",
+        "request",
         "shape",
         "started",
+        "usage",
     )
 
     def __init__(
-        self, job_id: int, shape: JobShape, queue: str, priority: int, cluster: str, placed_at: float
+        self,
+        job_id: int,
+        shape: JobShape,
+        queue: str,
+        priority: int,
+        cluster: ClusterSlot,
+        placed_at: float,
     ) -> None:
-        self.id, self.shape, self.queue, self.priority, self.cluster = job_id, shape, queue, priority, cluster
+        self.id, self.shape, self.queue, self.priority = job_id, shape, queue, priority
+        self.cluster = cluster.name
+        self.request = shape.request_on(cluster) or shape.request
+        self.usage = shape.usage if self.request is shape.request else Usage.of(self.request)
         self.placed_at = placed_at
         #: The pool's nodes it holds (() when not known: it holds none, or the pool was rebuilt).
         self.nodes: tuple[int, ...] = ()
@@ -215,7 +250,7 @@ class JobClass:
 
     def offer(self, cluster: ClusterSlot) -> bool:
         """Note that ``cluster`` may have room for this class now; True if it does."""
-        if not (self.mask >> cluster.slot) & 1 or not cluster.fits_free(self.request):
+        if not (self.mask >> cluster.slot) & 1 or not cluster.fits_free(self.shape.request_on(cluster)):
             return False
         if cluster.name not in self.candidates:
             self.candidates.add(cluster.name)
@@ -224,7 +259,7 @@ class JobClass:
         return True
 
     def push(self, cluster: ClusterSlot) -> None:
-        key = policy_key(self.shape.policy, self.request, cluster)
+        key = policy_key(self.shape.policy, self.on(cluster), cluster)
         heapq.heappush(self._heap, (key, cluster.key_version, cluster.name))
 
     def select(
@@ -247,8 +282,8 @@ class JobClass:
             return None
         if self.shape.policy == "random":
             return rng.choice(sorted(fitting, key=lambda c: (c.order, c.name)))
-        policy, request = self.shape.policy, self.request
-        return min(fitting, key=lambda c: policy_key(policy, request, c))
+        policy = self.shape.policy
+        return min(fitting, key=lambda c: policy_key(policy, self.on(c), c))
 
     def fits_now(self, clusters: Mapping[str, ClusterSlot]) -> bool:
         """True if the class fits some cluster's free nodes now (stale candidates are dropped)."""
@@ -257,7 +292,11 @@ class JobClass:
     def _candidate(self, clusters: Mapping[str, ClusterSlot], name: str) -> ClusterSlot | None:
         """The candidate cluster ``name`` if it still fits; otherwise it stops being a candidate."""
         cluster = clusters.get(name)
-        if cluster is None or not (self.mask >> cluster.slot) & 1 or not cluster.fits_free(self.request):
+        if (
+            cluster is None
+            or not (self.mask >> cluster.slot) & 1
+            or not cluster.fits_free(self.shape.request_on(cluster))
+        ):
             self.candidates.discard(name)
             return None
         return cluster
@@ -285,6 +324,10 @@ class JobClass:
             heapq.heappush(heap, entry)
         return found
 
+    def on(self, cluster: ClusterSlot) -> JobRequest:
+        """What the class asks of ``cluster``, a cluster it fits."""
+        return self.shape.request_on(cluster) or self.request
+
     def forget_cluster(self, name: str) -> None:
         self.candidates.discard(name)
 
@@ -294,12 +337,15 @@ class JobClass:
             self.push(cluster)
 
 
-def build_mask(
-    shape: JobShape, clusters: dict[str, ClusterSlot], fits_total: Callable[[ClusterSlot], bool]
-) -> int:
+def usable(shape: JobShape, cluster: ClusterSlot) -> bool:
+    """True if ``shape`` may use ``cluster`` and fits it in total."""
+    return shape.access.permits(cluster.name) and cluster.fits_total(shape.request_on(cluster))
+
+
+def build_mask(shape: JobShape, clusters: dict[str, ClusterSlot]) -> int:
     """A bit for every cluster slot the class may use and fits in total."""
     mask = 0
     for cluster in clusters.values():
-        if shape.access.permits(cluster.name) and fits_total(cluster):
+        if usable(shape, cluster):
             mask |= 1 << cluster.slot
     return mask

@@ -22,14 +22,15 @@ def endings(cluster: ClusterSlot, now: float, default_walltime: float) -> Iterat
     """The estimated ends of a cluster's jobs (a job past its estimate may end now)."""
     for placed in cluster.placed.values():
         nodes = placed.nodes if placed.holding else ()
-        yield Ending(max(now, placed.end(default_walltime)), placed.shape.request, nodes)
+        yield Ending(max(now, placed.end(default_walltime)), placed.request, nodes)
 
 
 def start_on(cluster: ClusterSlot, shape: JobShape, now: float, default_walltime: float) -> Start | None:
     """``shape``'s earliest start on ``cluster`` after the wait it reports; None if never (or lost)."""
-    if cluster.lost:
+    request = shape.request_on(cluster)
+    if cluster.lost or request is None:
         return None
-    start = earliest_start(shape.request, cluster.pool, endings(cluster, now, default_walltime), now)
+    start = earliest_start(request, cluster.pool, endings(cluster, now, default_walltime), now)
     wait = cluster.attribute(ETA_SECONDS)
     if start is not None and math.isfinite(wait) and wait > 0:
         return Start(start.at + wait, start.future)

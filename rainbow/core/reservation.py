@@ -109,11 +109,13 @@ class Backfill:
         if reservation is None:
             return None
         end = self.clock() + (shape.walltime or self.default_walltime)
-        request = shape.request
 
         def leaves(cluster: ClusterSlot) -> bool:
             if cluster.name != reservation.cluster:
                 return True
+            request = shape.request_on(cluster)
+            if request is None:
+                return False
             try:
                 nodes = cluster.pool.pick(request)
             except InsufficientCapacity:
@@ -139,4 +141,5 @@ class Backfill:
         if found is None:
             return None
         name, start = found
-        return Reservation(job.id, job.priority, shape.request, name, start.at, start.future, growth)
+        request = job.job_class.on(self.clusters[name])
+        return Reservation(job.id, job.priority, request, name, start.at, start.future, growth)

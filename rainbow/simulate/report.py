@@ -65,9 +65,7 @@ def report(
     else:
         makespan = 0.0
     cores = sum(total_cpu(groups) for groups in clusters.values()) / 1000
-    used = sum(
-        o.job.request.nodes * o.job.request.per_node.cpu_millis / 1000 * (o.end - o.start) for o in outcomes
-    )
+    used = sum(o.job.core_count * (o.end - o.start) for o in outcomes)
     return PolicyReport(
         policy=policy,
         jobs=len(outcomes),

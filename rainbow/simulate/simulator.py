@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from rainbow.core.access import ClusterAccess
 from rainbow.core.engine import Engine
 from rainbow.core.jobclass import JobShape
+from rainbow.core.match import has_fitting_nodes
 from rainbow.core.models import JobRequest, NodeGroup
+from rainbow.core.spread import spread
 from rainbow.core.states import ASSIGNED
 from rainbow.core.timeline import walltime_step
 
@@ -27,7 +29,9 @@ QUEUE = "default"
 class SimJob:
     """A job of a workload: submitted at ``submit``, runs ``runtime`` seconds; ``walltime`` is what
     it asked for (0: nothing; the engine's estimate applies); ``queue`` where it waits (fair share
-    is per queue, as on the server; "" is one shared queue)."""
+    is per queue, as on the server; "" is one shared queue). With ``cores`` it asks for that many
+    cores spread over whole nodes of the cluster it runs on (``rainbow.core.spread``), ``request``
+    giving the rest of what a node needs; otherwise for ``request`` as it is."""
 
     id: int
     submit: float
@@ -35,6 +39,18 @@ class SimJob:
     request: JobRequest
     walltime: float = 0.0
     queue: str = ""
+    cores: int = 0
+
+    @property
+    def core_count(self) -> float:
+        """The cores it asks for in all."""
+        return self.cores or self.request.nodes * self.request.per_node.cpu_millis / 1000
+
+    def fits(self, groups: Sequence[NodeGroup]) -> bool:
+        """True if a cluster of ``groups`` could ever run it."""
+        if self.cores:
+            return spread(self.cores, self.request, groups) is not None
+        return has_fitting_nodes(self.request, groups)
 
 
 @dataclass(frozen=True)
@@ -85,9 +101,8 @@ class Simulation:
                 engine.release(job.id)
             else:
                 by_id[job.id] = job
-                shape = JobShape(
-                    job.request, access, self.policy, walltime_step(job.walltime) if job.walltime else 0
-                )
+                walltime = walltime_step(job.walltime) if job.walltime else 0
+                shape = JobShape(job.request, access, self.policy, walltime, job.cores)
                 change = engine.submit(job.id, shape, job.queue or QUEUE)
                 if change.state == ASSIGNED:
                     self._start(engine, job, change.cluster, events, outcomes)

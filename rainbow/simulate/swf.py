@@ -3,10 +3,11 @@
 An SWF file has one job per line, 18 whitespace-separated numbers (-1 when not known), and header
 comments starting with ``;``. The simulator reads: 1 job number, 2 submit time, 4 run time,
 5 allocated processors, 8 requested processors, 9 requested time and 12 user. A job asks for its
-requested processors (its allocated ones when none were requested) as cores: ``ceil(P / k)``
-nodes of ``ceil(P / nodes)`` cores each, ``k`` being the cores of a node (by default the smallest
-node among the clusters, so every job fits some cluster's nodes). Jobs without a run time (-1,
-often cancelled before they started) are left out.
+requested processors (its allocated ones when none were requested), P, as cores spread over whole
+nodes of the cluster it runs on (``rainbow.core.spread``): ``ceil(P / c)`` nodes of
+``ceil(P / nodes)`` cores each on a cluster of ``c``-core nodes. Given the cores ``k`` of the traced
+machine's nodes instead (``spread=False``), it asks for ``ceil(P / k)`` such nodes on every
+cluster. Jobs without a run time (-1, often cancelled before they started) are left out.
 """
 
 from __future__ import annotations
@@ -73,9 +74,11 @@ def request_for(processors: int, cores_per_node: int) -> JobRequest:
     return JobRequest(nodes, Resources(math.ceil(processors / nodes) * 1000, 0))
 
 
-def sim_jobs(trace: Iterable[SwfJob], cores_per_node: int) -> Iterator[SimJob]:
+def sim_jobs(trace: Iterable[SwfJob], cores_per_node: int, *, spread: bool = True) -> Iterator[SimJob]:
     """Simulator jobs for the runnable jobs of a trace (a run time and at least one processor),
-    submitted relative to the first one; ids are the trace's job numbers."""
+    submitted relative to the first one; ids are the trace's job numbers. With ``spread`` their
+    processors are spread over each cluster's own nodes (their request, nodes of
+    ``cores_per_node`` cores, is what they count against queue limits); else over such nodes."""
     first: float | None = None
     for job in trace:
         if job.runtime < 0 or job.processors < 1:
@@ -88,4 +91,5 @@ def sim_jobs(trace: Iterable[SwfJob], cores_per_node: int) -> Iterator[SimJob]:
             request_for(job.processors, cores_per_node),
             job.requested_time,
             queue=f"user-{job.user}" if job.user >= 0 else "",
+            cores=job.processors if spread else 0,
         )

@@ -27,8 +27,10 @@ KEYS = [
     "utilisation",
     "makespan",
 ]
-#: The shipped trace's jobs of more than 768 processors fit none of the shipped clusters.
-UNFIT = 10
+#: The shipped trace's jobs of more than 768 processors fit none of the shipped clusters when every
+#: cluster must give them nodes of 16 cores (--cores-per-node 16); spread over each cluster's own
+#: nodes, all of them fit `big` (48 nodes of 32 cores).
+UNFIT_16 = 10
 
 
 def sim(rainbow: Run, *args: str, trace: str = TRACE, clusters: str = CLUSTERS) -> Result:
@@ -49,15 +51,15 @@ def test_json_one_object_per_policy(rainbow: Run) -> None:
     assert [r["policy"] for r in runs] == ["first-fit", "random", "eta+backfill"]
     for run in runs:
         assert list(run) == KEYS
-        assert isinstance(run["jobs"], int) and run["jobs"] == 500 - UNFIT
+        assert isinstance(run["jobs"], int) and run["jobs"] == 500
         for key in KEYS[2:]:
             assert isinstance(run[key], float) and run[key] >= 0, key
         assert run["p50Wait"] <= run["p95Wait"] <= run["maxWait"]
         assert 0 < run["utilisation"] <= 1 and run["meanBoundedSlowdown"] >= 1
         assert run["makespan"] > 23_000  # seconds: the trace's submissions alone span 6.4 hours
     assert runs[0] != runs[1]  # the shipped trace makes jobs wait, and placement matters then
-    assert f"{UNFIT} that fit no cluster were left out" in result.err
-    assert "16 cores per node" in result.err  # the smallest node of the shipped clusters
+    assert "0 that fit no cluster were left out" in result.err
+    assert "processors spread over each cluster's nodes" in result.err
 
 
 def test_same_seed_same_figures(rainbow: Run) -> None:
@@ -69,20 +71,31 @@ def test_table(rainbow: Run) -> None:
     result = sim(rainbow, "--policy", "least-loaded,best-fit+backfill").ok()
     summary, header, *rows = result.out.strip().splitlines()
     assert summary.startswith("synthetic-500.swf: 500 jobs; 0 without a run time or processors")
-    assert f"{UNFIT} that fit no cluster" in summary and "4 clusters (2688 cores)" in summary
+    assert "0 that fit no cluster" in summary and "4 clusters (2688 cores)" in summary
     assert header.split() == simulate.HEADERS
-    assert [row.split()[:2] for row in rows] == [["least-loaded", "490"], ["best-fit+backfill", "490"]]
+    assert [row.split()[:2] for row in rows] == [["least-loaded", "500"], ["best-fit+backfill", "500"]]
     assert all(row.split()[8].endswith("%") for row in rows)
     assert not result.err
 
 
 def test_cores_per_node(rainbow: Run) -> None:
-    default = sim(rainbow, "--policy", "eta", "-o", "json").ok().out
-    assert sim(rainbow, "--policy", "eta", "-o", "json", "--cores-per-node", "16").ok().out == default
+    default = json.loads(sim(rainbow, "--policy", "eta", "-o", "json").ok().out)[0]
+    sixteen = sim(rainbow, "--policy", "eta", "-o", "json", "--cores-per-node", "16").ok()
+    assert json.loads(sixteen.out)[0]["jobs"] == 500 - UNFIT_16 < default["jobs"]
+    assert f"{UNFIT_16} that fit no cluster" in sixteen.err and "16 cores per node" in sixteen.err
     # 8 cores a node: jobs need twice the nodes, and those of more than 384 processors fit nowhere.
     eight = sim(rainbow, "--policy", "eta", "-o", "json", "--cores-per-node", "8").ok()
-    assert json.loads(eight.out)[0]["jobs"] < 500 - UNFIT
+    assert json.loads(eight.out)[0]["jobs"] < 500 - UNFIT_16
     assert "8 cores per node" in eight.err
+
+
+def test_processors_spread_over_the_chosen_clusters_nodes(rainbow: Run, tmp_path: Path) -> None:
+    # Two jobs of 1024 processors at once: 32 nodes of 32 cores on `big` (48 such nodes) each. The
+    # first starts at once; the second waits for it (64 nodes of 16 cores would fit nowhere).
+    line = "{n} {at} -1 100 1024 -1 -1 1024 200 -1 1 1 -1 -1 -1 -1 -1 -1"
+    (tmp_path / "t.swf").write_text("\n".join(line.format(n=n, at=n) for n in (1, 2)) + "\n")
+    run = json.loads(sim(rainbow, "--policy", "eta", "-o", "json", trace=str(tmp_path / "t.swf")).ok().out)[0]
+    assert run["jobs"] == 2 and run["maxWait"] == 99.0 and run["makespan"] == 200.0
 
 
 def test_jobs_without_run_time_are_counted(rainbow: Run, tmp_path: Path) -> None:

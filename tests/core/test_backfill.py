@@ -15,6 +15,7 @@ from rainbow.core.engine import Engine
 from rainbow.core.jobclass import JobShape
 from rainbow.core.nodes import NodePool
 from rainbow.core.planner import StartPlanner, start_on
+from rainbow.core.spread import spread
 from rainbow.core.states import ASSIGNED
 from rainbow.core.timeline import WALLTIME_STEPS, Ending, earliest_start
 from rainbow.simulate import Outcome, SimJob, Simulation
@@ -165,15 +166,21 @@ def workloads(draw: st.DrawFn) -> list[SimJob]:
     for i in range(draw(st.integers(1, 40))):
         at += draw(st.sampled_from([0, 0, 10, 60, 600]))
         walltime = draw(st.sampled_from(WALLTIMES))
-        jobs.append(
-            SimJob(
-                i + 1, at, walltime, ask(draw(st.integers(1, 6)), draw(st.sampled_from([1, 2, 4]))), walltime
-            )
-        )
+        request = ask(draw(st.integers(1, 6)), draw(st.sampled_from([1, 2, 4])))
+        cores = draw(st.sampled_from([0, 0, 1, 3, 8, 10, 24]))  # some spread their cores per cluster
+        jobs.append(SimJob(i + 1, at, walltime, request, walltime, cores=cores))
     return jobs
 
 
 CLUSTERS = {"small": nodes(4), "wide": nodes(6, cpu=2), "big": (NodeGroup(Resources(4000, 16 * GIB), 8),)}
+
+
+def held(outcome: Outcome, total: tuple[NodeGroup, ...]) -> JobRequest:
+    """What a job asked of the nodes of the cluster it ran on."""
+    job = outcome.job
+    request = spread(job.cores, job.request, total) if job.cores else job.request
+    assert request is not None
+    return request
 
 
 def never_oversubscribed(outcomes: list[Outcome], clusters: dict[str, tuple[NodeGroup, ...]]) -> None:
@@ -182,7 +189,7 @@ def never_oversubscribed(outcomes: list[Outcome], clusters: dict[str, tuple[Node
     for outcome in outcomes:
         running = [o for o in outcomes if o.cluster == outcome.cluster and o.start <= outcome.start < o.end]
         total = clusters[outcome.cluster]
-        used = [o.job.request for o in running]
+        used = [held(o, total) for o in running]
         assert sum(r.nodes * r.per_node.cpu_millis for r in used) <= total_cpu(total)
         assert sum(r.nodes * r.per_node.memory_bytes for r in used) <= sum(
             g.count * g.resources.memory_bytes for g in total
@@ -194,7 +201,7 @@ def never_oversubscribed(outcomes: list[Outcome], clusters: dict[str, tuple[Node
 @settings(max_examples=60, deadline=None)
 @given(workloads(), st.sampled_from(["first-fit", "best-fit", "least-loaded", "random"]))
 def test_every_job_starts_and_no_reservation_is_delayed(jobs: list[SimJob], policy: str) -> None:
-    fitting = [j for j in jobs if j.request.nodes <= 8 and j.request.per_node.cpu_millis <= 4000]
+    fitting = [j for j in jobs if any(j.fits(groups) for groups in CLUSTERS.values())]
     simulation = Simulation(CLUSTERS, policy, backfill=True)
     outcomes = simulation.run(fitting)
     assert sorted(o.job.id for o in outcomes) == sorted(j.id for j in fitting)  # nobody starves

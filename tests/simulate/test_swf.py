@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rainbow.core import JobRequest, Resources
+from rainbow.core import JobRequest, NodeGroup, Resources
 from rainbow.simulate.swf import MAX_LINE, SwfJob, TraceError, parse_swf, request_for, sim_jobs
 
 
@@ -108,3 +108,14 @@ def test_sim_jobs_leave_out_jobs_without_run_time_or_processors() -> None:
     assert (first.submit, first.runtime, first.walltime, first.queue) == (0.0, 60.0, 300.0, "user-5")
     assert first.request == JobRequest(2, Resources(10_000, 0))
     assert (last.submit, last.runtime, last.walltime, last.queue) == (30.0, 0.0, 0.0, "")
+
+
+def test_processors_are_spread_over_each_clusters_nodes_unless_a_node_size_is_given() -> None:
+    (job,) = parse_swf([line(requested=40, allocated=40)])
+    (spread,) = sim_jobs([job], 16)
+    assert (spread.cores, spread.request) == (40, JobRequest(3, Resources(14_000, 0)))
+    assert spread.fits([NodeGroup(Resources(64_000, 0), 1)])  # one node of 64 cores
+    (fixed,) = sim_jobs([job], 16, spread=False)
+    assert (fixed.cores, fixed.request) == (0, JobRequest(3, Resources(14_000, 0)))
+    assert not fixed.fits([NodeGroup(Resources(64_000, 0), 1)])  # three nodes of 14 cores
+    assert fixed.fits([NodeGroup(Resources(16_000, 0), 3)])
