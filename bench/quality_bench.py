@@ -31,9 +31,10 @@ from rainbow.simulate.report import report
 from rainbow.simulate.swf import parse_swf, sim_jobs
 from rainbow.simulate.synthetic import generate
 
-#: Four unlike clusters (3712 cores). A trace job of P processors asks for ceil(P/16) nodes of up to
-#: 16 cores, so jobs of 513-1024 processors fit only ``big``, 257-512 ``big`` and ``mid``, 129-256
-#: also ``gpu``, and only jobs of up to 128 processors fit all four.
+#: Four unlike clusters (3712 cores). A trace job's P processors are spread over the nodes of the
+#: cluster it runs on (``rainbow.core.spread``), so jobs of 513-1024 processors fit ``big`` (as up to
+#: 32 nodes of 32 cores) and ``gpu`` (up to 16 of 64), 129-512 also ``mid``, and only jobs of up to
+#: 128 processors fit all four.
 SPECS = (
     ClusterSpec("big", (Shape("c32", 64, "32", "128Gi", instance_type="c6i.8xlarge"),)),
     ClusterSpec("mid", (Shape("c16", 32, "16", "64Gi", labels={"topology.kubernetes.io/zone": "zone-b"}),)),
@@ -43,7 +44,8 @@ SPECS = (
     ),
     ClusterSpec("small", (Shape("arm16", 8, "16", "32Gi", arch="arm64"),)),
 )
-CORES_PER_NODE = 16
+#: The nodes a trace job counts against queue limits as (none are set here); it runs on each cluster's own.
+NOMINAL_CORES_PER_NODE = 16
 POLICIES = ("random", "first-fit", "least-loaded", "best-fit", "eta", "first-fit+backfill", "eta+backfill")
 MEAN_VS_RANDOM, MEAN_VS_FIRST_FIT, MAX_VS_FIRST_FIT, SECONDS_10K = 0.5, 0.7, 1.0, 60.0
 MAX_JOBS = 1_000_000
@@ -83,7 +85,9 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
     clusters: dict[str, tuple[NodeGroup, ...]] = {spec.name: reported_groups(spec) for spec in SPECS}
     cores = sum(total_cpu(groups) for groups in clusters.values()) // 1000
     started = time.perf_counter()
-    trace = list(sim_jobs(parse_swf(generate(args.jobs, cores, args.load, args.seed)), CORES_PER_NODE))
+    trace = list(
+        sim_jobs(parse_swf(generate(args.jobs, cores, args.load, args.seed)), NOMINAL_CORES_PER_NODE)
+    )
     jobs: list[SimJob] = [j for j in trace if any(j.fits(groups) for groups in clusters.values())]
     print(f"trace: {len(trace)} jobs in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     runs: dict[str, dict[str, object]] = {}
@@ -136,7 +140,6 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
         "load": args.load,
         "seed": args.seed,
         "cores": cores,
-        "cores_per_node": CORES_PER_NODE,
         "clusters": {name: total_cpu(groups) // 1000 for name, groups in clusters.items()},
         "submit_span": max((j.submit for j in jobs), default=0.0),
         "targets": {
