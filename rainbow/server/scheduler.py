@@ -121,6 +121,7 @@ class Scheduler:
         self._load()
 
     def _load(self) -> None:
+        self.estimates.relearn(self.store)  # before the jobs: their shapes use the estimates
         loader.load(self.store, self.engine, self.shapes, self.leases)
         self.counts.reset(self.store.count_jobs_by_state())
 

@@ -74,6 +74,10 @@ class Store(Protocol):
 
     def count_jobs_by_state(self) -> dict[tuple[str, str], int]: ...
 
+    def recently_finished(self, state: str, limit: int) -> list[JobRecord]:
+        """The ``limit`` jobs in ``state`` (a final one) that finished last, the latest first."""
+        ...
+
     # Events
     def last_revision(self) -> int:
         """The revision of the newest job event (0 when there is none)."""

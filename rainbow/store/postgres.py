@@ -33,6 +33,7 @@ from rainbow.store.base import StoreError, StoreFenced, StoreUnavailable
 from rainbow.store.pgschema import COPY_FROM_ROWS, MIGRATIONS, finished_jobs_sql
 from rainbow.store.records import TERMINAL_STATES, ClusterRecord, JobRecord
 from rainbow.store.rows import (
+    FINISHED_SQL,
     JobRows,
     cluster_from_row,
     cluster_json,
@@ -350,6 +351,13 @@ class PostgresStore:
             query += " LIMIT %s"
             params.append(limit)
         return [job_from_row(row) for row in self._fetch(query, params)]
+
+    def recently_finished(self, state: str, limit: int) -> list[JobRecord]:
+        query = (  # the jobs_finished index, read backwards
+            f"{pgschema.SELECT_JOB} WHERE {FINISHED_SQL} AND state = %s "
+            "ORDER BY (data::jsonb ->> 'finished_at')::float8 DESC LIMIT %s"
+        )
+        return [job_from_row(row) for row in self._fetch(query, (state, limit))]
 
     def count_jobs_by_state(self) -> dict[tuple[str, str], int]:
         rows = self._fetch("SELECT cluster, state, COUNT(*) FROM jobs GROUP BY cluster, state")

@@ -323,6 +323,15 @@ class SQLiteStore:
             params.append(limit)
         return [job_from_row(row) for row in self._conn.execute(sql, params)]
 
+    def recently_finished(self, state: str, limit: int) -> list[JobRecord]:
+        self._flush()
+        rows = self._conn.execute(  # the jobs_finished index, read backwards
+            f"{_SELECT_JOB} WHERE {_FINISHED} AND state = ? "
+            "ORDER BY json_extract(data, '$.finished_at') DESC LIMIT ?",
+            (state, limit),
+        )
+        return [job_from_row(row) for row in rows]
+
     def count_jobs_by_state(self) -> dict[tuple[str, str], int]:
         self._flush()
         rows = self._conn.execute("SELECT cluster, state, COUNT(*) FROM jobs GROUP BY cluster, state")

@@ -122,6 +122,34 @@ def test_estimates_come_from_the_submitter_then_the_queue_then_the_default() -> 
     assert estimates.walltime("q", "alice") == 95.0  # the 45th of the last 50 runs (51..100)
 
 
+def alices_estimate(running: ServerThread) -> float:
+    assert running.server is not None and running.server.scheduler is not None
+    return running.server.scheduler.estimates.walltime("alice", "alice")
+
+
+def test_a_restarted_server_estimates_from_the_jobs_that_succeeded_before(tmp_path: Path) -> None:
+    config = make_config(tmp_path, backfill=True)
+    running = ServerThread(config).start()
+    try:
+        with running.client("alice") as alice:
+            secret = alice.register_cluster("a", REGISTRATION_SECRET, [cpu_nodes(4)]).secret
+            for n in range(5):
+                spec = {key: value for key, value in job(f"j{n}", 4, 60).items() if key != "walltime"}
+                submitted = alice.submit(spec).job
+                received = alice.receive("a", secret, max_jobs=1).jobs
+                alice.accept("a", secret, received)
+                alice.report("a", secret, submitted.id, "RUNNING")
+                alice.report("a", secret, submitted.id, "SUCCEEDED")
+        assert alices_estimate(running) == 1.0  # five runs of under a second
+    finally:
+        running.stop()
+    restarted = ServerThread(config).start()
+    try:
+        assert alices_estimate(restarted) == 1.0  # not the default of an hour
+    finally:
+        restarted.stop()
+
+
 def test_estimates_keep_a_bounded_number_of_queues_and_submitters() -> None:
     estimates = RuntimeEstimates(default=60, max_keys=4)
     for user in range(10):

@@ -142,6 +142,18 @@ def test_listings_filter_and_page_in_id_order(store: Store) -> None:
     assert [j.id for j in store.list_jobs(submitter="carol")] == []
 
 
+def test_the_jobs_that_finished_last_come_first(store: Store) -> None:
+    finished_at = [50.0, 10.0, 40.0, 30.0, 20.0, 60.0]
+    with store.transaction():
+        for i, at in enumerate(finished_at):
+            store.add_job(_job(state="FAILED" if i == 5 else "SUCCEEDED", finished_at=at))
+        store.add_job(_job(state="RUNNING"))
+    assert [j.finished_at for j in store.recently_finished("SUCCEEDED", 3)] == [50.0, 40.0, 30.0]
+    assert [j.id for j in store.recently_finished("SUCCEEDED", 10)] == [1, 3, 4, 5, 2]
+    assert [j.id for j in store.recently_finished("FAILED", 10)] == [6]
+    assert store.recently_finished("CANCELLED", 10) == []
+
+
 def test_a_store_reopened_carries_on_with_ids_and_revisions(database: str) -> None:
     from rainbow.store import open_store
 
