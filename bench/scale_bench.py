@@ -1084,6 +1084,45 @@ def engine_decisions(clusters: int, jobs: int, seconds: float = 300.0, seed: int
     return round(decisions / max(elapsed, 1e-9), 1)
 
 
+def earliest_start_cost(nodes: int = 5000, jobs: int = 2000, seed: int = 1) -> dict[str, float]:
+    """How long the earliest start of a job of 90% of a busy cluster's nodes takes to estimate
+    (``rainbow.core.timeline.earliest_start``), when the cluster's ``jobs`` running jobs are of
+    unknown nodes (accepted, and the cluster reported since: the steady state) and, as the
+    baseline in the same run, when each job's nodes are known. In milliseconds, best of three."""
+    from rainbow.core import JobRequest, NodeGroup, Resources
+    from rainbow.core.nodes import NodePool
+    from rainbow.core.timeline import Ending, earliest_start
+
+    rng = random.Random(seed)
+    total = (NodeGroup(Resources(32_000, 128 * GiB), nodes),)
+    pool = NodePool(total, total)
+    held = [
+        (request, pool.reserve(request))
+        for request in (JobRequest(rng.randint(1, 4), Resources(16_000, 64 * GiB)) for _ in range(jobs))
+    ]
+    known = [Ending(100.0 + i, request, taken) for i, (request, taken) in enumerate(held)]
+    unknown = [Ending(ending.at, ending.request, ()) for ending in known]
+    large = JobRequest(nodes * 9 // 10, Resources(32_000, 128 * GiB))
+
+    def best(endings: list[Ending]) -> float:
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            earliest_start(large, pool, endings, 0.0)
+            times.append(time.perf_counter() - started)
+        return min(times) * 1000
+
+    known_ms, unknown_ms = best(known), best(unknown)
+    log(
+        f"earliest start: {nodes} nodes, {jobs} jobs: {known_ms:.1f} ms known nodes, {unknown_ms:.1f} ms unknown"
+    )
+    return {
+        "earliest_start_known_ms": round(known_ms, 1),
+        "earliest_start_unknown_ms": round(unknown_ms, 1),
+        "earliest_start_unknown_vs_known": round(unknown_ms / max(known_ms, 1e-9), 2),
+    }
+
+
 # ----- targets and output ----------------------------------------------------------------------------
 
 
@@ -1106,6 +1145,7 @@ def targets(result: dict[str, object], waiting: int) -> dict[str, dict[str, obje
         ("restart_seconds", "<= 10", lambda v: at_most(v, 10)),
         ("drain_jobs_per_s", ">= 10000", lambda v: at_least(v, 10000)),
         ("engine_decisions_per_s", ">= 20000", lambda v: at_least(v, 20000)),
+        ("earliest_start_unknown_vs_known", "<= 8", lambda v: at_most(v, 8)),
     ]
     return {
         name: {"value": result.get(name), "target": target, "met": check(result.get(name))}
@@ -1146,6 +1186,7 @@ async def measure(args: argparse.Namespace, folder: Path) -> dict[str, object]:
             result["engine_decisions_per_s"] = engine_decisions(
                 args.clusters_large, args.waiting, args.max_seconds, args.seed
             )
+            result.update(earliest_start_cost(seed=args.seed))
     result["server_rss_limit_hit"] = guard.tripped
     result["phase_seconds"] = scale.phase_seconds
     return result

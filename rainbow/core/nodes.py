@@ -9,7 +9,7 @@ time exact, given which jobs will have ended (see ``rainbow.core.timeline``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from itertools import islice
 
 from rainbow.core.capacity import InsufficientCapacity
@@ -19,6 +19,8 @@ from rainbow.core.models import JobRequest, NodeGroup, Resources
 #: Labels and GPU type: what makes nodes alike besides their free resources.
 Kind = tuple[tuple[tuple[str, str], ...], str]
 _GroupKey = tuple[int, Resources]
+#: Alike nodes: their kind, what they have free, and what they have in all.
+NodeKey = tuple[int, Resources, Resources]
 
 
 def kind_of(group: NodeGroup) -> Kind:
@@ -43,8 +45,10 @@ class NodePool:
         self.kind: list[int] = []
         #: What each node has in all (its free resources can never exceed it).
         self.ceiling: list[Resources] = []
-        self._groups: dict[_GroupKey, set[int]] = {}
-        self._as_groups: dict[_GroupKey, NodeGroup] = {}  # each of _groups as a NodeGroup
+        #: The nodes by kind, free and ceiling (read only outside the pool).
+        self.groups: dict[NodeKey, set[int]] = {}
+        self._counts: dict[_GroupKey, int] = {}  # nodes by kind and free: the view's groups
+        self._as_groups: dict[_GroupKey, NodeGroup] = {}  # each of _counts as a NodeGroup
         self._order: list[_GroupKey] | None = None  # _as_groups' keys in view order (None: to sort)
         self._view: tuple[NodeGroup, ...] | None = None
         ceilings = _ceilings(total)
@@ -57,10 +61,12 @@ class NodePool:
             self.state.extend([group.resources] * group.count)
             self.kind.extend([kind] * group.count)
             self.ceiling.extend([ceiling] * group.count)
+            self.groups.setdefault((kind, group.resources, ceiling), set()).update(
+                range(first, first + group.count)
+            )
             key = (kind, group.resources)
-            members = self._groups.setdefault(key, set())
-            members.update(range(first, first + group.count))
-            self._as_groups[key] = self._group(key, len(members))
+            self._counts[key] = count = self._counts.get(key, 0) + group.count
+            self._as_groups[key] = self._group(key, count)
 
     def _kind(self, kind: Kind) -> int:
         index = self._kind_index.get(kind)
@@ -70,25 +76,28 @@ class NodePool:
         return index
 
     def _move(self, node: int, free: Resources) -> None:
-        key = (self.kind[node], self.state[node])
-        members = self._groups[key]
+        kind, ceiling = self.kind[node], self.ceiling[node]
+        old = (kind, self.state[node], ceiling)
+        members = self.groups[old]
         members.discard(node)
-        if members:
-            self._as_groups[key] = self._group(key, len(members))
-        else:
-            del self._groups[key], self._as_groups[key]
-            self._order = None
+        if not members:
+            del self.groups[old]
+        self._count((kind, self.state[node]), -1)
         self.state[node] = free
-        self._join(node, (self.kind[node], free))
-
-    def _join(self, node: int, key: _GroupKey) -> None:
-        members = self._groups.get(key)
-        if members is None:
-            members = self._groups[key] = set()
-            self._order = None
-        members.add(node)
-        self._as_groups[key] = self._group(key, len(members))
+        self.groups.setdefault((kind, free, ceiling), set()).add(node)
+        self._count((kind, free), 1)
         self._view = None
+
+    def _count(self, key: _GroupKey, change: int) -> None:
+        count = self._counts.get(key, 0) + change
+        if count:
+            if key not in self._counts:
+                self._order = None
+            self._counts[key] = count
+            self._as_groups[key] = self._group(key, count)
+        else:
+            del self._counts[key], self._as_groups[key]
+            self._order = None
 
     def _group(self, key: _GroupKey, count: int) -> NodeGroup:
         labels, gpu_type = self.kinds[key[0]]
@@ -108,13 +117,13 @@ class NodePool:
         when too few fit."""
         fitting = [
             key
-            for key in self._groups
+            for key in self.groups
             if request.per_node.fits_in(key[1]) and kind_fits(request, self.kinds[key[0]])
         ]
-        fitting.sort(key=lambda key: (key[1].gpus, key[1].cpu_millis, key[1].memory_bytes, key[0]))
+        fitting.sort(key=usage_order)
         taken: list[int] = []
         for key in fitting:
-            taken.extend(islice(self._groups[key], request.nodes - len(taken)))
+            taken.extend(islice(self.groups[key], request.nodes - len(taken)))
             if len(taken) == request.nodes:
                 return tuple(taken)
         raise InsufficientCapacity(f"needs {describe_request(request)}; {len(taken)} free")
@@ -138,29 +147,18 @@ class NodePool:
         return kind_fits(request, self.kinds[self.kind[node]])
 
 
-def give_back(
-    request: JobRequest,
-    state: Sequence[Resources],
-    kind: Sequence[int],
-    ceiling: Sequence[Resources],
-    kinds: Sequence[Kind],
-    changed: Mapping[int, Resources],
-) -> tuple[int, ...]:
-    """Nodes to give an unknown job's share back to: the most used nodes (as ``changed`` over
-    ``state`` has them) of a kind the job fits that have room under their ceiling."""
-    per_node = request.per_node
-    room = [
-        node
-        for node in range(len(state))
-        if kind_fits(request, kinds[kind[node]])
-        and changed.get(node, state[node]).plus(per_node).fits_in(ceiling[node])
-    ]
-    room.sort(key=lambda node: _usage_order(changed.get(node, state[node]), node))
-    return tuple(room[: request.nodes])
-
-
-def _usage_order(free: Resources, node: int) -> tuple[int, int, int, int]:
-    return free.gpus, free.cpu_millis, free.memory_bytes, node
+def usage_order(key: NodeKey) -> tuple[int, int, int, int, int, int, int]:
+    """Alike nodes in the order jobs take them: the least free first (then kind and size)."""
+    kind, free, ceiling = key
+    return (
+        free.gpus,
+        free.cpu_millis,
+        free.memory_bytes,
+        kind,
+        ceiling.gpus,
+        ceiling.cpu_millis,
+        ceiling.memory_bytes,
+    )
 
 
 def _group_order(key: _GroupKey) -> tuple[int, int, int, int]:

@@ -8,12 +8,13 @@ grows, and the first end after which a request fits is its earliest start there.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from itertools import islice
 from typing import NamedTuple
 
 from rainbow.core.match import count_fitting_nodes
 from rainbow.core.models import JobRequest, Resources
-from rainbow.core.nodes import NodePool, give_back
+from rainbow.core.nodes import NodeKey, NodePool, kind_fits, usage_order
 
 #: The steps estimated walltimes are rounded up to (seconds), so that jobs alike but for a slightly
 #: different estimate stay in one job class; users tend to ask for these values anyway.
@@ -49,24 +50,63 @@ class Future:
         self.pool, self.request = pool, request
         self.changed: dict[int, Resources] = {}
         self.fitting = count_fitting_nodes(request, pool.view())
+        #: The changed nodes by what they are then (kept once a job of unknown nodes gave back).
+        self._moved: dict[NodeKey, set[int]] | None = None
+        self._unvisited: dict[NodeKey, Iterator[int]] = {}  # the pool's alike nodes not yet given back to
 
     def state(self, node: int) -> Resources:
         return self.changed.get(node, self.pool.state[node])
 
     def set(self, node: int, free: Resources) -> None:
         """Node ``node`` will have ``free`` free."""
-        if self.pool.kind_fits(self.request, node):
-            self.fitting += _fits(self.request, free) - _fits(self.request, self.state(node))
+        pool = self.pool
+        before = self.state(node)
+        if pool.kind_fits(self.request, node):
+            self.fitting += _fits(self.request, free) - _fits(self.request, before)
+        moved = self._moved
+        if moved is not None:
+            if node in self.changed:
+                moved[(pool.kind[node], before, pool.ceiling[node])].discard(node)
+            moved.setdefault((pool.kind[node], free, pool.ceiling[node]), set()).add(node)
         self.changed[node] = free
 
     def give_back(self, ending: Ending) -> None:
         """``ending``'s job has ended by then."""
-        pool = self.pool
-        nodes = ending.nodes or give_back(
-            ending.request, pool.state, pool.kind, pool.ceiling, pool.kinds, self.changed
-        )
-        for node in nodes:
-            self.set(node, self.state(node).plus(ending.request.per_node))
+        per_node = ending.request.per_node
+        for node in ending.nodes or self._most_used(ending.request):
+            self.set(node, self.state(node).plus(per_node))
+
+    def _most_used(self, request: JobRequest) -> list[int]:
+        """Nodes to give a job of unknown nodes its share back to: the most used of a kind it fits
+        that have room for it under what they have in all. Each of the pool's nodes is looked at
+        once in a Future's life, so giving back costs what changes, not the pool's size."""
+        pool, per_node, wanted = self.pool, request.per_node, request.nodes
+        moved = self._moved
+        if moved is None:
+            moved = self._moved = {}
+            for node, free in self.changed.items():
+                moved.setdefault((pool.kind[node], free, pool.ceiling[node]), set()).add(node)
+        keys = [
+            key
+            for key in {*pool.groups, *moved}
+            if key[1].plus(per_node).fits_in(key[2]) and kind_fits(request, pool.kinds[key[0]])
+        ]
+        keys.sort(key=usage_order)
+        taken: list[int] = []
+        for key in keys:
+            taken.extend(islice(moved.get(key, ()), wanted - len(taken)))
+            unvisited = self._unvisited.get(key)
+            if unvisited is None:
+                unvisited = self._unvisited[key] = iter(tuple(pool.groups.get(key, ())))
+            while len(taken) < wanted:
+                candidate = next(unvisited, None)
+                if candidate is None:
+                    break
+                if candidate not in self.changed:  # a changed one is under the key it has then
+                    taken.append(candidate)
+            if len(taken) == wanted:
+                break
+        return taken
 
 
 class Start(NamedTuple):
