@@ -24,6 +24,7 @@ from types import FrameType
 
 from rainbow.core import POLICIES as ENGINE_POLICIES
 from rainbow.core import NodeGroup, total_cpu
+from rainbow.core.engine import DEFAULT_RESERVATIONS
 from rainbow.localk8s.specs import ClusterSpec, reported_groups
 from rainbow.localk8s.specs import NodeGroup as Shape
 from rainbow.simulate import SimJob, Simulation
@@ -138,6 +139,7 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
         "jobs_simulated": len(jobs),
         "jobs_fitting_no_cluster": len(trace) - len(jobs),
         "load": args.load,
+        "reservations": DEFAULT_RESERVATIONS,
         "seed": args.seed,
         "cores": cores,
         "clusters": {name: total_cpu(groups) // 1000 for name, groups in clusters.items()},

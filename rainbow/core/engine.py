@@ -7,10 +7,10 @@ indexed by job class (see ``rainbow.core.jobclass``). It does no I/O: callers fe
 Order: when capacity frees, waiting jobs are considered by priority (higher first), then by fair
 share (the queue with the lowest weighted dominant share first), then by submission (job id).
 A job that fits no free cluster, or whose queue is at a limit, is skipped. Without ``backfill``
-placement never waits for an earlier job; with it, the first waiting job that cannot start now
-gets a reservation at its earliest start (see ``rainbow.core.reservation``), and later jobs only
-start where they do not delay it. After ``schedule`` has run out of work, no waiting job fits any
-cluster's free capacity except those held back by their queue's limits or the reservation; so a
+placement never waits for an earlier job; with it, the first waiting jobs that fit no cluster now
+get reservations at their earliest starts (see ``rainbow.core.reservation``), and jobs behind them
+only start where they delay none. After ``schedule`` has run out of work, no waiting job fits any
+cluster's free capacity except those held back by their queue's limits or a reservation; so a
 report only needs to look at the classes that fit the reporting cluster, and stops when it is full.
 """
 
@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from rainbow.core.capacity import InsufficientCapacity
-from rainbow.core.firstwaiting import FirstWaiting
 from rainbow.core.jobclass import ClusterSlot, JobClass, JobShape, Placed, Waiting, build_mask, usable
+from rainbow.core.leading import LeadingJobs
 from rainbow.core.match import Fit, explain_one
 from rainbow.core.models import ClusterCapacity, ClusterView, NodeGroup
 from rainbow.core.nodes import NodePool
@@ -40,6 +40,9 @@ from rainbow.core.states import ASSIGNED, QUEUED, UNSCHEDULABLE
 CLASS_CACHE = 4096
 #: How long a job of unknown walltime is expected to run (seconds).
 DEFAULT_WALLTIME = 3600.0
+#: How many of the first waiting jobs that cannot start now get a reservation (one a cluster).
+DEFAULT_RESERVATIONS = 4
+MAX_RESERVATIONS = 64
 
 
 class Change(NamedTuple):
@@ -73,15 +76,16 @@ class Engine:
         clock: Callable[[], float] = time.time,
         backfill: bool = False,
         default_walltime: float = DEFAULT_WALLTIME,
+        reservations: int = DEFAULT_RESERVATIONS,
     ) -> None:
         self.queues = QueueBook(queues)
         self.rng = rng or random.Random()
         self.clock, self.backfill, self.default_walltime = clock, backfill, default_walltime
-        self._held: dict[JobClass, None] = {}  # classes the reservation kept from a cluster
+        self._held: dict[JobClass, None] = {}  # classes a reservation kept from a cluster
         self._released: set[JobClass] = set()  # held classes released during a pass
         self._placements = 0  # placements and releases (they change shares and limits)
         self.clusters: dict[str, ClusterSlot] = {}
-        self._backfill = Backfill(self.clusters, clock, default_walltime)
+        self._backfill = Backfill(self.clusters, self.queues, clock, default_walltime, reservations)
         self._free_slots: list[int] = []
         self._classes: dict[JobShape, JobClass] = {}
         self._active: dict[JobClass, None] = {}
@@ -91,7 +95,7 @@ class Engine:
         self._placed: dict[int, Placed] = {}
         self._waiting_by_queue: Counter[str] = Counter()
         self._placed_by_queue: Counter[str] = Counter()
-        self._first = FirstWaiting(self.queues, self._active, self._waiting)
+        self._leading = LeadingJobs(self.queues, self._active, self._waiting, per_queue=reservations)
         self.topology = 0
         self.growth = 0
         #: Changes whenever any cluster's capacity or attributes, or any reservation, changes.
@@ -105,6 +109,7 @@ class Engine:
             clock=self.clock,
             backfill=self.backfill,
             default_walltime=self.default_walltime,
+            reservations=self._backfill.depth,
         )
 
     # Clusters
@@ -149,7 +154,7 @@ class Engine:
         if cluster is None:
             return [], []
         heapq.heappush(self._free_slots, cluster.slot)
-        self._backfill.planner.touch(name)
+        self._backfill.touch(name)
         self.version += 1
         self.queues.total = self.queues.total - Usage.capacity(cluster.total)
         self.topology += 1
@@ -193,15 +198,18 @@ class Engine:
         job_class = self._prepare(self._class(shape))
         if self.queues.limit_reason(queue, shape.request):  # it waits until its queue frees room
             return Change(job_id, self.enqueue(job_id, shape, queue, priority, consider=False))
-        if not self.has_work():
-            reservation = self._reservation()
-            cluster = job_class.select(
-                self.clusters, self.rng, self._backfill.leaves(reservation, shape, priority)
-            )
+        if job_class.candidates and not self.has_work():  # it fits somewhere, and nothing waits for room
+            job = Waiting(job_id, queue, priority, job_class, QUEUED)
+            allowed = self._backfill.leaves(self._reservations(), shape, job)
+            cluster = job_class.select(self.clusters, self.rng, allowed)
             if cluster is not None:
-                self._place(job_id, shape, queue, priority, cluster)
+                self._place(job, cluster)
                 return Change(job_id, ASSIGNED, cluster.name)
-        return Change(job_id, self.enqueue(job_id, shape, queue, priority))
+        state = self.enqueue(job_id, shape, queue, priority)
+        waiting = self._waiting[job_id]
+        if self.backfill and not job_class.candidates and self._backfill.may_need_one(waiting):
+            self._reservations()  # it fits nowhere now: it may need a reservation
+        return Change(job_id, state)
 
     def enqueue(
         self,
@@ -224,7 +232,7 @@ class Engine:
         job_class.add(job)
         self._waiting[job_id] = job
         self._waiting_by_queue[queue] += 1
-        self._first.note(job, (self._placements, self.topology))
+        self._leading.note(job, (self._placements, self.topology))
         if job.state != current:
             self._flips.append(job)
         if consider and job_class.candidates:
@@ -327,7 +335,7 @@ class Engine:
     def _place_waiting(self, changes: list[Change], budget: int) -> None:
         # Within a queue, heads go by (priority, job id); across queues by (priority, share, job id).
         # Only the queue that just placed a job changes its share, so only its entry is re-keyed.
-        reservation = self._reservation()
+        reservations = self._reservations()
         self._released.clear()  # released before the heads are taken: considered in this pass
         heads: dict[str, list[tuple[int, int, JobClass]]] = {}
         for job_class in list(self._dirty):
@@ -341,16 +349,17 @@ class Engine:
             order.append((entries[0][0], self.queues.share(queue), entries[0][1], queue))
         heapq.heapify(order)
         exhausted: set[JobClass] = set()
-        planned = False  # a reservation was planned after a job could not start (once a pass)
+        planned = False  # reservations were planned after a job could not start (once a pass)
         while order and len(changes) < budget:
             queue = heapq.heappop(order)[3]
             entries = heads[queue]
             job_class = heapq.heappop(entries)[2]
-            change = self._place_head(job_class, queue, exhausted, reservation)
-            if change is None and reservation is None and self.backfill and not planned:
-                reservation, planned = self._reservation(), True  # the first job that cannot start
-            if change is not None and reservation is not None and change.job_id == reservation.job_id:
-                reservation, planned = None, False  # the reserved job started: the next one may need one
+            change = self._place_head(job_class, queue, exhausted, reservations)
+            if change is None and self.backfill and not planned and len(reservations) < self._backfill.depth:
+                reservations, planned = self._reservations(), True  # for the jobs that cannot start
+            if change is not None and any(r.job_id == change.job_id for r in reservations):
+                self._backfill.started(change.job_id)  # a reserved job started: others may need one
+                reservations, planned = self._backfill.reservations, False
             if change is not None:
                 changes.append(change)
                 following = job_class.head(queue)
@@ -364,49 +373,47 @@ class Engine:
             self._released.clear()
 
     def _place_head(
-        self, job_class: JobClass, queue: str, exhausted: set[JobClass], reservation: Reservation | None
+        self, job_class: JobClass, queue: str, exhausted: set[JobClass], reservations: list[Reservation]
     ) -> Change | None:
         """Place the first job of ``queue`` in ``job_class`` if its queue lets it and it fits somewhere
-        (where it does not delay ``reservation``)."""
+        (where it delays none of ``reservations``)."""
         head = job_class.head(queue)
         if head is None or job_class in exhausted:
             return None
         if self.queues.limit_reason(queue, job_class.request):
             return None  # the queue frees room later: its classes are considered again then
-        if reservation is not None and reservation.job_id == head.id:
-            reservation = None
-        allowed = self._backfill.leaves(reservation, job_class.shape, head.priority)
+        allowed = self._backfill.leaves(reservations, job_class.shape, head)
         cluster = job_class.select(self.clusters, self.rng, allowed)
         if cluster is None:
             exhausted.add(job_class)
             self._dirty.pop(job_class, None)
             if allowed is not None and job_class.candidates:
-                self._held[job_class] = None  # it fits, but not without delaying the reservation
+                self._held[job_class] = None  # it fits, but not without delaying a reservation
             return None
         self._waiting.pop(head.id)
         self._waiting_by_queue[queue] -= 1
         job_class.discard(head)
         self._deactivate_if_empty(job_class)
-        self._place(head.id, job_class.shape, queue, head.priority, cluster)
+        self._place(head, cluster)
         return Change(head.id, ASSIGNED, cluster.name)
 
     def _changed(self, cluster: ClusterSlot) -> None:
         """``cluster``'s nodes or jobs changed: earliest starts on it are to be estimated again."""
         cluster.changes += 1
-        self._backfill.planner.touch(cluster.name)
+        self._backfill.touch(cluster.name)
 
-    def _place(self, job_id: int, shape: JobShape, queue: str, priority: int, cluster: ClusterSlot) -> None:
+    def _place(self, job: Waiting, cluster: ClusterSlot) -> None:
         self.version += 1
         self._placements += 1
         self._changed(cluster)
-        placed = Placed(job_id, shape, queue, priority, cluster, self.clock())
+        placed = Placed(job.id, job.job_class.shape, job.queue, job.priority, cluster, self.clock())
         nodes = cluster.pool.pick(placed.request)
-        self._backfill.placing(cluster, placed.request, placed.end(self.default_walltime), nodes)
+        self._backfill.placing(job, cluster, placed.request, placed.end(self.default_walltime), nodes)
         placed.nodes = cluster.pool.take(placed.request, nodes)
-        cluster.placed[job_id] = placed
-        self._placed[job_id] = placed
-        self.queues.add(queue, placed.usage)
-        self._placed_by_queue[queue] += 1
+        cluster.placed[job.id] = placed
+        self._placed[job.id] = placed
+        self.queues.add(job.queue, placed.usage)
+        self._placed_by_queue[job.queue] += 1
 
     def _unplace(self, placed: Placed) -> None:
         self._placements += 1
@@ -421,28 +428,33 @@ class Engine:
                 if placed.queue in job_class.queues and job_class.candidates:
                     self._dirty[job_class] = None
 
-    # Reservation (backfill)
+    # Reservations (backfill)
     @property
     def reservation(self) -> Reservation | None:
-        """The reservation as last planned (``backfill`` only)."""
+        """The first reservation as last planned (``backfill`` only)."""
         return self._backfill.reservation
 
-    def current_reservation(self) -> Reservation | None:
-        """The reservation as of now (planned again if anything changed since it was)."""
-        return self._reservation()
+    @property
+    def reservations(self) -> list[Reservation]:
+        """The reservations as last planned, in their jobs' order (``backfill`` only)."""
+        return self._backfill.reservations
 
-    def _reservation(self) -> Reservation | None:
-        """The reservation for the first waiting job if it cannot start now; when it is planned
-        again, the classes it held back are considered again."""
+    def current_reservations(self) -> list[Reservation]:
+        """The reservations as of now (planned again if anything changed since they were)."""
+        return list(self._reservations())
+
+    def _reservations(self) -> list[Reservation]:
+        """The reservations for the first waiting jobs that cannot start now; when they change, the
+        classes they held back are considered again."""
         if not self.backfill:
-            return None
-        first = self._first.get((self._placements, self.topology))
-        reservation, planned = self._backfill.current(first, (self.growth, self.topology))
-        if planned and self._held:
+            return []
+        leading = self._leading.get((self._placements, self.topology))
+        reservations, changed = self._backfill.current(leading, (self.growth, self.topology))
+        if changed and self._held:
             self._dirty.update(self._held)
             self._released.update(self._held)
             self._held.clear()
-        return reservation
+        return reservations
 
     def estimated_start(self, shape: JobShape, name: str) -> float | None:
         """When a job of ``shape`` could start on cluster ``name`` at the earliest (None: never)."""
@@ -561,8 +573,8 @@ class Engine:
         limit = self.queues.limit_reason(job.queue, job_class.request)
         if limit:
             return limit
-        reservation = self._reservation()
-        if reservation is not None and reservation.job_id == job_id:
+        reservation = next((r for r in self._backfill.reservations if r.job_id == job_id), None)
+        if reservation is not None:
             wait = max(0.0, reservation.start - self.clock())
             return f"reserved on {reservation.cluster}, estimated start in {format_wait(wait)}"
         ahead = 0

@@ -28,6 +28,8 @@ from rainbow.core.spread import spread
 STATIC_POLICIES = frozenset({"first-fit", "cost"})
 
 SortKey = tuple[float | int | str, ...]
+#: ``JobClass.firsts`` looks among the first 2**6 - 1 entries of a queue's heap (its top six levels).
+FIRSTS_DEPTH = 6
 
 
 @dataclass(frozen=True)
@@ -238,6 +240,21 @@ class JobClass:
             heapq.heappop(heap)
         self.queues.pop(queue, None)
         return None
+
+    def firsts(self, queue: str, count: int) -> list[Waiting]:
+        """Up to ``count`` of the first waiting jobs of ``queue`` in this class, in order (looked
+        for among the first entries of its heap, where the first few always are)."""
+        head = self.head(queue)
+        if head is None or count <= 1:
+            return [head] if head is not None else []
+        heap = self.queues[queue]
+        window = sorted(heap[: 2 ** min(count, FIRSTS_DEPTH) - 1])
+        found = [
+            job
+            for _, job_id in window
+            if (job := self.members.get(job_id)) is not None and job.queue == queue
+        ]
+        return found[:count]
 
     # Where the class fits
     def sync(self, clusters: dict[str, ClusterSlot], growth: int) -> None:

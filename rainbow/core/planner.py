@@ -2,7 +2,7 @@
 
 A cluster's earliest start for a job shape is the first estimated end of its jobs after which the
 shape fits (``rainbow.core.timeline``), plus the wait the cluster reports (``eta_seconds``). The
-planner keeps those starts for one job (the reservation's) in a heap; when clusters change it
+planner keeps those starts for one job shape (a reserved job's) in a heap; when clusters change it
 recomputes only theirs (the engine says which: ``touch``), so planning again after an event costs
 what changed, not the number of clusters.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 
 from rainbow.core.jobclass import ClusterSlot, JobShape
 from rainbow.core.models import ETA_SECONDS
@@ -38,13 +38,13 @@ def start_on(cluster: ClusterSlot, shape: JobShape, now: float, default_walltime
 
 
 class StartPlanner:
-    """The earliest start of one job on every cluster it may use, and the soonest of them."""
+    """The earliest start of jobs of one shape on every cluster they may use, and the soonest."""
 
     def __init__(self, default_walltime: float) -> None:
         self.default_walltime = default_walltime
         #: Clusters whose nodes, jobs, attributes or presence changed since the last ``soonest``.
         self.touched: set[str] = set()
-        self._for: tuple[int, JobShape, int, int] | None = None  # job id, shape, mask, topology
+        self._for: tuple[JobShape, int, int] | None = None  # shape, mask, topology
         self._known: dict[str, tuple[int, Start | None]] = {}  # cluster -> (its changes, start)
         self._heap: list[tuple[float, int, str, int]] = []  # (start, order, cluster, changes)
 
@@ -53,16 +53,17 @@ class StartPlanner:
 
     def soonest(
         self,
-        job_id: int,
         shape: JobShape,
         mask: int,
         topology: int,
         clusters: Mapping[str, ClusterSlot],
         now: float,
+        blocked: Collection[str] = (),
     ) -> tuple[str, Start] | None:
-        """The cluster where the job starts earliest (ties: registration order), and its start."""
-        if self._for != (job_id, shape, mask, topology):
-            self._for, self._known, self._heap = (job_id, shape, mask, topology), {}, []
+        """The cluster where the job starts earliest (ties: registration order), and its start;
+        ``blocked`` clusters are passed over (they stay known for the next call)."""
+        if self._for != (shape, mask, topology):
+            self._for, self._known, self._heap = (shape, mask, topology), {}, []
             stale = [c for c in clusters.values() if (mask >> c.slot) & 1]
         else:
             stale = [clusters[n] for n in self.touched if n in clusters and (mask >> clusters[n].slot) & 1]
@@ -70,6 +71,8 @@ class StartPlanner:
         for cluster in stale:
             self._update(cluster, shape, now)
         heap = self._heap
+        passed: list[tuple[float, int, str, int]] = []
+        found: tuple[str, Start] | None = None
         while heap:
             at, _, name, changes = heap[0]
             known = self._known.get(name)
@@ -82,8 +85,14 @@ class StartPlanner:
                 heapq.heappop(heap)
                 self._update(slot, shape, now)
                 continue
-            return name, start
-        return None
+            if name in blocked:
+                passed.append(heapq.heappop(heap))
+                continue
+            found = name, start
+            break
+        for entry in passed:
+            heapq.heappush(heap, entry)
+        return found
 
     def _update(self, cluster: ClusterSlot, shape: JobShape, now: float) -> None:
         start = start_on(cluster, shape, now, self.default_walltime)

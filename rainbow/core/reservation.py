@@ -1,13 +1,17 @@
-"""EASY backfill across clusters: one reservation, for the first waiting job that cannot start now.
+"""EASY backfill across clusters: reservations for the first waiting jobs that cannot start now.
 
-The reservation keeps that job's earliest start (on the cluster where it is earliest) from being
-delayed: a later job may start only where it does not delay it, that is, on another cluster, or
+The first waiting jobs (in the engine's order) that fit no cluster now, up to ``depth`` of them,
+get reservations: in order, each its earliest start on a cluster no reservation before it holds
+(with a depth of 1 this is classic EASY backfill; across clusters a reservation on each busy
+cluster keeps the largest jobs from waiting for each other's cluster). A job keeps its cluster
+while it stays one of them (jobs ahead are planned around it); its start is estimated again as
+jobs end, and only gets earlier while they end by their estimates. A job may start only where it
+delays no reservation of a job ahead of it in the order, that is, on a cluster without one, or
 estimated to end by the reserved start, or on nodes the reserved job does not need then. Which
 nodes a job takes and gets back is exact (``rainbow.core.nodes``), so while jobs end by their
-estimates, the reserved job starts at its reserved time at the latest. Jobs of a higher priority
-than the reserved one are not held back (the reservation is planned again after them). So every
-job eventually starts: it becomes the first waiting job, gets the reservation, and nothing later
-takes its nodes.
+estimates, a reserved job starts by its promised start at the latest, unless a job ahead of it
+takes its place. So every job eventually starts: it becomes the first waiting job, gets a
+reservation, and nothing behind it takes its nodes.
 """
 
 from __future__ import annotations
@@ -17,23 +21,34 @@ from dataclasses import dataclass
 
 from rainbow.core.capacity import InsufficientCapacity
 from rainbow.core.jobclass import ClusterSlot, JobShape, Waiting
+from rainbow.core.leading import job_order
 from rainbow.core.models import JobRequest, Resources
 from rainbow.core.planner import StartPlanner
+from rainbow.core.queues import QueueBook
 from rainbow.core.timeline import Future
 
 
 @dataclass
 class Reservation:
     """Job ``job_id`` (of ``priority``) starts on ``cluster`` at ``start`` at the latest. ``future``
-    is that cluster's nodes at ``start``; ``growth`` the engine's growth and topology counts it was planned at."""
+    is that cluster's nodes at ``start``; ``growth`` the engine's growth and topology counts it was
+    planned at; ``promised`` the start first planned while the job has held reservations without a
+    break and no job ahead of it took its place (jobs ending by their estimates, it starts by then)."""
 
     job_id: int
     priority: int
+    queue: str
     request: JobRequest
     cluster: str
     start: float
     future: Future
     growth: tuple[int, int]
+    promised: float = 0.0
+    #: A job ahead of this one in the order started on its cluster and left it too few nodes.
+    overtaken: bool = False
+
+    def __post_init__(self) -> None:
+        self.promised = self.promised or self.start
 
     @property
     def spare(self) -> int:
@@ -41,10 +56,10 @@ class Reservation:
         fits there; the reservation must be planned again)."""
         return self.future.fitting - self.request.nodes
 
-    def lets(self, request: JobRequest, priority: int, end: float, nodes: Sequence[int]) -> bool:
+    def lets(self, request: JobRequest, end: float, nodes: Sequence[int]) -> bool:
         """Whether a job starting now on ``nodes`` of the reserved cluster, estimated to end at
         ``end``, leaves this reservation's start as it is."""
-        if priority > self.priority or end <= self.start:
+        if end <= self.start:
             return True
         future, wanted = self.future, self.request
         lost = 0
@@ -68,50 +83,89 @@ class Reservation:
 
 
 class Backfill:
-    """The reservation of the first waiting job that cannot start now, and which clusters later
-    jobs may start on without delaying it."""
+    """The reservations of the first waiting jobs that cannot start now (at most ``depth``, one a
+    cluster), and which clusters later jobs may start on without delaying them."""
 
     def __init__(
-        self, clusters: Mapping[str, ClusterSlot], clock: Callable[[], float], default_walltime: float
+        self,
+        clusters: Mapping[str, ClusterSlot],
+        queues: QueueBook,
+        clock: Callable[[], float],
+        default_walltime: float,
+        depth: int = 1,
     ) -> None:
-        self.clusters, self.clock, self.default_walltime = clusters, clock, default_walltime
-        self.planner = StartPlanner(default_walltime)
-        self.reservation: Reservation | None = None
-        self._unplannable: tuple[int, tuple[int, int]] | None = None  # (job, growth): no start anywhere
+        self.clusters, self.queues, self.clock = clusters, queues, clock
+        self.default_walltime, self.depth = default_walltime, depth
+        #: In the order of their jobs; at most one on a cluster.
+        self.reservations: list[Reservation] = []
+        self._planners: dict[JobShape, StartPlanner] = {}  # by job shape: starts on every cluster
+        self._unplannable: dict[int, tuple[int, int]] = {}  # job -> growth: no start anywhere then
 
-    def current(self, first: Waiting | None, growth: tuple[int, int]) -> tuple[Reservation | None, bool]:
-        """The reservation for ``first`` (the first waiting job), and whether it was planned again:
-        it is kept while no cluster gained room (``growth``), its start is ahead and the job still
-        fits then. None when ``first`` can start now, or nowhere."""
-        kept = self.reservation
-        if (
-            first is not None
-            and kept is not None
-            and kept.job_id == first.id
-            and kept.growth == growth
-            and self.clock() < kept.start
-            and kept.spare >= 0
+    @property
+    def reservation(self) -> Reservation | None:
+        """The first reservation."""
+        return self.reservations[0] if self.reservations else None
+
+    def touch(self, name: str) -> None:
+        """Cluster ``name``'s nodes, jobs, attributes or presence changed."""
+        for planner in self._planners.values():
+            planner.touch(name)
+
+    def current(self, leading: Sequence[Waiting], growth: tuple[int, int]) -> tuple[list[Reservation], bool]:
+        """The reservations for the first ``depth`` of ``leading`` (the first waiting jobs, in
+        order) that fit no cluster now, and whether they changed. They are kept while they are for
+        the same jobs, no cluster gained room and their starts are ahead; otherwise each is planned
+        again, in order, on a cluster that no reservation before it holds and no reservation after
+        it held (so a job keeps its promised start while it stays one of these)."""
+        wanted: list[Waiting] = []
+        for job in leading:
+            if len(wanted) == self.depth:
+                break
+            if self._unplannable.get(job.id) != growth and not job.job_class.fits_now(self.clusters):
+                wanted.append(job)
+        now = self.clock()
+        kept = self.reservations
+        if [r.job_id for r in kept] == [job.id for job in wanted] and all(
+            r.growth == growth and now < r.start and r.spare >= 0 for r in kept
         ):
             return kept, False
-        unplannable = (first.id if first else 0, growth)
-        # A first job that fits now is placed this pass: it needs no reservation.
-        if first is None or self._unplannable == unplannable or first.job_class.fits_now(self.clusters):
-            self.reservation = None
-        else:
-            self.reservation = self._plan(first, growth)
-            self._unplannable = unplannable if self.reservation is None else None
-        return self.reservation, True
+        before = {r.job_id: r for r in kept}
+        held = [before[job.id].cluster if job.id in before else "" for job in wanted]
+        reservations: list[Reservation] = []
+        for place, job in enumerate(wanted):
+            blocked = {r.cluster for r in reservations} | {name for name in held[place + 1 :] if name}
+            found = self._plan(job, growth, blocked, now)
+            if found is None:
+                self._unplannable[job.id] = growth
+                continue
+            previous = before.get(job.id)
+            if previous is not None and not previous.overtaken:
+                found.promised = previous.promised
+            reservations.append(found)
+        self.reservations = reservations
+        ids, shapes = {job.id for job in leading}, {job.job_class.shape for job in leading}
+        for job_id in [j for j in self._unplannable if j not in ids]:
+            del self._unplannable[job_id]
+        for shape in [s for s in self._planners if s not in shapes]:
+            del self._planners[shape]
+        return reservations, _promises(reservations) != _promises(kept)
 
     def leaves(
-        self, reservation: Reservation | None, shape: JobShape, priority: int
+        self, reservations: Sequence[Reservation], shape: JobShape, job: Waiting
     ) -> Callable[[ClusterSlot], bool] | None:
-        """Which clusters a job may start on now without delaying ``reservation`` (None: any)."""
-        if reservation is None:
+        """Which clusters ``job`` may start on now without delaying any of ``reservations`` of
+        jobs ahead of it in the order (None: any)."""
+        key = job_order(self.queues, job.priority, job.queue, job.id)
+        held = {
+            r.cluster: r for r in reservations if job_order(self.queues, r.priority, r.queue, r.job_id) < key
+        }
+        if not held:
             return None
         end = self.clock() + (shape.walltime or self.default_walltime)
 
         def leaves(cluster: ClusterSlot) -> bool:
-            if cluster.name != reservation.cluster:
+            reservation = held.get(cluster.name)
+            if reservation is None:
                 return True
             request = shape.request_on(cluster)
             if request is None:
@@ -120,26 +174,53 @@ class Backfill:
                 nodes = cluster.pool.pick(request)
             except InsufficientCapacity:
                 return False
-            return reservation.lets(request, priority, end, nodes)
+            return reservation.lets(request, end, nodes)
 
         return leaves
 
-    def placing(self, cluster: ClusterSlot, request: JobRequest, end: float, nodes: Sequence[int]) -> None:
-        """A job is about to take ``nodes`` of ``cluster`` until ``end``: the reservation's view of
-        that cluster at its start follows exactly."""
-        reservation = self.reservation
-        if reservation is not None and reservation.cluster == cluster.name:
-            before = [cluster.pool.state[node] for node in nodes]
-            reservation.took(request, end, nodes, before)
+    def placing(
+        self, job: Waiting, cluster: ClusterSlot, request: JobRequest, end: float, nodes: Sequence[int]
+    ) -> None:
+        """``job`` is about to take ``nodes`` of ``cluster`` until ``end``: the view of that
+        cluster at the start of the reservation on it follows exactly."""
+        for reservation in self.reservations:
+            if reservation.cluster == cluster.name and reservation.job_id != job.id:
+                before = [cluster.pool.state[node] for node in nodes]
+                reservation.took(request, end, nodes, before)
+                if reservation.spare < 0:  # only a job ahead of it may do that (see ``leaves``)
+                    reservation.overtaken = True
 
-    def _plan(self, job: Waiting, growth: tuple[int, int]) -> Reservation | None:
-        """Where and when ``job`` starts earliest (ties: registration order); None if nowhere."""
-        shape = job.job_class.shape
-        found = self.planner.soonest(
-            job.id, shape, job.job_class.mask, growth[1], self.clusters, self.clock()
+    def may_need_one(self, job: Waiting) -> bool:
+        """Whether a new waiting job may take a place among the reserved ones."""
+        reservations = self.reservations
+        if len(reservations) < self.depth:
+            return True
+        last = reservations[-1]
+        return job_order(self.queues, job.priority, job.queue, job.id) < job_order(
+            self.queues, last.priority, last.queue, last.job_id
         )
+
+    def started(self, job_id: int) -> None:
+        """Job ``job_id`` was placed: its reservation (if any) is over."""
+        self.reservations = [r for r in self.reservations if r.job_id != job_id]
+
+    def _plan(
+        self, job: Waiting, growth: tuple[int, int], blocked: set[str], now: float
+    ) -> Reservation | None:
+        """Where and when ``job`` starts earliest on a cluster not ``blocked`` (ties: registration
+        order); None if nowhere."""
+        job_class = job.job_class
+        planner = self._planners.get(job_class.shape)
+        if planner is None:
+            planner = self._planners[job_class.shape] = StartPlanner(self.default_walltime)
+        found = planner.soonest(job_class.shape, job_class.mask, growth[1], self.clusters, now, blocked)
         if found is None:
             return None
         name, start = found
-        request = job.job_class.on(self.clusters[name])
-        return Reservation(job.id, job.priority, request, name, start.at, start.future, growth)
+        request = job_class.on(self.clusters[name])
+        return Reservation(job.id, job.priority, job.queue, request, name, start.at, start.future, growth)
+
+
+def _promises(reservations: Sequence[Reservation]) -> list[tuple[int, str, float]]:
+    """What reservations promise, to tell whether planning them again changed anything."""
+    return [(r.job_id, r.cluster, r.start) for r in reservations]

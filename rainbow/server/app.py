@@ -69,6 +69,7 @@ class RainbowServer:
             cluster_lost_seconds=config.cluster_lost_seconds,
             retry_backoff_seconds=config.retry_backoff_seconds,
             backfill=config.backfill,
+            reservations=config.reservations,
             default_walltime_seconds=config.default_walltime_seconds,
             queues=config.queues,
             priority_classes=config.priority_classes,

@@ -8,8 +8,9 @@ database: rainbow.db            # SQLite file (relative paths: next to this file
                                 #   postgresql://user@host:5432/dbname URL (password: PGPASSWORD)
 authFile: auth.yaml             # registration secret and user tokens
 defaultPolicy: first-fit        # first-fit | random | least-loaded | best-fit | cost | eta
-backfill: true                  # the first waiting job that cannot start gets a reservation where it
-                                #   starts earliest; later jobs only start where they do not delay it
+backfill: true                  # the first waiting jobs that cannot start get reservations where
+                                #   they start earliest; later jobs only start where they delay none
+reservations: 4                 # at most this many reservations (1-64), one a cluster
 defaultWalltime: 1h             # expected run time of a job without a walltime, until finished jobs
                                 #   of its queue tell better (seconds, or a duration)
 leaseSeconds: 30
@@ -37,6 +38,7 @@ from typing import Any
 
 import yaml
 
+from rainbow.core.engine import DEFAULT_RESERVATIONS, MAX_RESERVATIONS
 from rainbow.core.models import SpecError
 from rainbow.core.quantity import duration_length
 from rainbow.core.queues import QueueConfig
@@ -62,6 +64,7 @@ _KEYS = {
     "tls",
     "advertiseAddress",
     "backfill",
+    "reservations",
     "defaultWalltime",
 }
 DEFAULT_RETENTION_SECONDS = 7 * 86400.0
@@ -87,6 +90,7 @@ class ServerConfig:
     cluster_lost_seconds: float = 300.0
     retry_backoff_seconds: float = 10.0
     backfill: bool = True
+    reservations: int = DEFAULT_RESERVATIONS
     default_walltime_seconds: float = DEFAULT_WALLTIME_SECONDS
     # Finished jobs and events older than this many seconds are deleted (0: never).
     retention_seconds: float = DEFAULT_RETENTION_SECONDS
@@ -180,6 +184,16 @@ def load_config(path: str | Path) -> ServerConfig:
     if not isinstance(backfill, bool):
         raise InvalidArgument(f"{path}: backfill must be true or false, not {backfill!r}")
     config.backfill = backfill
+    reservations = doc.get("reservations", config.reservations)
+    if (
+        isinstance(reservations, bool)
+        or not isinstance(reservations, int)
+        or not 1 <= reservations <= MAX_RESERVATIONS
+    ):
+        raise InvalidArgument(
+            f"{path}: reservations must be a whole number from 1 to {MAX_RESERVATIONS}, not {reservations!r}"
+        )
+    config.reservations = reservations
     if "defaultWalltime" in doc:
         value = doc["defaultWalltime"]
         if isinstance(value, bool) or not isinstance(value, str | int | float):

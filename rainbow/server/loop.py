@@ -60,7 +60,7 @@ class SchedulingLoop:
         self.engine, self.reasons, self.work, self.clock, self.metrics = engine, reasons, work, clock, metrics
         self.budget = budget
         self._reports: dict[str, ClusterRecord] = {}
-        self._announced: tuple[int, str] | None = None  # the reservation last written to its job
+        self._announced: set[tuple[int, str]] = set()  # the reservations last written to their jobs
         self._wake = asyncio.Event()
 
     def note_report(self, record: ClusterRecord) -> None:
@@ -75,31 +75,24 @@ class SchedulingLoop:
         self.work.recover()
         with self.metrics.time_matching():
             changes = self.engine.schedule(self.budget) if self.engine.has_work() else []
-        reserved = self._new_reservation()
-        if not changes and not self._reports and reserved is None:
+        reserved = {(r.job_id, r.cluster) for r in self.engine.reservations}
+        new = reserved - self._announced
+        if not new:
+            self._announced = reserved
+        if not changes and not self._reports and not new:
             return []
         reports, self._reports = self._reports, {}
         with self.work.atomic() as unit:
             for record in reports.values():
                 unit.store.save_cluster(record)
             apply_changes(unit, self.reasons, changes, self.clock(), self.metrics)
-            if reserved is not None:
-                self._announce(unit, reserved[0])
-        if reserved is not None:
-            self._announced = reserved
+            for job_id, _ in sorted(new):
+                self._announce(unit, job_id)
+        self._announced = reserved
         return unit.changed
 
-    def _new_reservation(self) -> tuple[int, str] | None:
-        """The reservation (job, cluster) when it is not the one last written to its job."""
-        reservation = self.engine.reservation
-        if reservation is None:
-            self._announced = None
-            return None
-        current = (reservation.job_id, reservation.cluster)
-        return current if current != self._announced else None
-
     def _announce(self, unit: Unit, job_id: int) -> None:
-        """Write the reserved job's message (``reserved on gpu, estimated start in 12m``), so that
+        """Write a reserved job's message (``reserved on gpu, estimated start in 12m``), so that
         watchers see it: the job's messages are otherwise only computed when it is read."""
         job = unit.store.get_job(job_id)
         if job is not None and job.state == QUEUED and self.engine.is_waiting(job.id):

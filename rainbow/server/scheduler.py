@@ -62,6 +62,7 @@ class Scheduler:
             random.Random(settings.seed),
             clock=clock,
             backfill=settings.backfill,
+            reservations=settings.reservations,
             default_walltime=settings.default_walltime_seconds,
         )
         self.reasons = Reasons(self.engine)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rainbow.core.engine import DEFAULT_RESERVATIONS
 from rainbow.core.queues import QueueConfig
 from rainbow.server.estimates import DEFAULT_WALLTIME_SECONDS
 from rainbow.server.limits import MAX_BATCH
@@ -19,7 +20,8 @@ class SchedulerSettings:
     seed: int | None = None
     queues: dict[str, QueueConfig] = field(default_factory=dict)
     priority_classes: dict[str, int] = field(default_factory=dict)
-    #: Reservations and backfill (see rainbow.core.reservation).
+    #: Reservations and backfill (see rainbow.core.reservation), for up to ``reservations`` jobs.
     backfill: bool = True
+    reservations: int = DEFAULT_RESERVATIONS
     #: The run time expected of a job with no walltime until finished jobs tell better.
     default_walltime_seconds: float = DEFAULT_WALLTIME_SECONDS

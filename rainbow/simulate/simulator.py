@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rainbow.core.access import ClusterAccess
-from rainbow.core.engine import Engine
+from rainbow.core.engine import DEFAULT_RESERVATIONS, Engine
 from rainbow.core.jobclass import JobShape
 from rainbow.core.match import has_fitting_nodes
 from rainbow.core.models import JobRequest, NodeGroup
@@ -68,7 +68,8 @@ class Outcome:
 
 
 class Simulation:
-    """Clusters (name -> node groups) and how jobs are placed on them (``policy``, ``backfill``)."""
+    """Clusters (name -> node groups) and how jobs are placed on them (``policy``, ``backfill`` with
+    up to ``reservations`` reservations)."""
 
     def __init__(
         self,
@@ -76,17 +77,25 @@ class Simulation:
         policy: str,
         *,
         backfill: bool = False,
+        reservations: int = DEFAULT_RESERVATIONS,
         seed: int = 0,
     ) -> None:
         self.clusters = {name: tuple(groups) for name, groups in clusters.items()}
-        self.policy, self.backfill, self.seed = policy, backfill, seed
+        self.policy, self.backfill, self.reservations, self.seed = policy, backfill, reservations, seed
         self.now = 0.0
-        #: The start first planned for each job that held the reservation (``backfill``).
+        #: For each job that held a reservation until it started (``backfill``), the start it was
+        #: promised (``rainbow.core.reservation.Reservation.promised``).
         self.planned: dict[int, float] = {}
+        self._promises: dict[int, float] = {}  # as of the last event
 
     def run(self, jobs: Iterable[SimJob]) -> list[Outcome]:
         """Every job's outcome (jobs no cluster can ever fit are left out), in start order."""
-        engine = Engine(rng=random.Random(self.seed), clock=lambda: self.now, backfill=self.backfill)
+        engine = Engine(
+            rng=random.Random(self.seed),
+            clock=lambda: self.now,
+            backfill=self.backfill,
+            reservations=self.reservations,
+        )
         for order, (name, groups) in enumerate(self.clusters.items()):
             engine.set_cluster(name, order, groups, groups, {})
         events: list[tuple[float, int, int, SimJob]] = []
@@ -110,8 +119,7 @@ class Simulation:
                 for change in engine.schedule():
                     if change.state == ASSIGNED:
                         self._start(engine, by_id[change.job_id], change.cluster, events, outcomes)
-            if engine.reservation is not None and engine.reservation.job_id not in self.planned:
-                self.planned[engine.reservation.job_id] = engine.reservation.start
+            self._promises = {r.job_id: r.promised for r in engine.reservations if not r.overtaken}
         return outcomes
 
     def _start(
@@ -123,6 +131,8 @@ class Simulation:
         outcomes: list[Outcome],
     ) -> None:
         engine.started(job.id, self.now)
+        if job.id in self._promises:
+            self.planned[job.id] = self._promises[job.id]
         ran = min(job.runtime, job.walltime) if job.walltime else job.runtime
         heapq.heappush(events, (self.now + ran, _END, job.id, job))
         outcomes.append(Outcome(job, cluster, self.now, self.now + ran))

@@ -12,11 +12,11 @@ from rainbow.core import JobRequest, NodeGroup, Resources, capacity
 from rainbow.core.access import ClusterAccess
 from rainbow.core.capacity import InsufficientCapacity, total_cpu
 from rainbow.core.engine import Engine
-from rainbow.core.jobclass import JobShape
+from rainbow.core.jobclass import JobClass, JobShape, Waiting
 from rainbow.core.nodes import NodePool
 from rainbow.core.planner import StartPlanner, start_on
 from rainbow.core.spread import spread
-from rainbow.core.states import ASSIGNED
+from rainbow.core.states import ASSIGNED, QUEUED
 from rainbow.core.timeline import WALLTIME_STEPS, Ending, earliest_start
 from rainbow.simulate import Outcome, SimJob, Simulation
 
@@ -118,13 +118,7 @@ def test_a_large_job_is_not_starved_by_small_ones() -> None:
     engine, clock = engine_with({"a": 4})
     engine.submit(1, shape(2, 100), "q")  # runs until 100
     assert engine.submit(2, shape(4, 100), "q").state != ASSIGNED  # waits: reserved at 100
-    assert (reservation := engine.current_reservation()) is not None and (
-        reservation.cluster,
-        reservation.start,
-    ) == (
-        "a",
-        100,
-    )
+    assert [(r.cluster, r.start) for r in engine.current_reservations()] == [("a", 100)]
     assert engine.submit(3, shape(1, 60), "q").state == ASSIGNED  # ends before 100: backfilled
     assert engine.submit(4, shape(1, 3600), "q").state != ASSIGNED  # would delay job 2
     assert "reserved on a" in engine.waiting_message(2)
@@ -146,13 +140,61 @@ def test_the_reservation_is_where_the_job_starts_earliest() -> None:
     engine.submit(1, shape(4, 3600), "q")  # slow is busy for an hour
     engine.submit(2, shape(3, 300), "q")  # soon: 3 nodes for 5 minutes
     assert engine.submit(3, shape(4, 60), "q").state != ASSIGNED
-    reservation = engine.current_reservation()
-    assert reservation is not None and (reservation.cluster, reservation.start) == ("soon", 300)
+    assert [(r.cluster, r.start) for r in engine.current_reservations()] == [("soon", 300)]
     assert engine.estimated_start(shape(4, 60), "slow") == 3600
     # A long one-node job may not take soon's last node, and slow has none.
     assert engine.submit(4, shape(1, 3600), "q").state != ASSIGNED
     engine.submit(5, shape(1, 200), "q")
     assert drain(engine) == {5: "soon"}
+
+
+def test_the_first_jobs_that_cannot_start_get_a_reservation_each_on_their_own_cluster() -> None:
+    engine, _ = engine_with({"a": 4, "b": 4})
+    engine.submit(1, shape(3, 600), "q")  # a is busy for 10 minutes
+    engine.submit(2, shape(3, 1200), "q")  # b for 20
+    engine.submit(3, shape(4, 60), "q")
+    engine.submit(4, shape(4, 60), "q")
+    drain(engine)
+    reservations = engine.current_reservations()
+    assert [(r.job_id, r.cluster, r.start) for r in reservations] == [(3, "a", 600), (4, "b", 1200)]
+    assert "reserved on b, estimated start in 20m" in engine.waiting_message(4)
+    engine.submit(5, shape(1, 3600), "q")  # it would delay either
+    engine.submit(6, shape(1, 300), "q")  # it ends before job 3 starts
+    assert drain(engine) == {6: "a"}
+    engine.release(1)
+    engine.release(6)
+    # Job 3 starts; job 4 is now sooner on a (after job 3's minute) than on b: its reservation
+    # moves there, and job 5 may have b.
+    assert drain(engine) == {3: "a", 5: "b"}
+    assert [(r.job_id, r.cluster, r.start) for r in engine.current_reservations()] == [(4, "a", 60)]
+    engine.release(3)
+    assert drain(engine) == {4: "a"}
+
+
+def test_one_reservation_is_classic_easy() -> None:
+    clock = Clock()
+    engine = Engine(rng=random.Random(0), clock=clock, backfill=True, reservations=1)
+    for order, name in enumerate("ab"):
+        engine.set_cluster(name, order, nodes(4), nodes(4), {})
+    engine.submit(1, shape(4, 600), "q")
+    engine.submit(2, shape(4, 1200), "q")
+    engine.submit(3, shape(4, 60), "q")
+    engine.submit(4, shape(4, 60), "q")
+    drain(engine)
+    assert [(r.job_id, r.cluster) for r in engine.current_reservations()] == [(3, "a")]
+    assert engine.submit(5, shape(1, 3600), "q").cluster == ""  # a is kept for job 3 ...
+    engine.release(1)
+    assert drain(engine) == {3: "a"}
+
+
+def test_a_job_ahead_is_not_held_back_by_a_reservation_behind_it() -> None:
+    engine, _ = engine_with({"a": 4})
+    engine.submit(1, shape(2, 600), "q")
+    engine.submit(2, shape(4, 60), "q")  # reserved at 600
+    assert engine.submit(3, shape(1, 3600), "q").cluster == ""  # behind it: would delay it
+    engine.submit(4, JobShape(ask(2), ClusterAccess(), "first-fit", 3600), "q", priority=10)
+    assert drain(engine) == {4: "a"}  # ahead of it: starts, and the reservation is planned again
+    assert [(r.job_id, r.start) for r in engine.current_reservations()] == [(2, 3600)]
 
 
 # Properties over random workloads
@@ -199,10 +241,14 @@ def never_oversubscribed(outcomes: list[Outcome], clusters: dict[str, tuple[Node
 
 
 @settings(max_examples=60, deadline=None)
-@given(workloads(), st.sampled_from(["first-fit", "best-fit", "least-loaded", "random"]))
-def test_every_job_starts_and_no_reservation_is_delayed(jobs: list[SimJob], policy: str) -> None:
+@given(
+    workloads(),
+    st.sampled_from(["first-fit", "best-fit", "least-loaded", "random"]),
+    st.sampled_from([1, 2, 3]),
+)
+def test_every_job_starts_and_no_reservation_is_delayed(jobs: list[SimJob], policy: str, depth: int) -> None:
     fitting = [j for j in jobs if any(j.fits(groups) for groups in CLUSTERS.values())]
-    simulation = Simulation(CLUSTERS, policy, backfill=True)
+    simulation = Simulation(CLUSTERS, policy, backfill=True, reservations=depth)
     outcomes = simulation.run(fitting)
     assert sorted(o.job.id for o in outcomes) == sorted(j.id for j in fitting)  # nobody starves
     never_oversubscribed(outcomes, CLUSTERS)
@@ -241,7 +287,7 @@ def test_the_planner_keeps_the_soonest_start_as_a_full_recount_would(
             job = shape(count, WALLTIMES[pick % len(WALLTIMES)])
             cluster = engine.clusters[names[where]]
             if cluster.fits_free(job.request):
-                engine._place(next_id, job, "q", 0, cluster)
+                engine._place(Waiting(next_id, "q", 0, JobClass(job), QUEUED), cluster)
                 planner.touch(cluster.name)
                 running.append(next_id)
                 next_id += 1
@@ -252,7 +298,7 @@ def test_the_planner_keeps_the_soonest_start_as_a_full_recount_would(
             planner.touch(placed.cluster)
         else:
             clock.now += 30 * count
-        found = planner.soonest(0, big, 0b111, 0, engine.clusters, clock.now)
+        found = planner.soonest(big, 0b111, 0, engine.clusters, clock.now)
         starts = [
             (s.at, c.order, c.name)
             for c in engine.clusters.values()

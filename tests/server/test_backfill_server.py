@@ -87,9 +87,9 @@ def test_explain_gives_each_clusters_estimated_start(started: ServerThread) -> N
 
 def test_the_config_turns_backfill_off_and_sets_the_default_walltime(tmp_path: Path) -> None:
     path = tmp_path / "rainbow.yaml"
-    path.write_text("backfill: false\ndefaultWalltime: 2h\n")
+    path.write_text("backfill: false\ndefaultWalltime: 2h\nreservations: 2\n")
     config = load_config(path)
-    assert (config.backfill, config.default_walltime_seconds) == (False, 7200.0)
+    assert (config.backfill, config.default_walltime_seconds, config.reservations) == (False, 7200.0, 2)
 
 
 @pytest.mark.parametrize(
@@ -98,6 +98,8 @@ def test_the_config_turns_backfill_off_and_sets_the_default_walltime(tmp_path: P
         ("backfill: maybe\n", "backfill must be true or false"),
         ("defaultWalltime: 0\n", "defaultWalltime: 0 is not between 1s and 365d"),
         ("defaultWalltime: forever\n", "defaultWalltime: 'forever' is not a duration"),
+        ("reservations: 0\n", "reservations must be a whole number from 1 to 64, not 0"),
+        ("reservations: many\n", "reservations must be a whole number from 1 to 64, not 'many'"),
     ],
 )
 def test_bad_scheduling_settings_are_refused(tmp_path: Path, text: str, problem: str) -> None:

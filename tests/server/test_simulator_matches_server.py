@@ -139,4 +139,4 @@ def test_the_simulator_and_the_server_start_every_job_alike(tmp_path: Path, poli
         server.stop()
     assert started == expected
     waited = sum(1 for o in simulated if o.start > o.job.submit)
-    assert waited >= 20 and len(simulation.planned) >= 5, (waited, len(simulation.planned))
+    assert waited >= 15 and len(simulation.planned) >= 5, (waited, len(simulation.planned))
