@@ -17,6 +17,7 @@ from typing import IO, Any
 from rainbow.cli import output, plot
 from rainbow.cli.common import OK, USAGE, CliError, load_yaml
 from rainbow.core import POLICIES, JobRequest, NodeGroup, total_cpu
+from rainbow.core.engine import DEFAULT_RESERVATIONS, MAX_RESERVATIONS
 from rainbow.localk8s.specs import parse_specs, reported_groups
 from rainbow.simulate import SimJob, Simulation
 from rainbow.simulate.report import PolicyReport, report
@@ -73,6 +74,14 @@ def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
         help="cores of a node of the traced machine: a job of P processors asks for ceil(P/K) nodes"
         " of ceil(P/nodes) cores on every cluster (default: its P cores are spread over the fewest"
         " nodes of the cluster it runs on)",
+    )
+    sim.add_argument(
+        "--reservations",
+        type=int,
+        default=DEFAULT_RESERVATIONS,
+        metavar="N",
+        help=f"with {BACKFILL}: how many of the first waiting jobs get a reservation, one a cluster"
+        f" (1-{MAX_RESERVATIONS}; default {DEFAULT_RESERVATIONS}, as the server; 1 is classic EASY)",
     )
     sim.add_argument("--seed", type=int, default=0, help="seed of the random policy (default: 0)")
     sim.set_defaults(run=simulate)
@@ -217,10 +226,15 @@ def simulate(args: argparse.Namespace) -> int:
     cores = args.cores_per_node
     if cores is not None and not 1 <= cores <= MAX_CORES_PER_NODE:
         raise CliError(f"--cores-per-node must be between 1 and {MAX_CORES_PER_NODE}", USAGE)
+    if not 1 <= args.reservations <= MAX_RESERVATIONS:
+        raise CliError(f"--reservations must be between 1 and {MAX_RESERVATIONS}", USAGE)
     trace = read_trace(args.trace, cores, clusters)
     reports, outcomes = [], []
     for label, policy, backfill in runs:
-        ran = Simulation(clusters, policy, backfill=backfill, seed=args.seed).run(trace.jobs)
+        simulation = Simulation(
+            clusters, policy, backfill=backfill, reservations=args.reservations, seed=args.seed
+        )
+        ran = simulation.run(trace.jobs)
         reports.append(report(label, ran, clusters))
         outcomes.append((label, ran))
     total = sum(total_cpu(groups) for groups in clusters.values()) // 1000

@@ -89,6 +89,17 @@ def test_cores_per_node(rainbow: Run) -> None:
     assert "8 cores per node" in eight.err
 
 
+def test_reservations(rainbow: Run) -> None:
+    runs = {
+        n: json.loads(sim(rainbow, "--policy", "eta+backfill", "-o", "json", "--reservations", n).ok().out)[0]
+        for n in ("1", "4")
+    }
+    assert runs["1"]["jobs"] == runs["4"]["jobs"] == 500 and runs["1"] != runs["4"]
+    default = json.loads(sim(rainbow, "--policy", "eta+backfill", "-o", "json").ok().out)[0]
+    assert default == runs["4"]  # the server's default
+    assert "--reservations" in error_line(sim(rainbow, "--policy", "eta", "--reservations", "0"))
+
+
 def test_processors_spread_over_the_chosen_clusters_nodes(rainbow: Run, tmp_path: Path) -> None:
     # Two jobs of 1024 processors at once: 32 nodes of 32 cores on `big` (48 such nodes) each. The
     # first starts at once; the second waits for it (64 nodes of 16 cores would fit nowhere).
