@@ -51,6 +51,7 @@ class NodePool:
         self._as_groups: dict[_GroupKey, NodeGroup] = {}  # each of _counts as a NodeGroup
         self._order: list[_GroupKey] | None = None  # _as_groups' keys in view order (None: to sort)
         self._view: tuple[NodeGroup, ...] | None = None
+        self._picked: tuple[JobRequest, tuple[int, ...]] | None = None  # the last pick, until a move
         ceilings = _ceilings(total)
         for group in free:
             if group.count <= 0:
@@ -86,7 +87,7 @@ class NodePool:
         self.state[node] = free
         self.groups.setdefault((kind, free, ceiling), set()).add(node)
         self._count((kind, free), 1)
-        self._view = None
+        self._view = self._picked = None
 
     def _count(self, key: _GroupKey, change: int) -> None:
         count = self._counts.get(key, 0) + change
@@ -114,7 +115,10 @@ class NodePool:
     def pick(self, request: JobRequest) -> tuple[int, ...]:
         """The nodes ``reserve`` would take: the least free fitting nodes first (among alike ones,
         in the set's order, which the same history always gives). Raises InsufficientCapacity
-        when too few fit."""
+        when too few fit. The last answer is kept until a node changes (placing a job on the
+        reserved cluster asks twice: whether it delays the reservation, then to take them)."""
+        if self._picked is not None and self._picked[0] == request:
+            return self._picked[1]
         fitting = [
             key
             for key in self.groups
@@ -125,7 +129,8 @@ class NodePool:
         for key in fitting:
             taken.extend(islice(self.groups[key], request.nodes - len(taken)))
             if len(taken) == request.nodes:
-                return tuple(taken)
+                self._picked = request, tuple(taken)
+                return self._picked[1]
         raise InsufficientCapacity(f"needs {describe_request(request)}; {len(taken)} free")
 
     def reserve(self, request: JobRequest) -> tuple[int, ...]:
