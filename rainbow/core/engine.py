@@ -440,7 +440,8 @@ class Engine:
         return self._backfill.reservations
 
     def current_reservations(self) -> list[Reservation]:
-        """The reservations as of now (planned again if anything changed since they were)."""
+        """The reservations as of now (planned again if anything changed since they were; when
+        that changes them, jobs they held back may have work for ``schedule``)."""
         return list(self._reservations())
 
     def _reservations(self) -> list[Reservation]:

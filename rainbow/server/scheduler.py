@@ -124,6 +124,7 @@ class Scheduler:
     def _load(self) -> None:
         self.estimates.relearn(self.store)  # before the jobs: their shapes use the estimates
         loader.load(self.store, self.engine, self.shapes, self.leases)
+        self.engine.current_reservations()  # so that the reserved jobs say so before anything happens
         self.counts.reset(self.store.count_jobs_by_state())
 
     def reload(self) -> None:

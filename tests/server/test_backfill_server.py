@@ -124,6 +124,26 @@ def test_estimates_come_from_the_submitter_then_the_queue_then_the_default() -> 
     assert estimates.walltime("q", "alice") == 95.0  # the 45th of the last 50 runs (51..100)
 
 
+def test_a_restarted_server_says_which_jobs_are_reserved(tmp_path: Path) -> None:
+    config = make_config(tmp_path, backfill=True)
+    running = ServerThread(config).start()
+    try:
+        with running.client("alice") as alice:
+            alice.register_cluster("a", REGISTRATION_SECRET, [cpu_nodes(4)])
+            alice.submit(job("first", 2, 600))
+            large = alice.submit(job("large", 4, 600)).job
+            assert settle(alice, large.id, "QUEUED").startswith("reserved on a")
+    finally:
+        running.stop()
+    restarted = ServerThread(config).start()
+    try:
+        with restarted.client("alice") as alice:
+            message = alice.get_job(large.id).message
+            assert message.startswith("reserved on a, estimated start in"), message
+    finally:
+        restarted.stop()
+
+
 def alices_estimate(running: ServerThread) -> float:
     assert running.server is not None and running.server.scheduler is not None
     return running.server.scheduler.estimates.walltime("alice", "alice")
