@@ -63,6 +63,11 @@ class SchedulingLoop:
         self._announced: set[tuple[int, str]] = set()  # the reservations last written to their jobs
         self._wake = asyncio.Event()
 
+    def loaded(self) -> None:
+        """The engine was loaded from the store: its reservations need no announcing (a reserved
+        job's message is computed when it is read; writing it again would only add an event)."""
+        self._announced = {(r.job_id, r.cluster) for r in self.engine.reservations}
+
     def note_report(self, record: ClusterRecord) -> None:
         """A cluster's state report, written with the next slice (a lost report is simply sent again)."""
         self._reports[record.name] = record

@@ -125,6 +125,7 @@ class Scheduler:
         self.estimates.relearn(self.store)  # before the jobs: their shapes use the estimates
         loader.load(self.store, self.engine, self.shapes, self.leases)
         self.engine.current_reservations()  # so that the reserved jobs say so before anything happens
+        self.loop.loaded()
         self.counts.reset(self.store.count_jobs_by_state())
 
     def reload(self) -> None:
