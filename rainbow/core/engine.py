@@ -430,11 +430,6 @@ class Engine:
 
     # Reservations (backfill)
     @property
-    def reservation(self) -> Reservation | None:
-        """The first reservation as last planned (``backfill`` only)."""
-        return self._backfill.reservation
-
-    @property
     def reservations(self) -> list[Reservation]:
         """The reservations as last planned, in their jobs' order (``backfill`` only)."""
         return self._backfill.reservations
@@ -545,7 +540,7 @@ class Engine:
                 if len(excluded) < wanted:
                     excluded.append(Fit(cluster.name, False, False, refusal))
                 continue
-            request = shape.request_on(cluster) or shape.request
+            request = shape.asks(cluster)
             if cluster.lost:
                 fits_total = cluster.fits_total(request)
                 fits.append(Fit(cluster.name, fits_total, False, "the cluster is lost (it stopped calling)"))

@@ -76,6 +76,10 @@ class JobShape:
             )
         return known[1]
 
+    def asks(self, cluster: ClusterSlot) -> JobRequest:
+        """What such a job asks of ``cluster`` (a cluster it fits; else its ``request`` as is)."""
+        return self.request_on(cluster) or self.request
+
 
 class ClusterSlot:
     """One cluster as the engine holds it; ``pool`` is its free nodes (reported free minus held
@@ -173,7 +177,7 @@ class Placed:
     ) -> None:
         self.id, self.shape, self.queue, self.priority = job_id, shape, queue, priority
         self.cluster = cluster.name
-        self.request = shape.request_on(cluster) or shape.request
+        self.request = shape.asks(cluster)
         self.usage = shape.usage if self.request is shape.request else Usage.of(self.request)
         self.placed_at = placed_at
         #: The pool's nodes it holds (() when not known: it holds none, or the pool was rebuilt).
@@ -276,7 +280,7 @@ class JobClass:
         return True
 
     def push(self, cluster: ClusterSlot) -> None:
-        key = policy_key(self.shape.policy, self.on(cluster), cluster)
+        key = policy_key(self.shape.policy, self.shape.asks(cluster), cluster)
         heapq.heappush(self._heap, (key, cluster.key_version, cluster.name))
 
     def select(
@@ -299,8 +303,8 @@ class JobClass:
             return None
         if self.shape.policy == "random":
             return rng.choice(sorted(fitting, key=lambda c: (c.order, c.name)))
-        policy = self.shape.policy
-        return min(fitting, key=lambda c: policy_key(policy, self.on(c), c))
+        shape = self.shape
+        return min(fitting, key=lambda c: policy_key(shape.policy, shape.asks(c), c))
 
     def fits_now(self, clusters: Mapping[str, ClusterSlot]) -> bool:
         """True if the class fits some cluster's free nodes now (stale candidates are dropped)."""
@@ -340,10 +344,6 @@ class JobClass:
         for entry in passed:
             heapq.heappush(heap, entry)
         return found
-
-    def on(self, cluster: ClusterSlot) -> JobRequest:
-        """What the class asks of ``cluster``, a cluster it fits."""
-        return self.shape.request_on(cluster) or self.request
 
     def forget_cluster(self, name: str) -> None:
         self.candidates.discard(name)

@@ -2,9 +2,10 @@
 
 The order is priority (higher first), then fair share (the queue with the lowest weighted dominant
 share first), then submission (job id); jobs whose queue is at a limit, or that fit no cluster at
-all, are passed over, and of each job class and queue only the first few jobs are looked at. Shares and limits change only when jobs are placed or released, and which
-clusters a job may use only with the clusters: the engine passes a key of those (``version``) and
-the jobs found are kept while it is the same. A new waiting job joins them when it goes before one.
+all, are passed over, and of each job class and queue only the first few jobs are looked at.
+Shares and limits change only when jobs are placed or released, and which clusters a job may use
+only with the clusters: the engine passes a key of those (``version``) and the jobs found are kept
+while it is the same. A new waiting job joins them when it goes before one.
 """
 
 from __future__ import annotations
@@ -69,11 +70,6 @@ class LeadingJobs:
             self._jobs = heapq.nsmallest(self.count, found, key=lambda entry: entry[0])
             self._version = version
         return [job for _, job in self._jobs]
-
-    def first(self, version: Version) -> Waiting | None:
-        """The first waiting job."""
-        jobs = self.get(version)
-        return jobs[0] if jobs else None
 
     def note(self, job: Waiting, version: Version) -> None:
         """A new waiting job: it joins the first ones if it goes before one of them."""

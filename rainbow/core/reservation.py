@@ -101,11 +101,6 @@ class Backfill:
         self._planners: dict[JobShape, StartPlanner] = {}  # by job shape: starts on every cluster
         self._unplannable: dict[int, tuple[int, int]] = {}  # job -> growth: no start anywhere then
 
-    @property
-    def reservation(self) -> Reservation | None:
-        """The first reservation."""
-        return self.reservations[0] if self.reservations else None
-
     def touch(self, name: str) -> None:
         """Cluster ``name``'s nodes, jobs, attributes or presence changed."""
         for planner in self._planners.values():
@@ -217,7 +212,7 @@ class Backfill:
         if found is None:
             return None
         name, start = found
-        request = job_class.on(self.clusters[name])
+        request = job_class.shape.asks(self.clusters[name])
         return Reservation(job.id, job.priority, job.queue, request, name, start.at, start.future, growth)
 
 
