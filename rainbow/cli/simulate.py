@@ -18,6 +18,9 @@ from rainbow.cli import output, plot
 from rainbow.cli.common import OK, USAGE, CliError, load_yaml
 from rainbow.core import POLICIES, JobRequest, NodeGroup, total_cpu
 from rainbow.core.engine import DEFAULT_RESERVATIONS, MAX_RESERVATIONS
+from rainbow.core.models import SpecError
+from rainbow.core.order import MAX_FAIR_SHARE_DELAY
+from rainbow.core.quantity import parse_duration
 from rainbow.localk8s.specs import parse_specs, reported_groups
 from rainbow.simulate import SimJob, Simulation
 from rainbow.simulate.report import PolicyReport, report
@@ -82,6 +85,13 @@ def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
         metavar="N",
         help=f"with {BACKFILL}: how many of the first waiting jobs get a reservation, one a cluster"
         f" (1-{MAX_RESERVATIONS}; default {DEFAULT_RESERVATIONS}, as the server; 1 is classic EASY)",
+    )
+    sim.add_argument(
+        "--fair-share-delay",
+        default="1d",
+        metavar="DURATION",
+        help=f"with {BACKFILL}: how much later a queue (a trace user) holding all capacity has its jobs"
+        " ordered, as the server's fairShareDelay (seconds or a duration, at most 30d; default 1d)",
     )
     sim.add_argument("--seed", type=int, default=0, help="seed of the random policy (default: 0)")
     sim.set_defaults(run=simulate)
@@ -217,6 +227,16 @@ def _row(r: PolicyReport) -> list[object]:
     return [r.policy, r.jobs, *waits, *slowdowns, f"{r.utilisation:.1%}", duration(r.makespan)]
 
 
+def _fair_share_delay(value: str) -> float:
+    try:
+        seconds = parse_duration(int(value) if value.isdigit() else value, "--fair-share-delay")
+    except SpecError as error:
+        raise CliError(str(error), USAGE) from None
+    if seconds > MAX_FAIR_SHARE_DELAY:
+        raise CliError("--fair-share-delay must be at most 30d", USAGE)
+    return float(seconds)
+
+
 def simulate(args: argparse.Namespace) -> int:
     """Simulate each policy on the trace and print one row (or JSON object) per policy."""
     runs = policies(args.policy)
@@ -228,11 +248,17 @@ def simulate(args: argparse.Namespace) -> int:
         raise CliError(f"--cores-per-node must be between 1 and {MAX_CORES_PER_NODE}", USAGE)
     if not 1 <= args.reservations <= MAX_RESERVATIONS:
         raise CliError(f"--reservations must be between 1 and {MAX_RESERVATIONS}", USAGE)
+    fair_share_delay = _fair_share_delay(args.fair_share_delay)
     trace = read_trace(args.trace, cores, clusters)
     reports, outcomes = [], []
     for label, policy, backfill in runs:
         simulation = Simulation(
-            clusters, policy, backfill=backfill, reservations=args.reservations, seed=args.seed
+            clusters,
+            policy,
+            backfill=backfill,
+            reservations=args.reservations,
+            fair_share_delay=fair_share_delay,
+            seed=args.seed,
         )
         ran = simulation.run(trace.jobs)
         reports.append(report(label, ran, clusters))

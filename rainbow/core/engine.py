@@ -4,14 +4,16 @@ The engine holds every cluster's capacity, every placed job's reservation and ev
 indexed by job class (see ``rainbow.core.jobclass``). It does no I/O: callers feed it events
 (cluster reports, submissions, acceptances, finished jobs) and persist the ``Change``s it returns.
 
-Order: when capacity frees, waiting jobs are considered by priority (higher first), then by fair
-share (the queue with the lowest weighted dominant share first), then by submission (job id).
-A job that fits no free cluster, or whose queue is at a limit, is skipped. Without ``backfill``
-placement never waits for an earlier job; with it, the first waiting jobs that fit no cluster now
-get reservations at their earliest starts (see ``rainbow.core.reservation``), and jobs behind them
-only start where they delay none. After ``schedule`` has run out of work, no waiting job fits any
-cluster's free capacity except those held back by their queue's limits or a reservation; so a
-report only needs to look at the classes that fit the reporting cluster, and stops when it is full.
+Order: when capacity frees, waiting jobs are considered in ``rainbow.core.order``'s order
+(priority, then fair share and, with ``backfill``, when each is due, then submission). A job that
+fits no free cluster, or whose queue is at a limit, is skipped. Without ``backfill`` placement
+never waits for an earlier job; with it, the first waiting jobs that fit no cluster now get
+reservations at their earliest starts (see ``rainbow.core.reservation``), and jobs behind them
+only start where they delay none.
+
+After ``schedule`` has run out of work, no waiting job fits any cluster's free capacity except
+those held back by their queue's limits or a reservation; so a report only needs to look at the
+classes that fit the reporting cluster, and stops when it is full.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from rainbow.core.leading import LeadingJobs
 from rainbow.core.match import Fit, explain_one
 from rainbow.core.models import ClusterCapacity, ClusterView, NodeGroup
 from rainbow.core.nodes import NodePool
+from rainbow.core.order import DEFAULT_FAIR_SHARE_DELAY, JobOrder
 from rainbow.core.planner import start_on
 from rainbow.core.quantity import format_wait
 from rainbow.core.queues import NO_USAGE, QueueBook, QueueConfig, Usage
@@ -51,6 +54,24 @@ class Change(NamedTuple):
     job_id: int
     state: str
     cluster: str = ""
+
+
+class HeadEntry(NamedTuple):
+    """The first waiting job of a class in a queue, keyed for the placing pass."""
+
+    priority: int  # negated: higher goes first
+    due: float
+    job_id: int
+    job_class: JobClass
+
+
+class QueueEntry(NamedTuple):
+    """A queue's first waiting job, keyed for the placing pass (``rainbow.core.order``)."""
+
+    priority: int  # negated
+    rank: float
+    job_id: int
+    queue: str
 
 
 @dataclass(frozen=True)
@@ -77,15 +98,22 @@ class Engine:
         backfill: bool = False,
         default_walltime: float = DEFAULT_WALLTIME,
         reservations: int = DEFAULT_RESERVATIONS,
+        fair_share_delay: float = DEFAULT_FAIR_SHARE_DELAY,
     ) -> None:
         self.queues = QueueBook(queues)
+        self.order = JobOrder(
+            self.queues,
+            backfill=backfill,
+            default_walltime=default_walltime,
+            fair_share_delay=fair_share_delay,
+        )
         self.rng = rng or random.Random()
         self.clock, self.backfill, self.default_walltime = clock, backfill, default_walltime
         self._held: dict[JobClass, None] = {}  # classes a reservation kept from a cluster
         self._released: set[JobClass] = set()  # held classes released during a pass
         self._placements = 0  # placements and releases (they change shares and limits)
         self.clusters: dict[str, ClusterSlot] = {}
-        self._backfill = Backfill(self.clusters, self.queues, clock, default_walltime, reservations)
+        self._backfill = Backfill(self.clusters, self.order, clock, default_walltime, reservations)
         self._free_slots: list[int] = []
         self._classes: dict[JobShape, JobClass] = {}
         self._active: dict[JobClass, None] = {}
@@ -95,7 +123,7 @@ class Engine:
         self._placed: dict[int, Placed] = {}
         self._waiting_by_queue: Counter[str] = Counter()
         self._placed_by_queue: Counter[str] = Counter()
-        self._leading = LeadingJobs(self.queues, self._active, self._waiting, per_queue=reservations)
+        self._leading = LeadingJobs(self.order, self._active, self._waiting, per_queue=reservations)
         self.topology = 0
         self.growth = 0
         #: Changes whenever any cluster's capacity or attributes, or any reservation, changes.
@@ -110,6 +138,7 @@ class Engine:
             backfill=self.backfill,
             default_walltime=self.default_walltime,
             reservations=self._backfill.depth,
+            fair_share_delay=self.order.fair_share_delay,
         )
 
     # Clusters
@@ -168,7 +197,9 @@ class Engine:
             if placed.accepted:
                 dropped.append(placed.id)
             else:
-                state = self.enqueue(placed.id, placed.shape, placed.queue, placed.priority)
+                state = self.enqueue(
+                    placed.id, placed.shape, placed.queue, placed.priority, submitted=placed.submitted
+                )
                 requeued.append(Change(placed.id, state))
         return requeued, dropped
 
@@ -193,19 +224,24 @@ class Engine:
         return bool(self._prepare(self._class(shape)).mask)
 
     # Jobs
-    def submit(self, job_id: int, shape: JobShape, queue: str, priority: int = 0) -> Change:
-        """A new job: assigned at once when it fits a free cluster and nothing waits to be placed."""
+    def submit(
+        self, job_id: int, shape: JobShape, queue: str, priority: int = 0, submitted: float | None = None
+    ) -> Change:
+        """A new job (submitted at ``submitted``, by default now): assigned at once when it fits a
+        free cluster and nothing waits to be placed."""
+        submitted = self.clock() if submitted is None else submitted
         job_class = self._prepare(self._class(shape))
         if self.queues.limit_reason(queue, shape.request):  # it waits until its queue frees room
-            return Change(job_id, self.enqueue(job_id, shape, queue, priority, consider=False))
+            state = self.enqueue(job_id, shape, queue, priority, consider=False, submitted=submitted)
+            return Change(job_id, state)
         if job_class.candidates and not self.has_work():  # it fits somewhere, and nothing waits for room
-            job = Waiting(job_id, queue, priority, job_class, QUEUED)
+            job = self._waiting_job(job_id, queue, priority, job_class, QUEUED, submitted)
             allowed = self._backfill.leaves(self._reservations(), shape, job)
             cluster = job_class.select(self.clusters, self.rng, allowed)
             if cluster is not None:
                 self._place(job, cluster)
                 return Change(job_id, ASSIGNED, cluster.name)
-        state = self.enqueue(job_id, shape, queue, priority)
+        state = self.enqueue(job_id, shape, queue, priority, submitted=submitted)
         waiting = self._waiting[job_id]
         if self.backfill and not job_class.candidates and self._backfill.may_need_one(waiting):
             self._reservations()  # it fits nowhere now: it may need a reservation
@@ -219,16 +255,19 @@ class Engine:
         priority: int = 0,
         state: str = "",
         consider: bool = True,
+        submitted: float | None = None,
     ) -> str:
         """Add a waiting job; returns its state (QUEUED, or UNSCHEDULABLE when no cluster can ever fit it).
 
         ``state`` is the state the job had (when reloaded); a different one is announced by ``schedule``.
         ``consider=False`` leaves it to the next event that frees room (its queue is at a limit).
+        ``submitted`` is when it was submitted (by default now).
         """
         job_class = self._prepare(self._class(shape))
         self._active[job_class] = None
         current = QUEUED if job_class.mask else UNSCHEDULABLE
-        job = Waiting(job_id, queue, priority, job_class, state or current)
+        submitted = self.clock() if submitted is None else submitted
+        job = self._waiting_job(job_id, queue, priority, job_class, state or current, submitted)
         job_class.add(job)
         self._waiting[job_id] = job
         self._waiting_by_queue[queue] += 1
@@ -238,6 +277,12 @@ class Engine:
         if consider and job_class.candidates:
             self._dirty[job_class] = None
         return current
+
+    def _waiting_job(
+        self, job_id: int, queue: str, priority: int, job_class: JobClass, state: str, submitted: float
+    ) -> Waiting:
+        due = self.order.due(submitted, job_class.shape.walltime)
+        return Waiting(job_id, queue, priority, job_class, state, submitted, due)
 
     def restore_placed(
         self,
@@ -250,11 +295,13 @@ class Engine:
         accepted: bool,
         holding: bool,
         started: float = 0.0,
+        submitted: float = 0.0,
     ) -> None:
         """Reload a placed job (its cluster must be known); ``holding`` if it still holds its nodes,
-        ``started`` when it started running (0: not yet)."""
+        ``started`` when it started running (0: not yet), ``submitted`` when it was submitted."""
         slot = self.clusters[cluster]
-        placed = Placed(job_id, shape, queue, priority, slot, started or self.clock())
+        placed_at = started or self.clock()
+        placed = Placed(job_id, shape, queue, priority, slot, placed_at, submitted or placed_at)
         placed.accepted, placed.holding, placed.started = accepted, holding, started
         slot.placed[job_id] = placed
         self._placed[job_id] = placed
@@ -333,27 +380,28 @@ class Engine:
         return changes
 
     def _place_waiting(self, changes: list[Change], budget: int) -> None:
-        # Within a queue, heads go by (priority, job id); across queues by (priority, share, job id).
-        # Only the queue that just placed a job changes its share, so only its entry is re-keyed.
+        # Within a queue, heads go by (priority, due, job id); across queues by the order's key of
+        # each queue's first head. Only the queue that just placed a job changes its share, so only
+        # its entry is re-keyed.
         reservations = self._reservations()
         self._released.clear()  # released before the heads are taken: considered in this pass
-        heads: dict[str, list[tuple[int, int, JobClass]]] = {}
+        heads: dict[str, list[HeadEntry]] = {}
         for job_class in list(self._dirty):
             for queue in list(job_class.queues):
                 head = job_class.head(queue)
                 if head is not None:
-                    heads.setdefault(queue, []).append((-head.priority, head.id, job_class))
-        order: list[tuple[int, float, int, str]] = []
+                    heads.setdefault(queue, []).append(self._head_entry(head))
+        order: list[QueueEntry] = []
         for queue, entries in heads.items():
             heapq.heapify(entries)
-            order.append((entries[0][0], self.queues.share(queue), entries[0][1], queue))
+            order.append(self._queue_entry(queue, entries[0]))
         heapq.heapify(order)
         exhausted: set[JobClass] = set()
         planned = False  # reservations were planned after a job could not start (once a pass)
         while order and len(changes) < budget:
-            queue = heapq.heappop(order)[3]
+            queue = heapq.heappop(order).queue
             entries = heads[queue]
-            job_class = heapq.heappop(entries)[2]
+            job_class = heapq.heappop(entries).job_class
             change = self._place_head(job_class, queue, exhausted, reservations)
             if change is None and self.backfill and not planned and len(reservations) < self._backfill.depth:
                 reservations, planned = self._reservations(), True  # for the jobs that cannot start
@@ -364,13 +412,20 @@ class Engine:
                 changes.append(change)
                 following = job_class.head(queue)
                 if following is not None:
-                    heapq.heappush(entries, (-following.priority, following.id, job_class))
+                    heapq.heappush(entries, self._head_entry(following))
             if entries:
-                heapq.heappush(order, (entries[0][0], self.queues.share(queue), entries[0][1], queue))
+                heapq.heappush(order, self._queue_entry(queue, entries[0]))
         if not order:
             self._dirty.clear()
             self._dirty.update(dict.fromkeys(self._released))  # for the next pass
             self._released.clear()
+
+    def _head_entry(self, head: Waiting) -> HeadEntry:
+        return HeadEntry(-head.priority, head.due, head.id, head.job_class)
+
+    def _queue_entry(self, queue: str, first: HeadEntry) -> QueueEntry:
+        rank = self.order.rank(first.due, self.queues.share(queue))
+        return QueueEntry(first.priority, rank, first.job_id, queue)
 
     def _place_head(
         self, job_class: JobClass, queue: str, exhausted: set[JobClass], reservations: list[Reservation]
@@ -406,7 +461,8 @@ class Engine:
         self.version += 1
         self._placements += 1
         self._changed(cluster)
-        placed = Placed(job.id, job.job_class.shape, job.queue, job.priority, cluster, self.clock())
+        shape = job.job_class.shape
+        placed = Placed(job.id, shape, job.queue, job.priority, cluster, self.clock(), job.submitted)
         nodes = cluster.pool.pick(placed.request)
         self._backfill.placing(job, cluster, placed.request, placed.end(self.default_walltime), nodes)
         placed.nodes = cluster.pool.take(placed.request, nodes)

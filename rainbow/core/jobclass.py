@@ -149,7 +149,8 @@ def policy_key(policy: str, request: JobRequest, cluster: ClusterSlot) -> SortKe
 class Placed:
     """A job placed on a cluster; it holds its nodes in the free view until the cluster reports after
     acceptance. ``request`` is what it asks of that cluster's nodes (``usage`` what it holds),
-    ``placed_at`` when it was placed, ``started`` when it started running (0: not yet)."""
+    ``placed_at`` when it was placed, ``started`` when it started running (0: not yet),
+    ``submitted`` when it was submitted."""
 
     __slots__ = (
         "accepted",
@@ -163,6 +164,7 @@ class Placed:
         "request",
         "shape",
         "started",
+        "submitted",
         "usage",
     )
 
@@ -174,8 +176,10 @@ class Placed:
         priority: int,
         cluster: ClusterSlot,
         placed_at: float,
+        submitted: float,
     ) -> None:
         self.id, self.shape, self.queue, self.priority = job_id, shape, queue, priority
+        self.submitted = submitted
         self.cluster = cluster.name
         self.request = shape.asks(cluster)
         self.usage = shape.usage if self.request is shape.request else Usage.of(self.request)
@@ -192,11 +196,21 @@ class Placed:
 
 
 class Waiting:
-    """A waiting job."""
+    """A waiting job, submitted at ``submitted``; ``due`` is where it goes in the order at its
+    priority before fair share (``rainbow.core.order``)."""
 
-    __slots__ = ("id", "job_class", "priority", "queue", "state")
+    __slots__ = ("due", "id", "job_class", "priority", "queue", "state", "submitted")
 
-    def __init__(self, job_id: int, queue: str, priority: int, job_class: JobClass, state: str) -> None:
+    def __init__(
+        self,
+        job_id: int,
+        queue: str,
+        priority: int,
+        job_class: JobClass,
+        state: str,
+        submitted: float,
+        due: float = 0.0,
+    ) -> None:
         self.id, self.queue, self.priority, self.job_class, self.state = (
             job_id,
             queue,
@@ -204,6 +218,7 @@ class Waiting:
             job_class,
             state,
         )
+        self.submitted, self.due = submitted, due
 
 
 class JobClass:

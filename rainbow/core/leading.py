@@ -1,11 +1,11 @@
 """The first waiting jobs in the engine's order, found once and kept until the order may change.
 
-The order is priority (higher first), then fair share (the queue with the lowest weighted dominant
-share first), then submission (job id); jobs whose queue is at a limit, or that fit no cluster at
-all, are passed over, and of each job class and queue only the first few jobs are looked at.
-Shares and limits change only when jobs are placed or released, and which clusters a job may use
-only with the clusters: the engine passes a key of those (``version``) and the jobs found are kept
-while it is the same. A new waiting job joins them when it goes before one.
+The order is ``rainbow.core.order``'s; jobs whose queue is at a limit, or that fit no cluster at
+all, are passed over, and of each job class and queue only the first few jobs are looked at (jobs
+of a class and queue are in job id order, which is their submission order). Shares and limits
+change only when jobs are placed or released, and which clusters a job may use only with the
+clusters: the engine passes a key of those (``version``) and the jobs found are kept while it is
+the same. A new waiting job joins them when it goes before one.
 """
 
 from __future__ import annotations
@@ -15,15 +15,9 @@ import heapq
 from collections.abc import Mapping
 
 from rainbow.core.jobclass import JobClass, Waiting
-from rainbow.core.queues import QueueBook
+from rainbow.core.order import JobOrder, Key
 
 Version = tuple[int, int]
-Key = tuple[int, float, int]
-
-
-def job_order(queues: QueueBook, priority: int, queue: str, job_id: int) -> Key:
-    """Where a job is in the engine's order now (lower goes first)."""
-    return -priority, queues.share(queue), job_id
 
 
 #: How many of the first waiting jobs are kept (reservations are planned for some of them).
@@ -32,17 +26,18 @@ LEADING = 32
 
 class LeadingJobs:
     """The first ``count`` of the waiting jobs in ``active`` classes (``waiting`` by id), in
-    ``queues``' order, looking at the first ``per_queue`` jobs of each class and queue."""
+    ``order``, looking at the first ``per_queue`` jobs of each class and queue."""
 
     def __init__(
         self,
-        queues: QueueBook,
+        order: JobOrder,
         active: Mapping[JobClass, None],
         waiting: Mapping[int, Waiting],
         count: int = LEADING,
         per_queue: int = 1,
     ) -> None:
-        self.queues, self._active, self._waiting, self.count = queues, active, waiting, count
+        self.order, self.queues = order, order.queues
+        self._active, self._waiting, self.count = active, waiting, count
         #: How many jobs of each class and queue are looked at (the first ones).
         self.per_queue = per_queue
         self._jobs: list[tuple[Key, Waiting]] = []
@@ -64,7 +59,7 @@ class LeadingJobs:
                     if share is None:
                         share = shares[queue] = self.queues.share(queue)
                     found.extend(
-                        ((-job.priority, share, job.id), job)
+                        ((-job.priority, self.order.rank(job.due, share), job.id), job)
                         for job in job_class.firsts(queue, self.per_queue)
                     )
             self._jobs = heapq.nsmallest(self.count, found, key=lambda entry: entry[0])
@@ -77,11 +72,8 @@ class LeadingJobs:
             return
         if self.queues.limit_reason(job.queue, job.job_class.request):
             return
-        key = self._key(job)
+        key = self.order.of(job)
         jobs = self._jobs
         if len(jobs) < self.count or key < jobs[-1][0]:
             bisect.insort(jobs, (key, job), key=lambda entry: entry[0])
             del jobs[self.count :]
-
-    def _key(self, job: Waiting) -> Key:
-        return job_order(self.queues, job.priority, job.queue, job.id)

@@ -1,17 +1,18 @@
 """EASY backfill across clusters: reservations for the first waiting jobs that cannot start now.
 
-The first waiting jobs (in the engine's order) that fit no cluster now, up to ``depth`` of them,
-get reservations: in order, each its earliest start on a cluster no reservation before it holds
-(with a depth of 1 this is classic EASY backfill; across clusters a reservation on each busy
-cluster keeps the largest jobs from waiting for each other's cluster). A job keeps its cluster
-while it stays one of them (jobs ahead are planned around it); its start is estimated again as
+The first waiting jobs (in the engine's order, ``rainbow.core.order``) that fit no cluster now,
+up to ``depth`` of them, get reservations: in order, each its earliest start on a cluster no
+reservation before it holds (with a depth of 1 this is classic EASY backfill; across clusters a
+reservation on each busy cluster keeps the largest jobs from waiting for each other's cluster). A
+job keeps its reservation until it starts, also once it fits somewhere, and its cluster while it
+stays one of them (jobs ahead are planned around it); its start is estimated again as
 jobs end, and only gets earlier while they end by their estimates. A job may start only where it
 delays no reservation of a job ahead of it in the order, that is, on a cluster without one, or
 estimated to end by the reserved start, or on nodes the reserved job does not need then. Which
 nodes a job takes and gets back is exact (``rainbow.core.nodes``), so while jobs end by their
 estimates, a reserved job starts by its promised start at the latest, unless a job ahead of it
-takes its place. So every job eventually starts: it becomes the first waiting job, gets a
-reservation, and nothing behind it takes its nodes.
+takes its place. So every job eventually starts: once it is due no new job goes ahead of it, so
+it becomes the first waiting job, gets a reservation, and nothing behind it takes its nodes.
 """
 
 from __future__ import annotations
@@ -21,22 +22,23 @@ from dataclasses import dataclass
 
 from rainbow.core.capacity import InsufficientCapacity
 from rainbow.core.jobclass import ClusterSlot, JobShape, Waiting
-from rainbow.core.leading import job_order
 from rainbow.core.models import JobRequest, Resources
+from rainbow.core.order import JobOrder, Key
 from rainbow.core.planner import StartPlanner
-from rainbow.core.queues import QueueBook
 from rainbow.core.timeline import Future
 
 
 @dataclass
 class Reservation:
-    """Job ``job_id`` (of ``priority``) starts on ``cluster`` at ``start`` at the latest. ``future``
+    """Job ``job_id`` (of ``priority``, ``due``: see ``rainbow.core.order``) starts on ``cluster``
+    at ``start`` at the latest. ``future``
     is that cluster's nodes at ``start``; ``growth`` the engine's growth and topology counts it was
     planned at; ``promised`` the start first planned while the job has held reservations without a
     break and no job ahead of it took its place (jobs ending by their estimates, it starts by then)."""
 
     job_id: int
     priority: int
+    due: float
     queue: str
     request: JobRequest
     cluster: str
@@ -89,17 +91,18 @@ class Backfill:
     def __init__(
         self,
         clusters: Mapping[str, ClusterSlot],
-        queues: QueueBook,
+        order: JobOrder,
         clock: Callable[[], float],
         default_walltime: float,
         depth: int = 1,
     ) -> None:
-        self.clusters, self.queues, self.clock = clusters, queues, clock
+        self.clusters, self.order, self.clock = clusters, order, clock
         self.default_walltime, self.depth = default_walltime, depth
         #: In the order of their jobs; at most one on a cluster.
         self.reservations: list[Reservation] = []
         self._planners: dict[JobShape, StartPlanner] = {}  # by job shape: starts on every cluster
         self._unplannable: dict[int, tuple[int, int]] = {}  # job -> growth: no start anywhere then
+        self._vacated = False  # a reserved job started: the others may start sooner where it was
 
     def touch(self, name: str) -> None:
         """Cluster ``name``'s nodes, jobs, attributes or presence changed."""
@@ -113,17 +116,23 @@ class Backfill:
         again, in order, on a cluster that no reservation before it holds and no reservation after
         it held (so a job keeps its promised start while it stays one of these)."""
         wanted: list[Waiting] = []
+        reserved = {r.job_id for r in self.reservations}  # they keep theirs until they start
         for job in leading:
             if len(wanted) == self.depth:
                 break
-            if self._unplannable.get(job.id) != growth and not job.job_class.fits_now(self.clusters):
+            if self._unplannable.get(job.id) != growth and (
+                job.id in reserved or not job.job_class.fits_now(self.clusters)
+            ):
                 wanted.append(job)
         now = self.clock()
         kept = self.reservations
-        if [r.job_id for r in kept] == [job.id for job in wanted] and all(
-            r.growth == growth and now < r.start and r.spare >= 0 for r in kept
+        if (
+            not self._vacated
+            and [r.job_id for r in kept] == [job.id for job in wanted]
+            and all(r.growth == growth and now < r.start and r.spare >= 0 for r in kept)
         ):
             return kept, False
+        self._vacated = False
         before = {r.job_id: r for r in kept}
         held = [before[job.id].cluster if job.id in before else "" for job in wanted]
         reservations: list[Reservation] = []
@@ -150,10 +159,8 @@ class Backfill:
     ) -> Callable[[ClusterSlot], bool] | None:
         """Which clusters ``job`` may start on now without delaying any of ``reservations`` of
         jobs ahead of it in the order (None: any)."""
-        key = job_order(self.queues, job.priority, job.queue, job.id)
-        held = {
-            r.cluster: r for r in reservations if job_order(self.queues, r.priority, r.queue, r.job_id) < key
-        }
+        key = self.order.of(job)
+        held = {r.cluster: r for r in reservations if self._key(r) < key}
         if not held:
             return None
         end = self.clock() + (shape.walltime or self.default_walltime)
@@ -190,14 +197,13 @@ class Backfill:
         reservations = self.reservations
         if len(reservations) < self.depth:
             return True
-        last = reservations[-1]
-        return job_order(self.queues, job.priority, job.queue, job.id) < job_order(
-            self.queues, last.priority, last.queue, last.job_id
-        )
+        return self.order.of(job) < self._key(reservations[-1])
 
     def started(self, job_id: int) -> None:
         """Job ``job_id`` was placed: its reservation (if any) is over."""
-        self.reservations = [r for r in self.reservations if r.job_id != job_id]
+        left = [r for r in self.reservations if r.job_id != job_id]
+        self._vacated = self._vacated or len(left) < len(self.reservations)
+        self.reservations = left
 
     def _plan(
         self, job: Waiting, growth: tuple[int, int], blocked: set[str], now: float
@@ -213,7 +219,13 @@ class Backfill:
             return None
         name, start = found
         request = job_class.shape.asks(self.clusters[name])
-        return Reservation(job.id, job.priority, job.queue, request, name, start.at, start.future, growth)
+        return Reservation(
+            job.id, job.priority, job.due, job.queue, request, name, start.at, start.future, growth
+        )
+
+    def _key(self, reservation: Reservation) -> Key:
+        r = reservation
+        return self.order.key(r.priority, r.queue, r.job_id, r.due)
 
 
 def _promises(reservations: Sequence[Reservation]) -> list[tuple[int, str, float]]:

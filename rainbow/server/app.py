@@ -71,6 +71,7 @@ class RainbowServer:
             backfill=config.backfill,
             reservations=config.reservations,
             default_walltime_seconds=config.default_walltime_seconds,
+            fair_share_delay_seconds=config.fair_share_delay_seconds,
             queues=config.queues,
             priority_classes=config.priority_classes,
         )

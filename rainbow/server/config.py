@@ -13,6 +13,8 @@ backfill: true                  # the first waiting jobs that cannot start get r
 reservations: 4                 # at most this many reservations (1-64), one a cluster
 defaultWalltime: 1h             # expected run time of a job without a walltime, until finished jobs
                                 #   of its queue tell better (seconds, or a duration)
+fairShareDelay: 1d              # with backfill: a queue holding all capacity has its jobs ordered
+                                #   as if submitted this much later (half of it: half as much; 0-30d)
 leaseSeconds: 30
 clusterLostSeconds: 300         # a cluster that makes no call for this long is lost (a duration, too)
 retryBackoff: 10s               # wait before a failed job's first retry (doubled each time, at most 10m)
@@ -40,6 +42,7 @@ import yaml
 
 from rainbow.core.engine import DEFAULT_RESERVATIONS, MAX_RESERVATIONS
 from rainbow.core.models import SpecError
+from rainbow.core.order import DEFAULT_FAIR_SHARE_DELAY, MAX_FAIR_SHARE_DELAY
 from rainbow.core.quantity import duration_length
 from rainbow.core.queues import QueueConfig
 from rainbow.core.walltime import parse_walltime
@@ -66,6 +69,7 @@ _KEYS = {
     "backfill",
     "reservations",
     "defaultWalltime",
+    "fairShareDelay",
 }
 DEFAULT_RETENTION_SECONDS = 7 * 86400.0
 
@@ -92,6 +96,7 @@ class ServerConfig:
     backfill: bool = True
     reservations: int = DEFAULT_RESERVATIONS
     default_walltime_seconds: float = DEFAULT_WALLTIME_SECONDS
+    fair_share_delay_seconds: float = DEFAULT_FAIR_SHARE_DELAY
     # Finished jobs and events older than this many seconds are deleted (0: never).
     retention_seconds: float = DEFAULT_RETENTION_SECONDS
     # How often the server looks for what retention deletes (not a config file key).
@@ -204,6 +209,13 @@ def load_config(path: str | Path) -> ServerConfig:
             config.default_walltime_seconds = float(parse_walltime(value, f"{path}: defaultWalltime"))
         except SpecError as error:
             raise InvalidArgument(str(error)) from None
+    if "fairShareDelay" in doc:
+        delay = parse_duration(doc["fairShareDelay"], f"{path}: fairShareDelay")
+        if delay > MAX_FAIR_SHARE_DELAY:
+            raise InvalidArgument(
+                f"{path}: fairShareDelay must be at most {MAX_FAIR_SHARE_DELAY:.0f} seconds (30d)"
+            )
+        config.fair_share_delay_seconds = delay
     if "retention" in doc:
         config.retention_seconds = parse_duration(doc["retention"], f"{path}: retention")
     config.queues = parse_queues(doc.get("queues"), f"{path}: queues")

@@ -108,7 +108,9 @@ def load(store: Store, engine: Engine, shapes: JobShapes, leases: Leases) -> Non
                     leases.retries.append((job.retry_at, job.id))
                 else:
                     shape = avoiding_shape(engine, shape, job)
-                    engine.enqueue(job.id, shape, queue, job.priority, state=job.state)
+                    engine.enqueue(
+                        job.id, shape, queue, job.priority, state=job.state, submitted=job.created_at
+                    )
                 continue
             cluster = clusters.get(job.cluster)
             if cluster is None:
@@ -124,6 +126,7 @@ def load(store: Store, engine: Engine, shapes: JobShapes, leases: Leases) -> Non
                 accepted=accepted,
                 holding=holding,
                 started=job.started_at,
+                submitted=job.created_at,
             )
             if job.state == LEASED:
                 leases.deadlines.append((job.lease_deadline, job.id))

@@ -90,7 +90,9 @@ class Retries:
         """Put a waiting job in the engine with the shape its next run is placed with."""
         shape, queue = self.stored.of(job)
         shape = avoiding_shape(self.engine, shape, job)
-        return self.engine.enqueue(job.id, shape, queue, job.priority, state=job.state)
+        return self.engine.enqueue(
+            job.id, shape, queue, job.priority, state=job.state, submitted=job.created_at
+        )
 
     def release_due(self) -> int:
         """Queue the retries whose backoff has ended; returns how many."""

@@ -64,6 +64,7 @@ class Scheduler:
             backfill=settings.backfill,
             reservations=settings.reservations,
             default_walltime=settings.default_walltime_seconds,
+            fair_share_delay=settings.fair_share_delay_seconds,
         )
         self.reasons = Reasons(self.engine)
         self.leases = loader.Leases()

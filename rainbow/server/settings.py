@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rainbow.core.engine import DEFAULT_RESERVATIONS
+from rainbow.core.order import DEFAULT_FAIR_SHARE_DELAY
 from rainbow.core.queues import QueueConfig
 from rainbow.server.estimates import DEFAULT_WALLTIME_SECONDS
 from rainbow.server.limits import MAX_BATCH
@@ -25,3 +26,5 @@ class SchedulerSettings:
     reservations: int = DEFAULT_RESERVATIONS
     #: The run time expected of a job with no walltime until finished jobs tell better.
     default_walltime_seconds: float = DEFAULT_WALLTIME_SECONDS
+    #: With backfill, how much later a queue holding all capacity has its jobs ordered (rainbow.core.order).
+    fair_share_delay_seconds: float = DEFAULT_FAIR_SHARE_DELAY

@@ -189,8 +189,8 @@ class Submissions:
         if earlier is not None:  # submitted before, or earlier in this batch
             return earlier, False
         job_id = self.store.next_job_id()
-        change = self.engine.submit(job_id, entry.shape, entry.queue, entry.priority)
         now = self.clock()
+        change = self.engine.submit(job_id, entry.shape, entry.queue, entry.priority, submitted=now)
         job = JobRecord(
             entry.document,
             entry.principal.name,

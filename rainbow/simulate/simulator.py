@@ -17,6 +17,7 @@ from rainbow.core.engine import DEFAULT_RESERVATIONS, Engine
 from rainbow.core.jobclass import JobShape
 from rainbow.core.match import has_fitting_nodes
 from rainbow.core.models import JobRequest, NodeGroup
+from rainbow.core.order import DEFAULT_FAIR_SHARE_DELAY
 from rainbow.core.spread import spread
 from rainbow.core.states import ASSIGNED
 from rainbow.core.timeline import walltime_step
@@ -69,7 +70,7 @@ class Outcome:
 
 class Simulation:
     """Clusters (name -> node groups) and how jobs are placed on them (``policy``, ``backfill`` with
-    up to ``reservations`` reservations)."""
+    up to ``reservations`` reservations, ``fair_share_delay``: see ``rainbow.core.order``)."""
 
     def __init__(
         self,
@@ -78,10 +79,12 @@ class Simulation:
         *,
         backfill: bool = False,
         reservations: int = DEFAULT_RESERVATIONS,
+        fair_share_delay: float = DEFAULT_FAIR_SHARE_DELAY,
         seed: int = 0,
     ) -> None:
         self.clusters = {name: tuple(groups) for name, groups in clusters.items()}
         self.policy, self.backfill, self.reservations, self.seed = policy, backfill, reservations, seed
+        self.fair_share_delay = fair_share_delay
         self.now = 0.0
         #: For each job that held a reservation until it started (``backfill``), the start it was
         #: promised (``rainbow.core.reservation.Reservation.promised``).
@@ -95,6 +98,7 @@ class Simulation:
             clock=lambda: self.now,
             backfill=self.backfill,
             reservations=self.reservations,
+            fair_share_delay=self.fair_share_delay,
         )
         for order, (name, groups) in enumerate(self.clusters.items()):
             engine.set_cluster(name, order, groups, groups, {})

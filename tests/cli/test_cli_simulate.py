@@ -100,6 +100,20 @@ def test_reservations(rainbow: Run) -> None:
     assert "--reservations" in error_line(sim(rainbow, "--policy", "eta", "--reservations", "0"))
 
 
+def test_fair_share_delay(rainbow: Run) -> None:
+    runs = {
+        delay: json.loads(
+            sim(rainbow, "--policy", "eta+backfill", "-o", "json", "--fair-share-delay", delay).ok().out
+        )[0]
+        for delay in ("0", "1d")
+    }
+    assert runs["0"] != runs["1d"]  # the trace's users are queues: their shares change the order
+    default = json.loads(sim(rainbow, "--policy", "eta+backfill", "-o", "json").ok().out)[0]
+    assert default == runs["1d"]  # the server's default
+    for bad in ("31d", "soon"):
+        assert "--fair-share-delay" in error_line(sim(rainbow, "--policy", "eta", "--fair-share-delay", bad))
+
+
 def test_processors_spread_over_the_chosen_clusters_nodes(rainbow: Run, tmp_path: Path) -> None:
     # Two jobs of 1024 processors at once: 32 nodes of 32 cores on `big` (48 such nodes) each. The
     # first starts at once; the second waits for it (64 nodes of 16 cores would fit nowhere).

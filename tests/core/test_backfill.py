@@ -197,6 +197,64 @@ def test_a_job_ahead_is_not_held_back_by_a_reservation_behind_it() -> None:
     assert [(r.job_id, r.start) for r in engine.current_reservations()] == [(2, 3600)]
 
 
+def one_node_frees_at_a_time(engine: Engine, clock: Clock, first: int, until: float) -> list[int]:
+    """Release job ``first`` at ``until``, then each job that took its node as soon as it ends;
+    the jobs in the order they took it."""
+    started: list[int] = []
+    running, clock.now = first, until
+    while True:
+        engine.release(running)
+        placed = [job_id for job_id, name in drain(engine).items() if name == "b"]
+        if not placed:
+            return started
+        (running,) = placed
+        started.append(running)
+        clock.now += 60
+
+
+@pytest.mark.parametrize("reloaded", [False, True])
+@pytest.mark.parametrize("backfill", [True, False])
+def test_with_backfill_jobs_go_in_the_order_they_are_due(backfill: bool, reloaded: bool) -> None:
+    clock = Clock()
+    engine = Engine(rng=random.Random(0), clock=clock, backfill=backfill, reservations=1)
+    engine.set_cluster("a", 0, nodes(4), nodes(4), {})
+    engine.set_cluster("b", 1, nodes(1), nodes(1), {})
+    engine.submit(1, shape(4, 3600), "q")  # a is busy for an hour
+    engine.submit(2, shape(1, 1800), "q")  # b for half of one
+    engine.submit(3, shape(4, 60), "q")  # reserved on a (the only reservation)
+    # Each waits for b's node. With backfill, job 5 is due first (20 + 2 x 60), then job 4
+    # (10 + 2 x 300), then job 6 (700 + 2 x 60: submitted more than two of job 4's walltimes after
+    # it); job 3, reserved on a, is due before them all (0 + 2 x 60).
+    for job_id, at, walltime in ((4, 10, 300), (5, 20, 60), (6, 700, 60)):
+        if reloaded:  # as a restarted server puts them back, with when they were submitted
+            clock.now = 1000
+            engine.enqueue(job_id, shape(1, walltime), "q", submitted=at)
+        else:
+            clock.now = at
+            engine.submit(job_id, shape(1, walltime), "q")
+    drain(engine)
+    order = one_node_frees_at_a_time(engine, clock, 2, 1800)
+    assert order == ([5, 4, 6] if backfill else [4, 5, 6])  # without backfill: in submission order
+    assert [r.job_id for r in engine.current_reservations()] == ([3] if backfill else [])
+
+
+def test_a_reservation_holds_against_jobs_due_after_it_not_before() -> None:
+    engine, clock = engine_with({"a": 2})
+    engine.submit(1, shape(2, 600), "q")
+    engine.submit(2, shape(2, 600), "q")  # due at 1200; reserved at 600
+    clock.now = 10
+    engine.submit(3, shape(1, 3600), "q")  # due at 7210: behind job 2
+    engine.submit(4, shape(1, 60), "q")  # due at 130: ahead of job 2
+    assert drain(engine) == {}
+    clock.now = 600
+    engine.release(1)
+    assert drain(engine) == {4: "a"}  # job 3 may not take the other node: job 2 starts when 4 ends
+    assert [(r.job_id, r.start) for r in engine.current_reservations()] == [(2, 660)]
+    clock.now = 660
+    engine.release(4)
+    assert drain(engine) == {2: "a"}
+
+
 # Properties over random workloads
 WALLTIMES = [int(w) for w in WALLTIME_STEPS if 60 <= w <= 4 * 3600]
 
@@ -287,7 +345,7 @@ def test_the_planner_keeps_the_soonest_start_as_a_full_recount_would(
             job = shape(count, WALLTIMES[pick % len(WALLTIMES)])
             cluster = engine.clusters[names[where]]
             if cluster.fits_free(job.request):
-                engine._place(Waiting(next_id, "q", 0, JobClass(job), QUEUED), cluster)
+                engine._place(Waiting(next_id, "q", 0, JobClass(job), QUEUED, 0.0), cluster)
                 planner.touch(cluster.name)
                 running.append(next_id)
                 next_id += 1

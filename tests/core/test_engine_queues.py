@@ -14,6 +14,7 @@ from rainbow.core.queues import QueueConfig
 from rainbow.core.states import ASSIGNED, QUEUED
 
 GIB = 1 << 30
+DELAY = 86_400.0
 ONE_NODE = JobShape(JobRequest(1, Resources(1000, GIB)), ClusterAccess("u"), "first-fit")
 
 
@@ -32,14 +33,18 @@ def placed_by_queue(engine: Engine) -> dict[str, int]:
     return {stats.config.name: stats.placed for stats in engine.queue_stats()}
 
 
+@pytest.mark.parametrize("backfill", [False, True])
 @pytest.mark.parametrize(("weights", "entitled"), [((1.0, 1.0), 0.5), ((3.0, 1.0), 0.75)])
 def test_two_saturating_queues_get_their_weighted_share(
-    weights: tuple[float, float], entitled: float
+    weights: tuple[float, float], entitled: float, backfill: bool
 ) -> None:
     """Both queues always have work waiting; as jobs finish in random order the freed nodes go to
-    whichever queue is furthest below its weighted share, so each holds its entitled share."""
+    whichever queue is furthest below its weighted share, so each holds its entitled share (with
+    backfill too, where a share counts as a delay: jobs submitted together)."""
     engine = Engine(
-        {"a": QueueConfig("a", weight=weights[0]), "b": QueueConfig("b", weight=weights[1])}, random.Random(1)
+        {"a": QueueConfig("a", weight=weights[0]), "b": QueueConfig("b", weight=weights[1])},
+        random.Random(1),
+        backfill=backfill,
     )
     engine.set_cluster("big", 1, nodes(40), (), {})
     rng = random.Random(7)
@@ -65,6 +70,22 @@ def test_two_saturating_queues_get_their_weighted_share(
     assert len(running) == 40
     average = sum(samples) / len(samples)
     assert abs(average - entitled * 40) <= 0.1 * entitled * 40, (average, entitled * 40)
+
+
+@pytest.mark.parametrize(("later", "first"), [(DELAY / 2 - 100, "light"), (DELAY / 2 + 100, "heavy")])
+def test_with_backfill_a_share_counts_as_that_much_later_a_submission(later: float, first: str) -> None:
+    """A queue holding half of all capacity has its jobs ordered as if submitted half the fair-share
+    delay later than they were."""
+    now = [0.0]
+    engine = Engine({}, random.Random(0), clock=lambda: now[0], backfill=True, fair_share_delay=DELAY)
+    engine.set_cluster("c", 1, nodes(2), nodes(2), {})
+    assert engine.submit(1, ONE_NODE, "heavy").cluster == "c"  # holds half of all capacity
+    engine.submit(2, ONE_NODE, "other")  # the other half
+    engine.submit(3, ONE_NODE, "heavy")  # submitted at 0
+    now[0] = later
+    engine.submit(4, ONE_NODE, "light")
+    engine.release(2)
+    assert [c.job_id for c in engine.schedule() if c.state == ASSIGNED] == [3 if first == "heavy" else 4]
 
 
 def test_higher_priority_goes_first_and_the_others_say_what_is_ahead() -> None:

@@ -87,9 +87,34 @@ def test_explain_gives_each_clusters_estimated_start(started: ServerThread) -> N
 
 def test_the_config_turns_backfill_off_and_sets_the_default_walltime(tmp_path: Path) -> None:
     path = tmp_path / "rainbow.yaml"
-    path.write_text("backfill: false\ndefaultWalltime: 2h\nreservations: 2\n")
+    path.write_text("backfill: false\ndefaultWalltime: 2h\nreservations: 2\nfairShareDelay: 12h\n")
     config = load_config(path)
     assert (config.backfill, config.default_walltime_seconds, config.reservations) == (False, 7200.0, 2)
+    assert config.fair_share_delay_seconds == 43200.0
+
+
+@pytest.mark.parametrize(("delay", "first"), [(None, "light"), (0.0, "heavy")])
+def test_a_queue_holding_capacity_has_its_jobs_ordered_later(
+    tmp_path: Path, delay: float | None, first: str
+) -> None:
+    """By default a queue holding half the capacity has its jobs ordered half a day later than they
+    were submitted; with fairShareDelay 0, submission and walltime alone decide."""
+    overrides = {} if delay is None else {"fair_share_delay_seconds": delay}
+    running = ServerThread(make_config(tmp_path, **overrides)).start()
+    try:
+        with running.client("alice") as alice:
+            alice.register_cluster("a", REGISTRATION_SECRET, [cpu_nodes(2)])
+            alice.submit({**job("held", 1, 600), "queue": "heavy"})
+            other = alice.submit({**job("other", 1, 600), "queue": "other"}).job
+            heavy = alice.submit({**job("heavy", 1, 600), "queue": "heavy"}).job
+            light = alice.submit({**job("light", 1, 600), "queue": "light"}).job
+            settle(alice, light.id, "QUEUED")
+            alice.cancel(other.id)  # a node frees while "heavy" holds the other one
+            winner, loser = (light, heavy) if first == "light" else (heavy, light)
+            settle(alice, winner.id, "ASSIGNED")
+            assert state_name(alice.get_job(loser.id).state) == "QUEUED"
+    finally:
+        running.stop()
 
 
 @pytest.mark.parametrize(
@@ -100,6 +125,9 @@ def test_the_config_turns_backfill_off_and_sets_the_default_walltime(tmp_path: P
         ("defaultWalltime: forever\n", "defaultWalltime: 'forever' is not a duration"),
         ("reservations: 0\n", "reservations must be a whole number from 1 to 64, not 0"),
         ("reservations: many\n", "reservations must be a whole number from 1 to 64, not 'many'"),
+        ("fairShareDelay: 31d\n", r"fairShareDelay must be at most 2592000 seconds \(30d\)"),
+        ("fairShareDelay: -1\n", "fairShareDelay must not be negative"),
+        ("fairShareDelay: soon\n", "fairShareDelay must be a number of seconds or a duration"),
     ],
 )
 def test_bad_scheduling_settings_are_refused(tmp_path: Path, text: str, problem: str) -> None:
