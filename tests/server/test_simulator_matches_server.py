@@ -40,7 +40,8 @@ class Clock:
 
 
 def workload(seed: int, jobs: int = 50) -> list[SimJob]:
-    """Jobs of 1-6 nodes of 1-4 cores arriving faster than they end; most run their whole walltime."""
+    """Jobs of 1-6 nodes of 1-4 cores arriving faster than they end, in three queues (fair share
+    orders them); most run their whole walltime."""
     rng = random.Random(seed)
     out, at = [], 0.0
     for number in range(1, jobs + 1):
@@ -48,7 +49,8 @@ def workload(seed: int, jobs: int = 50) -> list[SimJob]:
         walltime = rng.choice([60, 120, 300, 600, 900, 1800])
         runtime = rng.choice([walltime, walltime, walltime // 2, walltime // 3])
         request = JobRequest(rng.randint(1, 6), Resources(rng.choice([1, 2, 4]) * 1000, GIB))
-        out.append(SimJob(number, at, float(runtime), request, float(walltime)))
+        queue = f"team-{rng.randint(1, 3)}"
+        out.append(SimJob(number, at, float(runtime), request, float(walltime), queue=queue))
     return out
 
 
@@ -60,6 +62,7 @@ def spec(job: SimJob) -> dict[str, object]:
         "resources": {"cpu": str(cpu), "memory": "1Gi"},
         "command": ["true"],
         "walltime": int(job.walltime),
+        "queue": job.queue,
     }
 
 
