@@ -3,14 +3,15 @@
 Without backfill the order is priority (higher first), then fair share (the queue with the lowest
 weighted dominant share first, see ``rainbow.core.queues``), then submission (job id).
 
-With backfill the engine knows how long jobs run, and the order is priority, then when each job is
-due, then submission. A job is due at its submission plus twice its walltime (when it would end had
-it waited as long as it runs), plus its queue's share times ``fair_share_delay``: a queue that holds
-all the clusters' capacity has its jobs ordered as if submitted that much later, one that holds a
-tenth of it a tenth of that. So short jobs go before long ones submitted about as early, and fair
-share weighs against both; yet a job is passed only by jobs due before it, which were submitted
-before that time: once it is due, nothing new goes ahead of it (at its priority), so it becomes the
-first waiting job, gets a reservation and starts (``rainbow.core.reservation``).
+With backfill the engine knows how long jobs run, and the order is priority, then rank, then
+submission. A job's rank is when it is due, its submission plus twice its walltime (when it would
+end had it waited as long as it runs), plus its queue's share times ``fair_share_delay``: a queue
+that holds all the clusters' capacity has its jobs ordered as if submitted that much later, one
+that holds a tenth of it a tenth of that. So short jobs go before long ones submitted about as
+early, and fair share weighs against both. A job is passed only by jobs ranked before it, and its
+rank is at most its due time plus ``fair_share_delay`` over its queue's weight (a share is at most
+one over the weight): after that, no job submitted later goes ahead of it (at its priority), so it
+becomes the first waiting job, gets a reservation and starts (``rainbow.core.reservation``).
 """
 
 from __future__ import annotations

@@ -11,8 +11,9 @@ delays no reservation of a job ahead of it in the order, that is, on a cluster w
 estimated to end by the reserved start, or on nodes the reserved job does not need then. Which
 nodes a job takes and gets back is exact (``rainbow.core.nodes``), so while jobs end by their
 estimates, a reserved job starts by its promised start at the latest, unless a job ahead of it
-takes its place. So every job eventually starts: once it is due no new job goes ahead of it, so
-it becomes the first waiting job, gets a reservation, and nothing behind it takes its nodes.
+takes its place. So every job eventually starts: after a bounded time no new job goes ahead of
+it (``rainbow.core.order``), so it becomes the first waiting job, gets a reservation, and nothing
+behind it takes its nodes.
 """
 
 from __future__ import annotations

@@ -268,7 +268,8 @@ def workloads(draw: st.DrawFn) -> list[SimJob]:
         walltime = draw(st.sampled_from(WALLTIMES))
         request = ask(draw(st.integers(1, 6)), draw(st.sampled_from([1, 2, 4])))
         cores = draw(st.sampled_from([0, 0, 1, 3, 8, 10, 24]))  # some spread their cores per cluster
-        jobs.append(SimJob(i + 1, at, walltime, request, walltime, cores=cores))
+        queue = draw(st.sampled_from(["", "", "a", "b"]))  # fair share orders the queues' jobs
+        jobs.append(SimJob(i + 1, at, walltime, request, walltime, queue=queue, cores=cores))
     return jobs
 
 
