@@ -80,9 +80,12 @@ class PostgresStore:
             raise StoreUnavailable("the database is unavailable; try again shortly")
         try:
             fresh = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
-            # Statements stay prepared, but each is planned for its values and the table as it is
-            # now: a plan kept from when the tables were small would scan them once they are large.
-            fresh.execute("SET plan_cache_mode = force_custom_plan")
+            # No prepared statements. When a statement fails in a pipeline the server skips the rest
+            # of it, and psycopg (3.3) can keep a statement it was preparing there as prepared, so
+            # every later use fails ('prepared statement "_pg3_1" does not exist'). Unprepared, each
+            # statement is also planned for its values and the tables as they are (a generic plan
+            # made while the tables were small would scan them once they are large).
+            fresh.prepare_threshold = None
         except psycopg.OperationalError as error:
             self._retry_at = now + RECONNECT_SECONDS
             raise StoreUnavailable(f"the database is unavailable: {_reason(error)}") from None

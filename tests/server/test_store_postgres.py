@@ -222,3 +222,30 @@ def test_one_leader_at_a_time_and_a_paused_one_is_fenced(postgres: LocalPostgres
     assert lease_a.current() is None and lease_a.acquire() == 3  # no wait after a clean release
     for closeable in (store_a, store_b, lease_a, lease_b):
         closeable.close()
+
+
+def test_a_transaction_the_database_refused_leaves_the_next_ones_working(postgres: LocalPostgres) -> None:
+    """A statement refused in a pipeline makes the server skip the rest of it, including statements
+    the driver was preparing just then; the transactions after it must still run (they failed with
+    'prepared statement "_pg3_2" does not exist' when the driver took those as prepared)."""
+    for before in range(8):  # the refusal at every count of uses, up to past the driver's threshold
+        store = PostgresStore(postgres.new_database())
+        try:
+            with store.transaction():
+                job = store.add_job(_job(idempotency_key="taken"))
+            with pytest.raises(RuntimeError), store.transaction():  # rolled back once already
+                store.add_job(_job(idempotency_key="given-up"))
+                store.get_job(job.id)  # the read sends the write first
+                raise RuntimeError("the caller gives up")
+            for attempt in range(before):  # events are written more often than jobs are added
+                with store.transaction():
+                    job.message = f"saved {attempt}"
+                    job = store.save_job(job)
+            with pytest.raises(StoreError, match="duplicate key"), store.transaction():
+                store.add_job(_job(idempotency_key="taken"))
+            with store.transaction():
+                added = store.add_job(_job(idempotency_key="after"))
+            found = store.get_job(added.id)
+            assert found is not None and found.idempotency_key == "after", before
+        finally:
+            store.close()
