@@ -6,13 +6,13 @@ import json
 import re
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import orjson
 
-from rainbow.core._fields import check_keys, get_label, get_str, mapping, path, str_list, str_map, type_name
+from rainbow.core._fields import check_keys, get_label, get_str, mapping, str_list, str_map
+from rainbow.core.flux_resources import resources_shape
 from rainbow.core.models import SpecError
-from rainbow.core.quantity import format_cpu, format_memory, parse_memory
+from rainbow.core.quantity import format_cpu, format_memory
 from rainbow.core.walltime import parse_walltime
 
 PASSTHROUGH = (
@@ -29,91 +29,12 @@ PASSTHROUGH = (
     "walltime",
 )
 _TOP = {"version", "resources", "tasks", "task", "attributes", "env", *PASSTHROUGH}
-_VERTEX = {"type", "count", "unit", "with", "label", "exclusive", "id", "requires"}
-_GROUPING = {"slot", "socket"}
-_MEMORY_UNITS = {"": "Gi", "B": "", "KB": "Ki", "MB": "Mi", "GB": "Gi", "TB": "Ti", "PB": "Pi"}
+_TASK = {"command", "slot", "count", "attributes", "resources", "replicas", "name"}
 MAX_FLUX_BYTES = 1 << 20
 
 
-@dataclass
-class _Amount:
-    cpu_millis: int = 0
-    memory_bytes: int = 0
-    gpus: int = 0
-
-    def add(self, other: _Amount, times: int) -> None:
-        self.cpu_millis += other.cpu_millis * times
-        self.memory_bytes += other.memory_bytes * times
-        self.gpus += other.gpus * times
-
-
-def _count(vertex: Mapping[str, object], where: str) -> int:
-    value = vertex.get("count")
-    if isinstance(value, Mapping) and "min" in value:
-        value = value["min"]  # RFC 14 range: plan for the minimum
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise SpecError(f"{path(where, 'count')}: expected a positive integer, got {value!r}")
-    return value
-
-
-def _children(vertex: Mapping[str, object], where: str) -> list[Mapping[str, object]]:
-    kids = vertex.get("with", [])
-    if not isinstance(kids, list):
-        raise SpecError(f"{path(where, 'with')}: expected a list, got {type_name(kids)}")
-    return [mapping(k, path(path(where, "with"), i)) for i, k in enumerate(kids)]
-
-
-def _amount(vertex: Mapping[str, object], where: str, labels: set[str]) -> _Amount:
-    """Resources of ``count`` copies of ``vertex`` (a vertex below node level)."""
-    check_keys(vertex, where, _VERTEX, ("type", "count"))
-    kind = get_str(vertex, "type", where)
-    count = _count(vertex, where)
-    result = _Amount()
-    if kind in _GROUPING:
-        if kind == "slot" and "label" in vertex:
-            labels.add(get_str(vertex, "label", where))
-        for i, child in enumerate(_children(vertex, where)):
-            result.add(_amount(child, path(path(where, "with"), i), labels), count)
-        return result
-    if vertex.get("with"):
-        raise SpecError(f"{path(where, 'with')}: a {kind} resource cannot contain other resources")
-    if kind == "core":
-        result.cpu_millis = 1000 * count
-    elif kind == "gpu":
-        result.gpus = count
-    elif kind == "memory":
-        unit = get_str(vertex, "unit", where)
-        suffix = _MEMORY_UNITS.get(unit, unit)
-        result.memory_bytes = parse_memory(f"{count}{suffix}", path(where, "unit"))
-    elif kind == "node":
-        raise SpecError(f"{path(where, 'type')}: 'node' may only be the outermost resource")
-    else:
-        raise SpecError(
-            f"{path(where, 'type')}: unsupported resource type {kind!r} (use node, slot, core, gpu, memory)"
-        )
-    return result
-
-
-def _resources(doc: Mapping[str, object]) -> tuple[int, _Amount, set[str]]:
-    res = doc["resources"]
-    if not isinstance(res, list) or len(res) != 1:
-        raise SpecError("resources: expected a list with exactly one node or slot resource")
-    top = mapping(res[0], "resources[0]")
-    labels: set[str] = set()
-    if top.get("type") == "node":
-        check_keys(top, "resources[0]", _VERTEX, ("type", "count", "with"))
-        nodes = _count(top, "resources[0]")
-        per_node = _Amount()
-        for i, child in enumerate(_children(top, "resources[0]")):
-            per_node.add(_amount(child, f"resources[0].with[{i}]", labels), 1)
-    else:
-        nodes, per_node = 1, _amount(top, "resources[0]", labels)
-    if per_node.cpu_millis == 0:
-        raise SpecError("resources: no core resource requested (Flux jobspec needs at least one core)")
-    return nodes, per_node, labels
-
-
-def _task(doc: Mapping[str, object], labels: set[str]) -> tuple[str, ...]:
+def _the_task(doc: Mapping[str, object]) -> tuple[str, Mapping[str, object]]:
+    """Where the one task is, and the task."""
     if "tasks" in doc:
         tasks = doc["tasks"]
         if not isinstance(tasks, list) or len(tasks) != 1:
@@ -123,7 +44,11 @@ def _task(doc: Mapping[str, object], labels: set[str]) -> tuple[str, ...]:
         where, task = "task", mapping(doc["task"], "task")
     else:
         raise SpecError("tasks: required field is missing")
-    check_keys(task, where, {"command", "slot", "count", "attributes", "resources"}, ("command",))
+    check_keys(task, where, _TASK, ("command",))
+    return where, task
+
+
+def _command(task: Mapping[str, object], where: str, labels: set[str]) -> tuple[str, ...]:
     slot = get_str(task, "slot", where)
     if slot and labels and slot not in labels:
         raise SpecError(
@@ -211,8 +136,10 @@ def flux_to_simple(doc: Mapping[str, object]) -> dict[str, object]:
     version = doc["version"]
     if version != 1 or isinstance(version, bool):
         raise SpecError(f"version: only Flux jobspec version 1 is supported, got {version!r}")
-    nodes, per_node, labels = _resources(doc)
-    command = _task(doc, labels)
+    where, task = _the_task(doc)
+    shape = resources_shape(doc, task)
+    nodes, per_node = shape.nodes, shape.per_node
+    command = _command(task, where, shape.labels)
     name, env, queue, walltime = _attributes(doc)
     env.update(str_map(_or_empty(doc, "env"), "env", numbers_ok=True))  # explicit env wins
     simple: dict[str, object] = {

@@ -211,7 +211,8 @@ def _broken(path: str, value: Any) -> dict[str, Any]:
     [
         (_broken("version", 2), "version: only Flux jobspec version 1 is supported, got 2"),
         (_broken("resources", KeyError), "resources: required field is missing"),
-        (_broken("resources", {"ior": {"type": "node"}}), "resources: expected a list with exactly one"),
+        (_broken("resources", "ior"), "resources: expected a list with exactly one node or slot resource"),
+        (_broken("resources", {"ior": {"type": "node"}}), "resources: no core resource requested"),
         (_broken("resources/0/count", 0), "resources[0].count: expected a positive integer, got 0"),
         (_broken("resources/0/with", KeyError), "resources[0].with: required field is missing"),
         (_broken("resources/0/colour", "red"), "resources[0].colour: unknown field"),
