@@ -1,0 +1,1 @@
+"""Generated gRPC and protobuf code for upstream rainbow's API (do not edit)."""
