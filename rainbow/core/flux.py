@@ -1,4 +1,5 @@
-"""Flux jobspec version 1 (RFC 25, with RFC 14 extras) converted to Rainbow's simple form."""
+"""Flux jobspec version 1 (RFC 25, with RFC 14 extras), in its canonical or its named-resource form
+(``rainbow.core.flux_resources``), converted to Rainbow's simple form."""
 
 from __future__ import annotations
 
@@ -128,9 +129,9 @@ def flux_to_simple(doc: Mapping[str, object]) -> dict[str, object]:
     ``attributes.system.queue`` (Flux's queue) is the job's queue unless a top-level ``queue`` is given;
     ``attributes.system.duration`` (seconds, 0 unlimited) is its walltime unless ``walltime`` is given.
 
-    nodes = node count (1 without a node level); per-node cpu/gpus = cores/gpus per slot x slots
-    per node; memory from a ``memory`` resource whose ``unit`` is B/KB/MB/GB/TB (binary) or a
-    Kubernetes suffix (default GB).
+    nodes = node count (1 without a node level; times the racks above the nodes in the named-resource
+    form); per-node cpu/gpus = cores/gpus per slot x slots per node; memory from a ``memory``
+    resource whose ``unit`` is B/KB/MB/GB/TB (binary) or a Kubernetes suffix (default GB).
     """
     check_keys(doc, "", _TOP, ("version", "resources"))
     version = doc["version"]
