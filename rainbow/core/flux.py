@@ -70,7 +70,8 @@ def _command(task: Mapping[str, object], where: str, labels: set[str]) -> tuple[
     return str_list(command, f"{where}.command")
 
 
-def _job_name(raw: str) -> str:
+def job_name(raw: str) -> str:
+    """``raw`` made a DNS label (as job names are): lowercase, other characters as '-'."""
     name = re.sub(r"[^a-z0-9-]+", "-", raw.lower()).strip("-")[:63].strip("-")
     return name or "job"
 
@@ -98,7 +99,7 @@ def _attributes(doc: Mapping[str, object]) -> tuple[str, dict[str, str], str, in
     env = str_map(_or_empty(system, "environment"), "attributes.system.environment", numbers_ok=True)
     job = mapping(_or_empty(system, "job"), "attributes.system.job")
     queue = get_label(system, "queue", "attributes.system")
-    return _job_name(get_str(job, "name", "attributes.system.job", "job")), env, queue, walltime
+    return job_name(get_str(job, "name", "attributes.system.job", "job")), env, queue, walltime
 
 
 def check_flux_document(doc: Mapping[str, object], where: str = "flux") -> dict[str, object]:
@@ -137,8 +138,12 @@ def flux_to_simple(doc: Mapping[str, object]) -> dict[str, object]:
     version = doc["version"]
     if version != 1 or isinstance(version, bool):
         raise SpecError(f"version: only Flux jobspec version 1 is supported, got {version!r}")
-    where, task = _the_task(doc)
-    shape = resources_shape(doc, task)
+    if isinstance(doc["resources"], Mapping):  # named resources: the task names the one it uses
+        where, task = _the_task(doc)
+        shape = resources_shape(doc, task)
+    else:  # the canonical form: resources are checked first
+        shape = resources_shape(doc, {})
+        where, task = _the_task(doc)
     nodes, per_node = shape.nodes, shape.per_node
     command = _command(task, where, shape.labels)
     name, env, queue, walltime = _attributes(doc)

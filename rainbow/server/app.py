@@ -23,9 +23,10 @@ from rainbow.server.metrics import SchedulerMetrics
 from rainbow.server.replica import ReplicaRole, holder_name
 from rainbow.server.router import Router
 from rainbow.server.scheduler import Scheduler
-from rainbow.server.service import add_scheduler_service
+from rainbow.server.service import add_service
 from rainbow.server.servicer import SchedulerServicer
 from rainbow.server.settings import SchedulerSettings
+from rainbow.server.upstream import MEMORY_SERVICE, SCHEDULER_SERVICE, UpstreamMemoryGraph, UpstreamScheduler
 from rainbow.store import Store, StoreUnavailable, open_store
 from rainbow.store.leadership import LeaderLease
 from rainbow.store.postgres import PostgresStore
@@ -76,7 +77,10 @@ class RainbowServer:
             priority_classes=config.priority_classes,
         )
         self._auth, self._settings = auth, settings
-        self.router = Router(LeaderForwarder())
+        forwarder = LeaderForwarder()
+        self.router = Router(forwarder)
+        #: Upstream rainbow's services (rainbow.server.upstream), routed like Rainbow's.
+        self.upstream_routers = (Router(forwarder, SCHEDULER_SERVICE), Router(forwarder, MEMORY_SERVICE))
         self.scheduler: Scheduler | None = None
         self.port = 0
         self.metrics_port = 0
@@ -99,6 +103,8 @@ class RainbowServer:
             scheduler.counts.snapshot, lambda: len(scheduler.registry.records), scheduler.losses.lost_count
         )
         self.router.servicer = SchedulerServicer(scheduler)
+        self.upstream_routers[0].servicer = UpstreamScheduler(scheduler)
+        self.upstream_routers[1].servicer = UpstreamMemoryGraph(scheduler)
         self.metrics.leading(True)
 
     def _start_leading(self) -> None:
@@ -133,11 +139,19 @@ class RainbowServer:
                 ("grpc.so_reuseport", 0),
             ]
         )
-        add_scheduler_service(self.router, server)
+        for router in (self.router, *self.upstream_routers):
+            add_service(router, server)
         health_servicer = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+            (
+                SERVICE_NAME,
+                SCHEDULER_SERVICE.full_name,
+                MEMORY_SERVICE.full_name,
+                health.SERVICE_NAME,
+                reflection.SERVICE_NAME,
+            ),
+            server,
         )
         if self.config.tls is not None:
             tls = self.config.tls
@@ -183,7 +197,8 @@ class RainbowServer:
         def leading(leads: bool) -> None:
             self.metrics.leading(leads)
             if not leads:  # calls go to the new leader until this process exits
-                self.router.servicer = None
+                for router in (self.router, *self.upstream_routers):
+                    router.servicer = None
 
         self._replica = ReplicaRole(lease, self.router.forwarder, lead, store.fence, leading)
         self._replica.try_to_lead()  # at once: a lone replica serves as soon as it listens

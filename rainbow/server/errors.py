@@ -45,5 +45,9 @@ class OutOfRange(RainbowError):
     code = "OUT_OF_RANGE"
 
 
+class Unimplemented(RainbowError):
+    code = "UNIMPLEMENTED"
+
+
 class Unavailable(RainbowError):
     code = "UNAVAILABLE"

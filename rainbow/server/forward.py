@@ -13,7 +13,6 @@ from google.protobuf.message import Message
 from rainbow.server.errors import Unavailable
 from rainbow.server.limits import MAX_GRPC_MESSAGE
 
-SERVICE_PATH = "/rainbow.v1.Scheduler/"
 #: Request metadata passed on: the credentials (everything else is gRPC's own).
 FORWARDED_METADATA = frozenset({"authorization", "rainbow-cluster-secret"})
 CHANNEL_OPTIONS = [
@@ -57,8 +56,9 @@ class LeaderForwarder:
         return self._channel
 
     async def unary(self, method: str, request: Message, context: Context) -> bytes:
-        """The leader's serialized answer to ``request``; its failure status is the caller's."""
-        call = self._need_channel().unary_unary(SERVICE_PATH + method, None, None)
+        """The leader's serialized answer to ``request`` (``method``: its full path, such as
+        ``/rainbow.v1.Scheduler/SubmitJob``); its failure status is the caller's."""
+        call = self._need_channel().unary_unary(method, None, None)
         try:
             response: bytes = await call(
                 request.SerializeToString(), metadata=_metadata(context), timeout=context.time_remaining()
@@ -69,7 +69,7 @@ class LeaderForwarder:
 
     async def stream(self, method: str, request: Message, context: Context) -> AsyncIterator[bytes]:
         """The leader's serialized messages for a server-streaming ``request``."""
-        call = self._need_channel().unary_stream(SERVICE_PATH + method, None, None)
+        call = self._need_channel().unary_stream(method, None, None)
         stream = call(
             request.SerializeToString(), metadata=_metadata(context), timeout=context.time_remaining()
         )

@@ -34,4 +34,6 @@ MAX_REQUEST_BY_METHOD = {
     "SubmitJobs": 8 * 1024 * 1024,
     "RegisterCluster": MAX_GRPC_MESSAGE,
     "UpdateClusterState": MAX_GRPC_MESSAGE,
+    "Register": MAX_GRPC_MESSAGE,  # upstream rainbow's: a cluster's whole node graph (JGF)
+    "RegisterSubsystem": MAX_GRPC_MESSAGE,
 }

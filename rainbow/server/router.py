@@ -1,7 +1,8 @@
 """Each call served here while this replica leads, or passed on to the leader while it follows.
 
-The router has a handler for every method of ``rainbow.v1.Scheduler`` (registered like a servicer,
-see ``rainbow.server.service``); ``servicer`` is set when this replica becomes the leader.
+A router has a handler for every method of one service (``rainbow.v1.Scheduler`` by default;
+registered like a servicer, see ``rainbow.server.service``); ``servicer`` is set when this replica
+becomes the leader.
 """
 
 from __future__ import annotations
@@ -10,22 +11,22 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 
 from rainbow.server.forward import Context, LeaderForwarder
 from rainbow.server.service import SERVICE, Refused
-from rainbow.server.servicer import SchedulerServicer
 
 Handler = Callable[[Any, Context], Awaitable[Any]]
 StreamHandler = Callable[[Any, Context], AsyncIterator[Any]]
 
 
 class Router:
-    """Routes calls to the local servicer (leader) or to the leader (follower)."""
+    """Routes calls of ``service`` to the local servicer (leader) or to the leader (follower)."""
 
-    def __init__(self, forwarder: LeaderForwarder) -> None:
-        self.forwarder = forwarder
-        self.servicer: SchedulerServicer | None = None
-        for method in SERVICE.methods:
+    def __init__(self, forwarder: LeaderForwarder, service: ServiceDescriptor = SERVICE) -> None:
+        self.forwarder, self.service = forwarder, service
+        self.servicer: object | None = None
+        for method in service.methods:
             make = self._stream if method.server_streaming else self._unary
             setattr(self, method.name, make(method.name))
 
@@ -36,7 +37,7 @@ class Router:
                 return await getattr(servicer, name)(request, context)
             if isinstance(request, Refused):  # refused here, not passed on
                 await context.abort(grpc.StatusCode[request.error.code], str(request.error))
-            return await self.forwarder.unary(name, request, context)
+            return await self.forwarder.unary(f"/{self.service.full_name}/{name}", request, context)
 
         return handle
 
@@ -49,7 +50,7 @@ class Router:
                 return
             if isinstance(request, Refused):
                 await context.abort(grpc.StatusCode[request.error.code], str(request.error))
-            async for message in self.forwarder.stream(name, request, context):
+            async for message in self.forwarder.stream(f"/{self.service.full_name}/{name}", request, context):
                 yield message
 
         return handle

@@ -35,7 +35,7 @@ class Refused:
 def _deserializer(method: str, request: type[Message]) -> Callable[[bytes], Any]:
     type_name = request.DESCRIPTOR.full_name
     limit = MAX_REQUEST_BY_METHOD.get(method, MAX_REQUEST)
-    guard = guard_class(request)
+    guard = guard_class(request) if type_name.startswith("rainbow.v1.") else None  # upstream's: small maps
 
     def deserialize(data: bytes) -> Any:
         if len(data) > limit:
@@ -43,7 +43,11 @@ def _deserializer(method: str, request: type[Message]) -> Callable[[bytes], Any]
                 ResourceExhausted(f"{method} requests are limited to {limit} bytes; this one has {len(data)}")
             )
         try:
-            if len(data) > GUARD_ABOVE_BYTES and (why := complaint(guard.FromString(data))):
+            if (
+                guard is not None
+                and len(data) > GUARD_ABOVE_BYTES
+                and (why := complaint(guard.FromString(data)))
+            ):
                 return Refused(InvalidArgument(why))
             return request.FromString(data)
         except Exception as error:  # DecodeError, and whatever else a hostile body provokes
@@ -59,11 +63,12 @@ def _serialized(response: Any) -> bytes:
     return response if isinstance(response, bytes) else bytes(response.SerializeToString())
 
 
-def add_scheduler_service(servicer: object, server: grpc.aio.Server) -> None:
-    """Register every method of ``rainbow.v1.Scheduler`` on ``server``, served by ``servicer`` (the
+def add_service(servicer: Any, server: grpc.aio.Server) -> None:
+    """Register every method of ``servicer.service`` on ``server``, served by ``servicer`` (a
     router: the local servicer's answers, or the leader's passed on serialized)."""
+    service = servicer.service
     handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
-    for method in SERVICE.methods:
+    for method in service.methods:
         request = message_factory.GetMessageClass(method.input_type)
         make = (
             grpc.unary_stream_rpc_method_handler
@@ -75,5 +80,5 @@ def add_scheduler_service(servicer: object, server: grpc.aio.Server) -> None:
             request_deserializer=_deserializer(method.name, request),
             response_serializer=_serialized,
         )
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE.full_name, handlers),))
-    server.add_registered_method_handlers(SERVICE.full_name, handlers)  # type: ignore[attr-defined]
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
+    server.add_registered_method_handlers(service.full_name, handlers)  # type: ignore[attr-defined]

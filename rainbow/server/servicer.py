@@ -57,11 +57,19 @@ def metadata_value(context: Context, name: str) -> str:
     return ""
 
 
+async def refuse(refusals: RefusalLog, context: Context, method: str, code: str, message: str) -> None:
+    """End the call with ``code``; a bad request is also logged (rate-limited per kind)."""
+    refusals.refused(method, code, message, context.peer())
+    await context.abort(grpc.StatusCode[code], message)
+
+
 def unary(method: Handler[Request, Response]) -> Handler[Request, Response]:
-    """Map scheduler errors to status codes and record latency by method and code."""
+    """Map scheduler errors to status codes and record latency by method (after the servicer's
+    ``metric_prefix``) and code."""
+    name = method.__name__
 
     @functools.wraps(method)
-    async def wrapper(self: SchedulerServicer, request: Request, context: Context) -> Response:
+    async def wrapper(self: Any, request: Request, context: Context) -> Response:
         started = time.perf_counter()
         code = "OK"
         try:
@@ -71,18 +79,18 @@ def unary(method: Handler[Request, Response]) -> Handler[Request, Response]:
             return await method(self, request, context)
         except StoreUnavailable as error:
             code = "UNAVAILABLE"
-            await self.refuse(context, method.__name__, code, str(error))
+            await self.refuse(context, name, code, str(error))
         except SpecError as error:
             code = "INVALID_ARGUMENT"
-            await self.refuse(context, method.__name__, code, str(error))
+            await self.refuse(context, name, code, str(error))
         except RainbowError as error:
             code = error.code
-            await self.refuse(context, method.__name__, code, str(error))
+            await self.refuse(context, name, code, str(error))
         except Exception:
             code = "INTERNAL"
             raise
         finally:
-            self.scheduler.metrics.rpc_done(method.__name__, code, time.perf_counter() - started)
+            self.scheduler.metrics.rpc_done(self.metric_prefix + name, code, time.perf_counter() - started)
         raise AssertionError("unreachable")  # context.abort always raises
 
     return wrapper
@@ -91,15 +99,15 @@ def unary(method: Handler[Request, Response]) -> Handler[Request, Response]:
 class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     """rainbow.v1.Scheduler over grpc.aio."""
 
+    metric_prefix = ""
+
     def __init__(self, scheduler: Scheduler) -> None:
         self.scheduler = scheduler
         self.coalescer = SubmitCoalescer(scheduler.submissions)
         self.refusals = RefusalLog()
 
     async def refuse(self, context: Context, method: str, code: str, message: str) -> None:
-        """End the call with ``code``; a bad request is also logged (rate-limited per kind)."""
-        self.refusals.refused(method, code, message, context.peer())
-        await context.abort(grpc.StatusCode[code], message)
+        await refuse(self.refusals, context, method, code, message)
 
     def _user(self, context: Context) -> Principal:
         return self.scheduler.authenticate_user(bearer_token(context))

@@ -1,0 +1,179 @@
+"""Upstream rainbow's services on a real Rainbow server over gRPC, called as upstream's clients call
+them (credentials in the messages)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+import yaml
+
+from rainbow.client import state_name
+from rainbow.upstream import memory_pb2, memory_pb2_grpc, rainbow_pb2, rainbow_pb2_grpc
+from tests.conftest import REGISTRATION_SECRET, ServerThread, make_config
+from tests.core.test_flux_named import CLIENT_JSON, CLIENT_YAML
+from tests.core.test_jgf import upstream_like
+
+Register = rainbow_pb2.RegisterResponse
+Submit = rainbow_pb2.SubmitJobResponse
+Receive = rainbow_pb2.ReceiveJobsResponse
+Accept = rainbow_pb2.AcceptJobsResponse
+GRAPH = json.dumps(upstream_like().doc())  # 3 nodes of 12 cores
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[ServerThread]:
+    server = ServerThread(make_config(tmp_path)).start()
+    yield server
+    server.stop()
+
+
+Stubs = tuple[rainbow_pb2_grpc.RainbowSchedulerStub, memory_pb2_grpc.MemoryGraphStub]
+
+
+@pytest.fixture
+def stubs(
+    running: ServerThread,
+) -> Iterator[tuple[rainbow_pb2_grpc.RainbowSchedulerStub, memory_pb2_grpc.MemoryGraphStub]]:
+    with grpc.insecure_channel(running.address) as channel:
+        yield rainbow_pb2_grpc.RainbowSchedulerStub(channel), memory_pb2_grpc.MemoryGraphStub(channel)
+
+
+def refused(call: object, code: grpc.StatusCode, *args: object) -> str:
+    with pytest.raises(grpc.RpcError) as info:
+        call(*args)  # type: ignore[operator]
+    assert info.value.code() == code, info.value.details()
+    return str(info.value.details())
+
+
+def test_register_submit_receive_accept_as_upstreams_client_does(running: ServerThread, stubs: Stubs) -> None:
+    scheduler, memory = stubs
+    denied = refused(
+        scheduler.Register,
+        grpc.StatusCode.UNAUTHENTICATED,
+        rainbow_pb2.RegisterRequest(name="keebler", secret="wrong", nodes=GRAPH),
+    )
+    assert "registration secret" in denied
+    registered = scheduler.Register(
+        rainbow_pb2.RegisterRequest(name="keebler", secret=REGISTRATION_SECRET, nodes=GRAPH)
+    )
+    assert registered.status == Register.REGISTER_SUCCESS and registered.token and registered.secret
+    again = scheduler.Register(
+        rainbow_pb2.RegisterRequest(name="keebler", secret=REGISTRATION_SECRET, nodes=GRAPH)
+    )
+    assert again.status == Register.REGISTER_EXISTS and not again.token and not again.secret
+    with running.client("admin") as admin:
+        (cluster,) = admin.list_clusters()
+        assert [(g.count, g.resources.cpu_millis) for g in cluster.capacity.total] == [(3, 12_000)]
+
+    # The client asks the memory graph which clusters could run the job, then submits it to those.
+    satisfied = memory.Satisfy(memory_pb2.SatisfyRequest(payload=json.dumps(CLIENT_JSON), matcher="match"))
+    assert (list(satisfied.clusters), satisfied.total_clusters, satisfied.total_matches) == (
+        ["keebler"],
+        1,
+        1,
+    )
+    wide = {**CLIENT_JSON, "resources": {"echo": {"type": "node", "with": [{"type": "core", "count": 64}]}}}
+    unmatched = memory.Satisfy(memory_pb2.SatisfyRequest(payload=json.dumps(wide)))
+    assert (list(unmatched.clusters), unmatched.total_mismatches) == ([], 1)
+    token = rainbow_pb2.SubmitJobRequest.Cluster(name="keebler", token=registered.token)
+
+    def submit(**fields: Any) -> rainbow_pb2.SubmitJobRequest:
+        request = rainbow_pb2.SubmitJobRequest(
+            name="echo", clusters=[token], jobspec=CLIENT_YAML, select_algorithm="random"
+        )
+        for key, value in fields.items():
+            if key == "clusters":
+                del request.clusters[:]
+                request.clusters.extend(value)
+            else:
+                setattr(request, key, value)
+        return request
+
+    only = scheduler.SubmitJob(submit(satisfy_only=True))
+    assert (only.status, list(only.clusters), only.jobid) == (Submit.SUBMIT_SUCCESS, ["keebler"], 0)
+    submitted = scheduler.SubmitJob(submit())
+    assert (
+        submitted.status == Submit.SUBMIT_SUCCESS and submitted.jobid > 0 and submitted.cluster == "keebler"
+    )
+    bad_token = rainbow_pb2.SubmitJobRequest.Cluster(name="keebler", token="nope")
+    assert "token for cluster 'keebler'" in refused(
+        scheduler.SubmitJob, grpc.StatusCode.UNAUTHENTICATED, submit(clusters=[bad_token])
+    )
+    assert "'best'" in refused(
+        scheduler.SubmitJob, grpc.StatusCode.INVALID_ARGUMENT, submit(select_algorithm="best")
+    )
+    assert "jobspec" in refused(
+        scheduler.SubmitJob, grpc.StatusCode.INVALID_ARGUMENT, submit(jobspec="version: 2")
+    )
+
+    # The cluster takes its jobs and accepts them (by id, as upstream's client does).
+    received = scheduler.ReceiveJobs(
+        rainbow_pb2.ReceiveJobsRequest(cluster="keebler", secret=registered.secret, maxJobs=5)
+    )
+    assert received.status == Receive.REQUEST_JOBS_SUCCESS and list(received.jobs) == [submitted.jobid]
+    job = json.loads(received.jobs[submitted.jobid])
+    assert (job["id"], job["cluster"], job["name"], job["command"]) == (
+        submitted.jobid,
+        "keebler",
+        "echo",
+        "echo hello world",
+    )
+    assert yaml.safe_load(job["jobspec"]) == yaml.safe_load(CLIENT_YAML)
+    accepted = scheduler.AcceptJobs(
+        rainbow_pb2.AcceptJobsRequest(
+            cluster="keebler", secret=registered.secret, jobids=[submitted.jobid, 999]
+        )
+    )
+    assert accepted.status == Accept.RESULT_TYPE_PARTIAL  # 999 is nobody's
+    cost = scheduler.SubmitJob(submit(select_algorithm="constraint"))
+    with running.client("admin") as admin:
+        assert state_name(admin.get_job(submitted.jobid).state) == "ACCEPTED"
+        policies = (admin.get_job(submitted.jobid).spec.policy, admin.get_job(cost.jobid).spec.policy)
+        assert policies == ("random", "cost")
+        assert list(admin.get_job(cost.jobid).spec.clusters) == ["keebler"]
+    receive = rainbow_pb2.ReceiveJobsRequest(cluster="keebler", secret=registered.secret)
+    assert list(scheduler.ReceiveJobs(receive).jobs) == [cost.jobid]  # not the accepted one again
+    nothing = scheduler.ReceiveJobs(receive)  # the other one is leased
+    assert nothing.status == Receive.REQUEST_JOBS_NORESULTS and not nothing.jobs
+    refused(
+        scheduler.ReceiveJobs,
+        grpc.StatusCode.UNAUTHENTICATED,
+        rainbow_pb2.ReceiveJobsRequest(cluster="keebler", secret="wrong"),
+    )
+
+
+def test_state_updates_subsystems_and_the_graph_register(running: ServerThread, stubs: Stubs) -> None:
+    scheduler, memory = stubs
+    registered = scheduler.Register(
+        rainbow_pb2.RegisterRequest(name="keebler", secret=REGISTRATION_SECRET, nodes=GRAPH)
+    )
+    secret = registered.secret
+
+    def update(payload: str, secret: str = secret) -> rainbow_pb2.UpdateStateRequest:
+        return rainbow_pb2.UpdateStateRequest(cluster="keebler", secret=secret, payload=payload)
+
+    done = scheduler.UpdateState(update(json.dumps({"cost-per-node": 12, "nodes_free": 1})))
+    assert done.status == rainbow_pb2.UpdateStateResponse.UPDATE_STATE_SUCCESS
+    with running.client("admin") as admin:
+        (cluster,) = admin.list_clusters()
+        assert dict(cluster.attributes) == {"cost-per-node": 12.0}
+        assert [(g.count, g.resources.cpu_millis) for g in cluster.capacity.free] == [(1, 12_000)]
+    assert "JSON object" in refused(scheduler.UpdateState, grpc.StatusCode.INVALID_ARGUMENT, update("[1]"))
+    assert "payload.colour" in refused(
+        scheduler.UpdateState, grpc.StatusCode.INVALID_ARGUMENT, update('{"colour": "red"}')
+    )
+    refused(scheduler.UpdateState, grpc.StatusCode.UNAUTHENTICATED, update("{}", secret="wrong"))
+    subsystem = rainbow_pb2.RegisterRequest(name="keebler", secret=secret, nodes=GRAPH, subsystem="io")
+    assert "subsystem 'io'" in refused(scheduler.RegisterSubsystem, grpc.StatusCode.UNIMPLEMENTED, subsystem)
+    graph = memory_pb2.RegisterRequest(name="keebler", payload=GRAPH)
+    assert "RainbowScheduler/Register" in refused(memory.Register, grpc.StatusCode.UNIMPLEMENTED, graph)
+    assert "graph" in refused(
+        scheduler.Register,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        rainbow_pb2.RegisterRequest(name="other", secret=REGISTRATION_SECRET, nodes='{"nodes": {}}'),
+    )
