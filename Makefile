@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps demo demo-down demo-cli test lint k8s-tools proto clean
+.PHONY: setup system-deps demo demo-down demo-cli test lint k8s-tools upstream-client proto clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ demo-cli: setup
 k8s-tools: setup
 	$(BIN)/python -m rainbow.localk8s build
 
+# Upstream rainbow's own Python client, in its own environment (tests/upstream drives a server with it).
+upstream-client:
+	scripts/upstream-client >/dev/null
+
 proto: setup
 	PYTHON=$(abspath $(BIN))/python scripts/gen-proto
 
@@ -46,7 +50,7 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint k8s-tools system-deps
+test: lint k8s-tools system-deps upstream-client
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest
 
 clean:
