@@ -42,6 +42,8 @@ def main() -> None:
     submitted = client.submit_job("echo hello world", nodes=1, tasks=1)
     too_big = client.submit_job("echo wide", nodes=64, tasks=64)
     jobs = client.receive_jobs(max_jobs=5)
+    client.update_state(cluster, {"nodes_free": 0}, registered.secret)  # busy: the next job waits
+    waiting = client.submit_job("sleep 60", nodes=1, tasks=1)
     print(
         json.dumps(
             {
@@ -60,6 +62,7 @@ def main() -> None:
                 },
                 "too_big": {"clusters": list(too_big.clusters), "total_mismatches": too_big.total_mismatches},
                 "jobs": jobs,
+                "waiting": {"cluster": waiting.cluster, "status": waiting.status},
             }
         )
     )

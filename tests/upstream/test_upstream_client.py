@@ -8,16 +8,26 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from rainbow.cli.main import main
 from rainbow.client import state_name
-from tests.conftest import REGISTRATION_SECRET, ServerThread, make_config
+from tests.conftest import REGISTRATION_SECRET, TOKENS, ServerThread, make_config
 from tests.core.test_jgf import upstream_like
 
 SCRIPT = Path(__file__).with_name("drive_upstream.py")
 INSTALLER = Path(__file__).resolve().parents[2] / "scripts" / "upstream-client"
 REGISTER_SUCCESS, REGISTER_EXISTS, SUBMIT_SUCCESS = 1, 4, 1
+
+
+def rainbow(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
+    """``rainbow ARGS`` in this process: its output (parsed when it is JSON)."""
+    capsys.readouterr()
+    assert main(list(argv)) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    return json.loads(out) if "-o" in argv and "json" in argv else out
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +40,7 @@ def upstream_python() -> str:
 
 
 def test_upstreams_client_registers_submits_receives_and_accepts(
-    tmp_path: Path, upstream_python: str
+    tmp_path: Path, upstream_python: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     nodes = tmp_path / "nodes.json"
     nodes.write_text(json.dumps(upstream_like().doc()))
@@ -76,5 +86,12 @@ def test_upstreams_client_registers_submits_receives_and_accepts(
             stored = admin.get_job(job["id"])
             assert state_name(stored.state) == "ACCEPTED" and stored.cluster == "keebler"
             assert list(stored.spec.command) == ["echo", "hello", "world"]
+        assert said["waiting"] == {"cluster": "", "status": SUBMIT_SUCCESS}  # queued: no free node
+        # Our CLI shows the jobs upstream's client submitted, the waiting one with its reasons.
+        admin = ("--address", server.address, "--token", TOKENS["admin"])
+        listed = rainbow(capsys, *admin, "jobs", "list", "-o", "json")
+        (waiting,) = [j for j in listed["jobs"] if j["state"] == "QUEUED"]
+        shown = rainbow(capsys, *admin, "jobs", "get", str(waiting["id"]))
+        assert "keebler" in shown and "0 of 1 needed nodes free now" in shown, shown
     finally:
         server.stop()
