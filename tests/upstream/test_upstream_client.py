@@ -88,10 +88,10 @@ def test_upstreams_client_registers_submits_receives_and_accepts(
             assert list(stored.spec.command) == ["echo", "hello", "world"]
         assert said["waiting"] == {"cluster": "", "status": SUBMIT_SUCCESS}  # queued: no free node
         # Our CLI shows the jobs upstream's client submitted, the waiting one with its reasons.
-        admin = ("--address", server.address, "--token", TOKENS["admin"])
-        listed = rainbow(capsys, *admin, "jobs", "list", "-o", "json")
+        as_admin = ("--address", server.address, "--token", TOKENS["admin"])
+        listed = rainbow(capsys, *as_admin, "jobs", "list", "-o", "json")
         (waiting,) = [j for j in listed["jobs"] if j["state"] == "QUEUED"]
-        shown = rainbow(capsys, *admin, "jobs", "get", str(waiting["id"]))
+        shown = rainbow(capsys, *as_admin, "jobs", "get", str(waiting["id"]))
         assert "keebler" in shown and "0 of 1 needed nodes free now" in shown, shown
     finally:
         server.stop()
