@@ -59,7 +59,7 @@ class LeadingJobs:
                     if share is None:
                         share = shares[queue] = self.queues.share(queue)
                     found.extend(
-                        ((-job.priority, self.order.rank(job.due, share), job.id), job)
+                        (self.order.key_at(job.priority, share, job.id, job.due), job)
                         for job in job_class.firsts(queue, self.per_queue)
                     )
             self._jobs = heapq.nsmallest(self.count, found, key=lambda entry: entry[0])

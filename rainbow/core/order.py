@@ -57,7 +57,11 @@ class JobOrder:
 
     def key(self, priority: int, queue: str, job_id: int, due: float) -> Key:
         """Where a job is in the order now."""
-        return -priority, self.rank(due, self.queues.share(queue)), job_id
+        return self.key_at(priority, self.queues.share(queue), job_id, due)
+
+    def key_at(self, priority: int, share: float, job_id: int, due: float) -> Key:
+        """Where a job is in the order while its queue's share is ``share``."""
+        return -priority, self.rank(due, share), job_id
 
     def of(self, job: Waiting) -> Key:
         """Where a waiting job is in the order now."""
