@@ -32,6 +32,7 @@ from rainbow.core.models import (
     NodeGroup,
     Resources,
     SpecError,
+    UnsupportedSpec,
     validate_capacity,
 )
 from rainbow.core.quantity import (
@@ -58,6 +59,7 @@ __all__ = [
     "NodeGroup",
     "Resources",
     "SpecError",
+    "UnsupportedSpec",
     "capacity_from_dict",
     "capacity_to_dict",
     "count_fitting_nodes",

@@ -159,22 +159,30 @@ class Engine:
         old_total = cluster.total
         topology_changed = not old_total or old_total != total
         cluster.order = order
-        attributes_changed = cluster.attributes != attributes
-        cluster.total, cluster.reported_free, cluster.attributes = total, tuple(reported_free), attributes
+        cluster.total, cluster.reported_free = total, tuple(reported_free)
         for placed in cluster.placed.values():
             if placed.accepted:
                 placed.holding = False
         self._recompute_free(cluster)
-        if attributes_changed:
-            cluster.key_version += 1
-            for job_class in self._active:
-                job_class.rekey(cluster)
+        self._set_attributes(cluster, attributes)
         if topology_changed:
             self.queues.total = self.queues.total - Usage.capacity(old_total) + Usage.capacity(total)
             self.topology += 1
             for job_class in self._active:
                 self._update_mask(job_class, cluster)
         self._grew(cluster)
+
+    def set_attributes(self, name: str, attributes: Mapping[str, float]) -> None:
+        """Take a cluster's new attributes, which are no report of its capacity: the jobs it accepted
+        keep holding their nodes."""
+        self._set_attributes(self.clusters[name], dict(attributes))
+
+    def _set_attributes(self, cluster: ClusterSlot, attributes: dict[str, float]) -> None:
+        if cluster.attributes != attributes:
+            cluster.attributes = attributes
+            cluster.key_version += 1
+            for job_class in self._active:
+                job_class.rekey(cluster)
 
     def remove_cluster(self, name: str) -> tuple[list[Change], list[int]]:
         """Forget a cluster: its unaccepted jobs wait again (returned as changes); the ids of its

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 import orjson
 
 from rainbow.core._fields import check_keys, get_label, get_str, mapping, str_list, str_map
-from rainbow.core.flux_resources import resources_shape
+from rainbow.core.flux_resources import check_canonical_task, resources_shape
 from rainbow.core.models import SpecError
 from rainbow.core.quantity import format_cpu, format_memory
 from rainbow.core.walltime import parse_walltime
@@ -144,6 +144,7 @@ def flux_to_simple(doc: Mapping[str, object]) -> dict[str, object]:
     else:  # the canonical form: resources are checked first
         shape = resources_shape(doc, {})
         where, task = _the_task(doc)
+        check_canonical_task(task, where)
     nodes, per_node = shape.nodes, shape.per_node
     command = _command(task, where, shape.labels)
     name, env, queue, walltime = _attributes(doc)

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from rainbow.core._fields import check_keys, get_str, mapping, path, type_name
-from rainbow.core.models import SpecError
+from rainbow.core.models import SpecError, UnsupportedSpec
 from rainbow.core.quantity import parse_memory
 
 _VERTEX = {"type", "count", "unit", "with", "label", "exclusive", "id", "requires"}
@@ -73,9 +73,32 @@ def _children(vertex: Mapping[str, object], where: str) -> list[Mapping[str, obj
 
 def _check_vertex(vertex: Mapping[str, object], where: str, named: bool) -> str:
     check_keys(vertex, where, _NAMED_VERTEX if named else _VERTEX, ("type",) if named else ("type", "count"))
-    if vertex.get("requires"):
-        raise SpecError(f"{path(where, 'requires')}: requirements on other subsystems are not supported")
+    if requires := vertex.get("requires"):
+        entries = requires if isinstance(requires, list) else []
+        raise _subsystems(
+            path(where, "requires"), [r["name"] for r in entries if isinstance(r, Mapping) and r.get("name")]
+        )
     return get_str(vertex, "type", where)
+
+
+def _subsystems(where: str, names: list[object]) -> UnsupportedSpec:
+    """The refusal of a requirement on other subsystems (``names``, where known) than the nodes'."""
+    such = f" such as {', '.join(map(repr, names))}" if names else ""
+    return UnsupportedSpec(
+        f"{where}: Rainbow matches a cluster's nodes (cores, GPUs, memory, labels), not other"
+        f" subsystems{such}; drop the requirement or use a node label"
+    )
+
+
+def check_canonical_task(task: Mapping[str, object], where: str) -> None:
+    """A task of the canonical form names no resources: a mapping there is a requirement on other
+    subsystems (as upstream's older examples write them), refused naming them."""
+    if "resources" not in task:
+        return
+    wanted = task["resources"]
+    if isinstance(wanted, Mapping):
+        raise _subsystems(path(where, "resources"), list(wanted))
+    raise SpecError(f"{path(where, 'resources')}: a task names its resources only when they are named")
 
 
 def _amount(vertex: Mapping[str, object], where: str, labels: set[str], named: bool) -> Amount:

@@ -30,6 +30,10 @@ class SpecError(ValueError):
     """An invalid job spec or capacity report; the message says what and where."""
 
 
+class UnsupportedSpec(SpecError):
+    """A job spec asking for something Rainbow does not do; the message names it."""
+
+
 @dataclass(frozen=True)
 class Resources:
     """Resources of one node (or requested on one node)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rainbow.core.models import SpecError, UnsupportedSpec
+
 
 class RainbowError(Exception):
     """An error with a human message, reported to the caller with ``code``."""
@@ -51,3 +53,10 @@ class Unimplemented(RainbowError):
 
 class Unavailable(RainbowError):
     code = "UNAVAILABLE"
+
+
+def spec_refusal(error: SpecError, where: str = "") -> RainbowError:
+    """How a spec the core refused is answered: UNIMPLEMENTED for what Rainbow does not do,
+    INVALID_ARGUMENT otherwise; the message is prefixed with ``where``."""
+    refusal = Unimplemented if isinstance(error, UnsupportedSpec) else InvalidArgument
+    return refusal(f"{where}{error}")

@@ -203,6 +203,15 @@ class ClusterRegistry:
         changed = self.loop.settle()
         return sum(1 for job in changed if job.cluster == name and job.state == ASSIGNED)
 
+    def update_attributes(self, name: str, secret: str, attributes: Mapping[str, float]) -> None:
+        """Merge ``attributes`` into a cluster's; no report of its capacity (the jobs it accepted keep
+        holding their nodes until it reports)."""
+        record = self.authenticate(name, secret)
+        record.attributes = {**record.attributes, **check_attributes(attributes)}
+        self.engine.set_attributes(name, record.attributes)
+        self.loop.note_report(record)
+        self.loop.settle()
+
     def list(self) -> list[tuple[ClusterRecord, ClusterView]]:
         """Every cluster's record and its view (effective free capacity), in registration order."""
         records = sorted(self.records.values(), key=lambda record: record.order)

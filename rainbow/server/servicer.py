@@ -16,7 +16,7 @@ from rainbow.core.models import ClusterCapacity
 from rainbow.server import convert, paging
 from rainbow.server.auth import Principal
 from rainbow.server.coalesce import SubmitCoalescer
-from rainbow.server.errors import InvalidArgument, RainbowError
+from rainbow.server.errors import InvalidArgument, RainbowError, spec_refusal
 from rainbow.server.jobs import visible_submitter
 from rainbow.server.loader import groups_from_dicts
 from rainbow.server.refusals import RefusalLog
@@ -81,8 +81,9 @@ def unary(method: Handler[Request, Response]) -> Handler[Request, Response]:
             code = "UNAVAILABLE"
             await self.refuse(context, name, code, str(error))
         except SpecError as error:
-            code = "INVALID_ARGUMENT"
-            await self.refuse(context, name, code, str(error))
+            refusal = spec_refusal(error)
+            code = refusal.code
+            await self.refuse(context, name, code, str(refusal))
         except RainbowError as error:
             code = error.code
             await self.refuse(context, name, code, str(error))

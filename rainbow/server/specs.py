@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from rainbow import wire
 from rainbow.core import JobSpec, SpecError, parse_jobspec
-from rainbow.server.errors import InvalidArgument
+from rainbow.server.errors import spec_refusal
 from rainbow.v1 import types_pb2 as pb
 
 MAX_CACHED_SPEC_BYTES = 16 * 1024
@@ -35,7 +35,7 @@ def parse_spec(message: pb.JobSpec, where: str = "") -> ParsedSpec:
     try:
         return _parse_cached(data) if len(data) <= MAX_CACHED_SPEC_BYTES else _parse(message)
     except SpecError as error:
-        raise InvalidArgument(f"{where}{error}") from None
+        raise spec_refusal(error, where) from None
 
 
 @lru_cache(maxsize=SPEC_CACHE_ENTRIES)

@@ -11,17 +11,26 @@ everywhere in Rainbow (upstream answers most of them with UNKNOWN).
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import replace
 from typing import Any
 
 from rainbow import wire
 from rainbow.core import JobSpec, SpecError, parse_jobspec
 from rainbow.core.flux import job_name
+from rainbow.core.flux_render import to_flux
 from rainbow.core.jgf import summarise
 from rainbow.core.models import ClusterCapacity, NodeGroup
 from rainbow.core.states import LEASED
 from rainbow.server.auth import Principal
-from rainbow.server.errors import AlreadyExists, InvalidArgument, OutOfRange, Unauthenticated, Unimplemented
+from rainbow.server.errors import (
+    AlreadyExists,
+    InvalidArgument,
+    OutOfRange,
+    Unauthenticated,
+    Unimplemented,
+    spec_refusal,
+)
 from rainbow.server.limits import MAX_RECEIVE
 from rainbow.server.loader import groups_from_dicts
 from rainbow.server.refusals import RefusalLog
@@ -65,6 +74,14 @@ def node_graph(text: str, field: str = "nodes") -> tuple[NodeGroup, ...]:
         raise InvalidArgument(f"{field}: {error}") from None
 
 
+def no_subsystems(what: str) -> str:
+    """Why a subsystem is refused."""
+    return (
+        f"{what}: Rainbow matches a cluster's nodes (cores, GPUs, memory, labels), not other"
+        " subsystems; register the cluster's node graph only"
+    )
+
+
 def free_nodes(total: tuple[NodeGroup, ...], count: int) -> tuple[NodeGroup, ...]:
     """``count`` nodes of ``total`` (its groups in order) as node groups."""
     free: list[NodeGroup] = []
@@ -78,18 +95,17 @@ def free_nodes(total: tuple[NodeGroup, ...], count: int) -> tuple[NodeGroup, ...
 
 
 def job_message(job: JobRecord) -> str:
-    """A job as upstream's ReceiveJobs gives it: JSON with its id, cluster, name and jobspec
-    (the Flux document it was submitted as, as JSON text, which YAML readers read too)."""
-    spec = job.spec
-    document = spec.get("flux") or spec
-    command = spec.get("command") or []
+    """A job as upstream's ReceiveJobs gives it: JSON with its id, cluster, name, command and
+    jobspec (the Flux document it was submitted as, or the job as one, as JSON text, which YAML
+    readers read too)."""
+    spec = parse_jobspec(job.spec)
     return json.dumps(
         {
             "id": job.id,
             "cluster": job.cluster,
-            "name": spec.get("name", ""),
-            "jobspec": json.dumps(document),
-            "command": " ".join(str(part) for part in command),
+            "name": spec.name,
+            "jobspec": json.dumps(to_flux(spec)),
+            "command": shlex.join(spec.command),
         }
     )
 
@@ -114,7 +130,7 @@ class _Upstream:
             document = wire.load_flux_document(text, field)
             spec = parse_jobspec(document)
         except SpecError as error:
-            raise InvalidArgument(f"{field}: {error}") from None
+            raise spec_refusal(error, f"{field}: ") from None
         named = (
             name
             and not document.get("name")
@@ -144,12 +160,19 @@ class UpstreamScheduler(_Upstream, rainbow_pb2_grpc.RainbowSchedulerServicer):
         return Response(token=result.submit_token, secret=result.secret, status=Response.REGISTER_SUCCESS)
 
     @unary
+    async def Delete(self, request: rainbow_pb2.DeleteRequest, context: Context) -> Any:
+        self.scheduler.registry.delete(request.name, request.secret)
+        return rainbow_pb2.DeleteResponse(status=rainbow_pb2.DeleteResponse.DELETE_SUCCESS)
+
+    @unary
     async def RegisterSubsystem(self, request: rainbow_pb2.RegisterRequest, context: Context) -> Any:
         self.scheduler.registry.authenticate(request.name, request.secret)
-        raise Unimplemented(
-            f"subsystem {request.subsystem!r}: Rainbow does not match subsystems (only a cluster's"
-            " nodes: cores, memory, GPUs, labels); register the cluster's node graph only"
-        )
+        raise Unimplemented(no_subsystems(f"subsystem {request.subsystem!r}"))
+
+    @unary
+    async def DeleteSubsystem(self, request: rainbow_pb2.DeleteRequest, context: Context) -> Any:
+        self.scheduler.registry.authenticate(request.name, request.secret)
+        raise Unimplemented(no_subsystems(f"subsystem {request.subsytem!r}"))
 
     @unary
     async def UpdateState(self, request: rainbow_pb2.UpdateStateRequest, context: Context) -> Any:
@@ -161,15 +184,16 @@ class UpstreamScheduler(_Upstream, rainbow_pb2_grpc.RainbowSchedulerServicer):
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise InvalidArgument(f"payload.{key}: expected a number, got {value!r}")
             attributes[key] = float(value)
-        record = self.scheduler.registry.authenticate(request.cluster, request.secret)
-        total = groups_from_dicts(record.total)
-        free = groups_from_dicts(record.reported_free)
-        if "nodes_free" in attributes:
+        registry = self.scheduler.registry
+        if "nodes_free" not in attributes:
+            registry.update_attributes(request.cluster, request.secret, attributes)
+        else:
             nodes = attributes.pop("nodes_free")
             if nodes != int(nodes) or nodes < 0:
                 raise InvalidArgument(f"payload.nodes_free: expected a whole number of nodes, got {nodes}")
+            total = groups_from_dicts(registry.authenticate(request.cluster, request.secret).total)
             free = free_nodes(total, int(nodes))
-        self.scheduler.registry.update_state(request.cluster, request.secret, free, (), attributes)
+            registry.update_state(request.cluster, request.secret, free, (), attributes)
         return rainbow_pb2.UpdateStateResponse(status=rainbow_pb2.UpdateStateResponse.UPDATE_STATE_SUCCESS)
 
     @unary

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1erainbow/upstream/rainbow.proto\x12\x1e\x63onvergedcomputing.org.grpc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"{\n\x0fRegisterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06secret\x18\x02 \x01(\t\x12\r\n\x05nodes\x18\x03 \x01(\t\x12\x11\n\tsubsystem\x18\x04 \x01(\t\x12(\n\x04sent\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"F\n\x12UpdateStateRequest\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\x12\x0e\n\x06secret\x18\x02 \x01(\t\x12\x0f\n\x07payload\x18\x03 \x01(\t\"\xdd\x01\n\x13UpdateStateResponse\x12N\n\x06status\x18\x01 \x01(\x0e\x32>.convergedcomputing.org.grpc.v1.UpdateStateResponse.ResultType\"v\n\nResultType\x12\x1c\n\x18UPDATE_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14UPDATE_STATE_PARTIAL\x10\x01\x12\x18\n\x14UPDATE_STATE_SUCCESS\x10\x02\x12\x16\n\x12UPDATE_STATE_ERROR\x10\x03\"\x92\x03\n\x10SubmitJobRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12J\n\x08\x63lusters\x18\x02 \x03(\x0b\x32\x38.convergedcomputing.org.grpc.v1.SubmitJobRequest.Cluster\x12\x0f\n\x07jobspec\x18\x03 \x01(\t\x12\x18\n\x10select_algorithm\x18\x04 \x01(\t\x12[\n\x0eselect_options\x18\x05 \x03(\x0b\x32\x43.convergedcomputing.org.grpc.v1.SubmitJobRequest.SelectOptionsEntry\x12\x14\n\x0csatisfy_only\x18\x06 \x01(\x08\x12(\n\x04sent\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a\x34\n\x12SelectOptionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a&\n\x07\x43luster\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\"p\n\x12ReceiveJobsRequest\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\x12\x0e\n\x06secret\x18\x02 \x01(\t\x12\x0f\n\x07maxJobs\x18\x03 \x01(\x05\x12(\n\x04sent\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"n\n\x11\x41\x63\x63\x65ptJobsRequest\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\x12\x0e\n\x06secret\x18\x02 \x01(\t\x12\x0e\n\x06jobids\x18\x03 \x03(\x05\x12(\n\x04sent\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8e\x02\n\x10RegisterResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12\x0e\n\x06secret\x18\x03 \x01(\t\x12K\n\x06status\x18\x04 \x01(\x0e\x32;.convergedcomputing.org.grpc.v1.RegisterResponse.ResultType\"z\n\nResultType\x12\x18\n\x14REGISTER_UNSPECIFIED\x10\x00\x12\x14\n\x10REGISTER_SUCCESS\x10\x01\x12\x12\n\x0eREGISTER_ERROR\x10\x02\x12\x13\n\x0fREGISTER_DENIED\x10\x03\x12\x13\n\x0fREGISTER_EXISTS\x10\x04\"\x86\x02\n\x11SubmitJobResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\r\n\x05jobid\x18\x02 \x01(\x05\x12\x0f\n\x07\x63luster\x18\x03 \x01(\t\x12L\n\x06status\x18\x04 \x01(\x0e\x32<.convergedcomputing.org.grpc.v1.SubmitJobResponse.ResultType\x12\x10\n\x08\x63lusters\x18\x05 \x03(\t\"]\n\nResultType\x12\x16\n\x12SUBMIT_UNSPECIFIED\x10\x00\x12\x12\n\x0eSUBMIT_SUCCESS\x10\x01\x12\x10\n\x0cSUBMIT_ERROR\x10\x02\x12\x11\n\rSUBMIT_DENIED\x10\x03\"\xe8\x02\n\x13ReceiveJobsResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12K\n\x04jobs\x18\x02 \x03(\x0b\x32=.convergedcomputing.org.grpc.v1.ReceiveJobsResponse.JobsEntry\x12N\n\x06status\x18\x03 \x01(\x0e\x32>.convergedcomputing.org.grpc.v1.ReceiveJobsResponse.ResultType\x1a+\n\tJobsEntry\x12\x0b\n\x03key\x18\x01 \x01(\x05\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"s\n\nResultType\x12\x1a\n\x16REQUEST_JOBS_NORESULTS\x10\x00\x12\x18\n\x14REQUEST_JOBS_SUCCESS\x10\x01\x12\x16\n\x12REQUEST_JOBS_ERROR\x10\x02\x12\x17\n\x13REQUEST_JOBS_DENIED\x10\x03\"\xd7\x01\n\x12\x41\x63\x63\x65ptJobsResponse\x12M\n\x06status\x18\x01 \x01(\x0e\x32=.convergedcomputing.org.grpc.v1.AcceptJobsResponse.ResultType\"r\n\nResultType\x12\x1b\n\x17RESULT_TYPE_UNSPECIFIED\x10\x00\x12\x17\n\x13RESULT_TYPE_PARTIAL\x10\x01\x12\x17\n\x13RESULT_TYPE_SUCCESS\x10\x02\x12\x15\n\x11RESULT_TYPE_ERROR\x10\x03\x32\xd0\x05\n\x10RainbowScheduler\x12m\n\x08Register\x12/.convergedcomputing.org.grpc.v1.RegisterRequest\x1a\x30.convergedcomputing.org.grpc.v1.RegisterResponse\x12v\n\x11RegisterSubsystem\x12/.convergedcomputing.org.grpc.v1.RegisterRequest\x1a\x30.convergedcomputing.org.grpc.v1.RegisterResponse\x12p\n\tSubmitJob\x12\x30.convergedcomputing.org.grpc.v1.SubmitJobRequest\x1a\x31.convergedcomputing.org.grpc.v1.SubmitJobResponse\x12v\n\x0bUpdateState\x12\x32.convergedcomputing.org.grpc.v1.UpdateStateRequest\x1a\x33.convergedcomputing.org.grpc.v1.UpdateStateResponse\x12v\n\x0bReceiveJobs\x12\x32.convergedcomputing.org.grpc.v1.ReceiveJobsRequest\x1a\x33.convergedcomputing.org.grpc.v1.ReceiveJobsResponse\x12s\n\nAcceptJobs\x12\x31.convergedcomputing.org.grpc.v1.AcceptJobsRequest\x1a\x32.convergedcomputing.org.grpc.v1.AcceptJobsResponseB3Z1github.com/converged-computing/rainbow/pkg/api/v1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1erainbow/upstream/rainbow.proto\x12\x1e\x63onvergedcomputing.org.grpc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"{\n\x0fRegisterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06secret\x18\x02 \x01(\t\x12\r\n\x05nodes\x18\x03 \x01(\t\x12\x11\n\tsubsystem\x18\x04 \x01(\t\x12(\n\x04sent\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"?\n\rDeleteRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06secret\x18\x02 \x01(\t\x12\x10\n\x08subsytem\x18\x03 \x01(\t\"\xb8\x01\n\x0e\x44\x65leteResponse\x12I\n\x06status\x18\x01 \x01(\x0e\x32\x39.convergedcomputing.org.grpc.v1.DeleteResponse.ResultType\"[\n\nResultType\x12\x12\n\x0e\x44\x45LETE_SUCCESS\x10\x00\x12\x10\n\x0c\x44\x45LETE_ERROR\x10\x01\x12\x11\n\rDELETE_DENIED\x10\x02\x12\x14\n\x10\x44\x45LETE_NO_EXISTS\x10\x03\"F\n\x12UpdateStateRequest\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\x12\x0e\n\x06secret\x18\x02 \x01(\t\x12\x0f\n\x07payload\x18\x03 \x01(\t\"\xdd\x01\n\x13UpdateStateResponse\x12N\n\x06status\x18\x01 \x01(\x0e\x32>.convergedcomputing.org.grpc.v1.UpdateStateResponse.ResultType\"v\n\nResultType\x12\x1c\n\x18UPDATE_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14UPDATE_STATE_PARTIAL\x10\x01\x12\x18\n\x14UPDATE_STATE_SUCCESS\x10\x02\x12\x16\n\x12UPDATE_STATE_ERROR\x10\x03\"\x92\x03\n\x10SubmitJobRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12J\n\x08\x63lusters\x18\x02 \x03(\x0b\x32\x38.convergedcomputing.org.grpc.v1.SubmitJobRequest.Cluster\x12\x0f\n\x07jobspec\x18\x03 \x01(\t\x12\x18\n\x10select_algorithm\x18\x04 \x01(\t\x12[\n\x0eselect_options\x18\x05 \x03(\x0b\x32\x43.convergedcomputing.org.grpc.v1.SubmitJobRequest.SelectOptionsEntry\x12\x14\n\x0csatisfy_only\x18\x06 \x01(\x08\x12(\n\x04sent\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a\x34\n\x12SelectOptionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a&\n\x07\x43luster\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\"p\n\x12ReceiveJobsRequest\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\x12\x0e\n\x06secret\x18\x02 \x01(\t\x12\x0f\n\x07maxJobs\x18\x03 \x01(\x05\x12(\n\x04sent\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"n\n\x11\x41\x63\x63\x65ptJobsRequest\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\x12\x0e\n\x06secret\x18\x02 \x01(\t\x12\x0e\n\x06jobids\x18\x03 \x03(\x05\x12(\n\x04sent\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8e\x02\n\x10RegisterResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12\x0e\n\x06secret\x18\x03 \x01(\t\x12K\n\x06status\x18\x04 \x01(\x0e\x32;.convergedcomputing.org.grpc.v1.RegisterResponse.ResultType\"z\n\nResultType\x12\x18\n\x14REGISTER_UNSPECIFIED\x10\x00\x12\x14\n\x10REGISTER_SUCCESS\x10\x01\x12\x12\n\x0eREGISTER_ERROR\x10\x02\x12\x13\n\x0fREGISTER_DENIED\x10\x03\x12\x13\n\x0fREGISTER_EXISTS\x10\x04\"\x86\x02\n\x11SubmitJobResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\r\n\x05jobid\x18\x02 \x01(\x05\x12\x0f\n\x07\x63luster\x18\x03 \x01(\t\x12L\n\x06status\x18\x04 \x01(\x0e\x32<.convergedcomputing.org.grpc.v1.SubmitJobResponse.ResultType\x12\x10\n\x08\x63lusters\x18\x05 \x03(\t\"]\n\nResultType\x12\x16\n\x12SUBMIT_UNSPECIFIED\x10\x00\x12\x12\n\x0eSUBMIT_SUCCESS\x10\x01\x12\x10\n\x0cSUBMIT_ERROR\x10\x02\x12\x11\n\rSUBMIT_DENIED\x10\x03\"\xe8\x02\n\x13ReceiveJobsResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12K\n\x04jobs\x18\x02 \x03(\x0b\x32=.convergedcomputing.org.grpc.v1.ReceiveJobsResponse.JobsEntry\x12N\n\x06status\x18\x03 \x01(\x0e\x32>.convergedcomputing.org.grpc.v1.ReceiveJobsResponse.ResultType\x1a+\n\tJobsEntry\x12\x0b\n\x03key\x18\x01 \x01(\x05\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"s\n\nResultType\x12\x1a\n\x16REQUEST_JOBS_NORESULTS\x10\x00\x12\x18\n\x14REQUEST_JOBS_SUCCESS\x10\x01\x12\x16\n\x12REQUEST_JOBS_ERROR\x10\x02\x12\x17\n\x13REQUEST_JOBS_DENIED\x10\x03\"\xd7\x01\n\x12\x41\x63\x63\x65ptJobsResponse\x12M\n\x06status\x18\x01 \x01(\x0e\x32=.convergedcomputing.org.grpc.v1.AcceptJobsResponse.ResultType\"r\n\nResultType\x12\x1b\n\x17RESULT_TYPE_UNSPECIFIED\x10\x00\x12\x17\n\x13RESULT_TYPE_PARTIAL\x10\x01\x12\x17\n\x13RESULT_TYPE_SUCCESS\x10\x02\x12\x15\n\x11RESULT_TYPE_ERROR\x10\x03\x32\xab\x07\n\x10RainbowScheduler\x12m\n\x08Register\x12/.convergedcomputing.org.grpc.v1.RegisterRequest\x1a\x30.convergedcomputing.org.grpc.v1.RegisterResponse\x12g\n\x06\x44\x65lete\x12-.convergedcomputing.org.grpc.v1.DeleteRequest\x1a..convergedcomputing.org.grpc.v1.DeleteResponse\x12v\n\x11RegisterSubsystem\x12/.convergedcomputing.org.grpc.v1.RegisterRequest\x1a\x30.convergedcomputing.org.grpc.v1.RegisterResponse\x12p\n\x0f\x44\x65leteSubsystem\x12-.convergedcomputing.org.grpc.v1.DeleteRequest\x1a..convergedcomputing.org.grpc.v1.DeleteResponse\x12p\n\tSubmitJob\x12\x30.convergedcomputing.org.grpc.v1.SubmitJobRequest\x1a\x31.convergedcomputing.org.grpc.v1.SubmitJobResponse\x12v\n\x0bUpdateState\x12\x32.convergedcomputing.org.grpc.v1.UpdateStateRequest\x1a\x33.convergedcomputing.org.grpc.v1.UpdateStateResponse\x12v\n\x0bReceiveJobs\x12\x32.convergedcomputing.org.grpc.v1.ReceiveJobsRequest\x1a\x33.convergedcomputing.org.grpc.v1.ReceiveJobsResponse\x12s\n\nAcceptJobs\x12\x31.convergedcomputing.org.grpc.v1.AcceptJobsRequest\x1a\x32.convergedcomputing.org.grpc.v1.AcceptJobsResponseB3Z1github.com/converged-computing/rainbow/pkg/api/v1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,40 +39,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECEIVEJOBSRESPONSE_JOBSENTRY']._serialized_options = b'8\001'
   _globals['_REGISTERREQUEST']._serialized_start=99
   _globals['_REGISTERREQUEST']._serialized_end=222
-  _globals['_UPDATESTATEREQUEST']._serialized_start=224
-  _globals['_UPDATESTATEREQUEST']._serialized_end=294
-  _globals['_UPDATESTATERESPONSE']._serialized_start=297
-  _globals['_UPDATESTATERESPONSE']._serialized_end=518
-  _globals['_UPDATESTATERESPONSE_RESULTTYPE']._serialized_start=400
-  _globals['_UPDATESTATERESPONSE_RESULTTYPE']._serialized_end=518
-  _globals['_SUBMITJOBREQUEST']._serialized_start=521
-  _globals['_SUBMITJOBREQUEST']._serialized_end=923
-  _globals['_SUBMITJOBREQUEST_SELECTOPTIONSENTRY']._serialized_start=831
-  _globals['_SUBMITJOBREQUEST_SELECTOPTIONSENTRY']._serialized_end=883
-  _globals['_SUBMITJOBREQUEST_CLUSTER']._serialized_start=885
-  _globals['_SUBMITJOBREQUEST_CLUSTER']._serialized_end=923
-  _globals['_RECEIVEJOBSREQUEST']._serialized_start=925
-  _globals['_RECEIVEJOBSREQUEST']._serialized_end=1037
-  _globals['_ACCEPTJOBSREQUEST']._serialized_start=1039
-  _globals['_ACCEPTJOBSREQUEST']._serialized_end=1149
-  _globals['_REGISTERRESPONSE']._serialized_start=1152
-  _globals['_REGISTERRESPONSE']._serialized_end=1422
-  _globals['_REGISTERRESPONSE_RESULTTYPE']._serialized_start=1300
-  _globals['_REGISTERRESPONSE_RESULTTYPE']._serialized_end=1422
-  _globals['_SUBMITJOBRESPONSE']._serialized_start=1425
-  _globals['_SUBMITJOBRESPONSE']._serialized_end=1687
-  _globals['_SUBMITJOBRESPONSE_RESULTTYPE']._serialized_start=1594
-  _globals['_SUBMITJOBRESPONSE_RESULTTYPE']._serialized_end=1687
-  _globals['_RECEIVEJOBSRESPONSE']._serialized_start=1690
-  _globals['_RECEIVEJOBSRESPONSE']._serialized_end=2050
-  _globals['_RECEIVEJOBSRESPONSE_JOBSENTRY']._serialized_start=1890
-  _globals['_RECEIVEJOBSRESPONSE_JOBSENTRY']._serialized_end=1933
-  _globals['_RECEIVEJOBSRESPONSE_RESULTTYPE']._serialized_start=1935
-  _globals['_RECEIVEJOBSRESPONSE_RESULTTYPE']._serialized_end=2050
-  _globals['_ACCEPTJOBSRESPONSE']._serialized_start=2053
-  _globals['_ACCEPTJOBSRESPONSE']._serialized_end=2268
-  _globals['_ACCEPTJOBSRESPONSE_RESULTTYPE']._serialized_start=2154
-  _globals['_ACCEPTJOBSRESPONSE_RESULTTYPE']._serialized_end=2268
-  _globals['_RAINBOWSCHEDULER']._serialized_start=2271
-  _globals['_RAINBOWSCHEDULER']._serialized_end=2991
+  _globals['_DELETEREQUEST']._serialized_start=224
+  _globals['_DELETEREQUEST']._serialized_end=287
+  _globals['_DELETERESPONSE']._serialized_start=290
+  _globals['_DELETERESPONSE']._serialized_end=474
+  _globals['_DELETERESPONSE_RESULTTYPE']._serialized_start=383
+  _globals['_DELETERESPONSE_RESULTTYPE']._serialized_end=474
+  _globals['_UPDATESTATEREQUEST']._serialized_start=476
+  _globals['_UPDATESTATEREQUEST']._serialized_end=546
+  _globals['_UPDATESTATERESPONSE']._serialized_start=549
+  _globals['_UPDATESTATERESPONSE']._serialized_end=770
+  _globals['_UPDATESTATERESPONSE_RESULTTYPE']._serialized_start=652
+  _globals['_UPDATESTATERESPONSE_RESULTTYPE']._serialized_end=770
+  _globals['_SUBMITJOBREQUEST']._serialized_start=773
+  _globals['_SUBMITJOBREQUEST']._serialized_end=1175
+  _globals['_SUBMITJOBREQUEST_SELECTOPTIONSENTRY']._serialized_start=1083
+  _globals['_SUBMITJOBREQUEST_SELECTOPTIONSENTRY']._serialized_end=1135
+  _globals['_SUBMITJOBREQUEST_CLUSTER']._serialized_start=1137
+  _globals['_SUBMITJOBREQUEST_CLUSTER']._serialized_end=1175
+  _globals['_RECEIVEJOBSREQUEST']._serialized_start=1177
+  _globals['_RECEIVEJOBSREQUEST']._serialized_end=1289
+  _globals['_ACCEPTJOBSREQUEST']._serialized_start=1291
+  _globals['_ACCEPTJOBSREQUEST']._serialized_end=1401
+  _globals['_REGISTERRESPONSE']._serialized_start=1404
+  _globals['_REGISTERRESPONSE']._serialized_end=1674
+  _globals['_REGISTERRESPONSE_RESULTTYPE']._serialized_start=1552
+  _globals['_REGISTERRESPONSE_RESULTTYPE']._serialized_end=1674
+  _globals['_SUBMITJOBRESPONSE']._serialized_start=1677
+  _globals['_SUBMITJOBRESPONSE']._serialized_end=1939
+  _globals['_SUBMITJOBRESPONSE_RESULTTYPE']._serialized_start=1846
+  _globals['_SUBMITJOBRESPONSE_RESULTTYPE']._serialized_end=1939
+  _globals['_RECEIVEJOBSRESPONSE']._serialized_start=1942
+  _globals['_RECEIVEJOBSRESPONSE']._serialized_end=2302
+  _globals['_RECEIVEJOBSRESPONSE_JOBSENTRY']._serialized_start=2142
+  _globals['_RECEIVEJOBSRESPONSE_JOBSENTRY']._serialized_end=2185
+  _globals['_RECEIVEJOBSRESPONSE_RESULTTYPE']._serialized_start=2187
+  _globals['_RECEIVEJOBSRESPONSE_RESULTTYPE']._serialized_end=2302
+  _globals['_ACCEPTJOBSRESPONSE']._serialized_start=2305
+  _globals['_ACCEPTJOBSRESPONSE']._serialized_end=2520
+  _globals['_ACCEPTJOBSRESPONSE_RESULTTYPE']._serialized_start=2406
+  _globals['_ACCEPTJOBSRESPONSE_RESULTTYPE']._serialized_end=2520
+  _globals['_RAINBOWSCHEDULER']._serialized_start=2523
+  _globals['_RAINBOWSCHEDULER']._serialized_end=3462
 # @@protoc_insertion_point(module_scope)

@@ -40,10 +40,20 @@ class RainbowSchedulerStub:
                 request_serializer=rainbow_dot_upstream_dot_rainbow__pb2.RegisterRequest.SerializeToString,
                 response_deserializer=rainbow_dot_upstream_dot_rainbow__pb2.RegisterResponse.FromString,
                 _registered_method=True)
+        self.Delete = channel.unary_unary(
+                '/convergedcomputing.org.grpc.v1.RainbowScheduler/Delete',
+                request_serializer=rainbow_dot_upstream_dot_rainbow__pb2.DeleteRequest.SerializeToString,
+                response_deserializer=rainbow_dot_upstream_dot_rainbow__pb2.DeleteResponse.FromString,
+                _registered_method=True)
         self.RegisterSubsystem = channel.unary_unary(
                 '/convergedcomputing.org.grpc.v1.RainbowScheduler/RegisterSubsystem',
                 request_serializer=rainbow_dot_upstream_dot_rainbow__pb2.RegisterRequest.SerializeToString,
                 response_deserializer=rainbow_dot_upstream_dot_rainbow__pb2.RegisterResponse.FromString,
+                _registered_method=True)
+        self.DeleteSubsystem = channel.unary_unary(
+                '/convergedcomputing.org.grpc.v1.RainbowScheduler/DeleteSubsystem',
+                request_serializer=rainbow_dot_upstream_dot_rainbow__pb2.DeleteRequest.SerializeToString,
+                response_deserializer=rainbow_dot_upstream_dot_rainbow__pb2.DeleteResponse.FromString,
                 _registered_method=True)
         self.SubmitJob = channel.unary_unary(
                 '/convergedcomputing.org.grpc.v1.RainbowScheduler/SubmitJob',
@@ -78,8 +88,22 @@ class RainbowSchedulerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Delete(self, request, context):
+        """Delete cluster - request to delete a cluster
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RegisterSubsystem(self, request, context):
         """Register cluster - request to register a new cluster
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSubsystem(self, request, context):
+        """Delete subsystem - request to delete a cluster's subsystem
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -122,10 +146,20 @@ def add_RainbowSchedulerServicer_to_server(servicer, server):
                     request_deserializer=rainbow_dot_upstream_dot_rainbow__pb2.RegisterRequest.FromString,
                     response_serializer=rainbow_dot_upstream_dot_rainbow__pb2.RegisterResponse.SerializeToString,
             ),
+            'Delete': grpc.unary_unary_rpc_method_handler(
+                    servicer.Delete,
+                    request_deserializer=rainbow_dot_upstream_dot_rainbow__pb2.DeleteRequest.FromString,
+                    response_serializer=rainbow_dot_upstream_dot_rainbow__pb2.DeleteResponse.SerializeToString,
+            ),
             'RegisterSubsystem': grpc.unary_unary_rpc_method_handler(
                     servicer.RegisterSubsystem,
                     request_deserializer=rainbow_dot_upstream_dot_rainbow__pb2.RegisterRequest.FromString,
                     response_serializer=rainbow_dot_upstream_dot_rainbow__pb2.RegisterResponse.SerializeToString,
+            ),
+            'DeleteSubsystem': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSubsystem,
+                    request_deserializer=rainbow_dot_upstream_dot_rainbow__pb2.DeleteRequest.FromString,
+                    response_serializer=rainbow_dot_upstream_dot_rainbow__pb2.DeleteResponse.SerializeToString,
             ),
             'SubmitJob': grpc.unary_unary_rpc_method_handler(
                     servicer.SubmitJob,
@@ -187,6 +221,33 @@ class RainbowScheduler:
             _registered_method=True)
 
     @staticmethod
+    def Delete(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convergedcomputing.org.grpc.v1.RainbowScheduler/Delete',
+            rainbow_dot_upstream_dot_rainbow__pb2.DeleteRequest.SerializeToString,
+            rainbow_dot_upstream_dot_rainbow__pb2.DeleteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def RegisterSubsystem(request,
             target,
             options=(),
@@ -203,6 +264,33 @@ class RainbowScheduler:
             '/convergedcomputing.org.grpc.v1.RainbowScheduler/RegisterSubsystem',
             rainbow_dot_upstream_dot_rainbow__pb2.RegisterRequest.SerializeToString,
             rainbow_dot_upstream_dot_rainbow__pb2.RegisterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSubsystem(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/convergedcomputing.org.grpc.v1.RainbowScheduler/DeleteSubsystem',
+            rainbow_dot_upstream_dot_rainbow__pb2.DeleteRequest.SerializeToString,
+            rainbow_dot_upstream_dot_rainbow__pb2.DeleteResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -92,7 +92,8 @@ def test_node_slot_core_gpu() -> None:
 
 
 def test_upstream_rainbow_shape_with_task_key_and_extras() -> None:
-    # converge-computing/rainbow examples use a singular "task" and per-task "resources".
+    # converge-computing/rainbow examples use a singular "task" (their per-task "resources" are
+    # requirements on other subsystems, refused: tests/core/test_flux_named.py).
     doc = {
         "version": 1,
         "resources": _node_slot(2, 1, [{"type": "core", "count": 2}], label="default"),
@@ -100,7 +101,6 @@ def test_upstream_rainbow_shape_with_task_key_and_extras() -> None:
             "command": ["ior"],
             "slot": "default",
             "count": {"per_slot": 1},
-            "resources": {"spack": {"range": [{"field": "version", "min": "0.5.1", "max": "0.5.5"}]}},
         },
         "name": "ior-bench",
         "clusters": ["cpu-a"],

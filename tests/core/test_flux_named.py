@@ -9,7 +9,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rainbow.core import JobRequest, Resources, SpecError, jobspec_to_dict, parse_jobspec
+from rainbow.core import JobRequest, Resources, SpecError, UnsupportedSpec, jobspec_to_dict, parse_jobspec
 
 GIB = 1 << 30
 
@@ -100,9 +100,96 @@ def test_upstream_constraint_example() -> None:
     assert spec.command == ("ior",)
 
 
-def test_a_requirement_on_another_subsystem_is_refused_by_name() -> None:
-    with pytest.raises(SpecError, match=r"resources\.ior\.requires: requirements on other subsystems"):
-        parse_jobspec(yaml.safe_load(IO_YAML))
+# Upstream's older documentation examples, in the canonical form: the constraint example (one
+# `task`, with parameters for the constraint selector) ...
+CONSTRAINT_CANONICAL_YAML = """
+version: 1
+resources:
+- count: 2
+  type: node
+  with:
+  - count: 1
+    label: default
+    type: slot
+    with:
+    - count: 2
+      type: core
+task:
+  command:
+  - ior
+  slot: default
+  count:
+    per_slot: 1
+  attributes:
+    parameter:
+      seconds_per_gb: 0.4
+"""
+# ... and the io example, whose task asks for the io subsystem.
+IO_CANONICAL_YAML = """
+version: 1
+resources:
+- count: 2
+  type: node
+  with:
+  - count: 1
+    label: default
+    type: slot
+    with:
+    - count: 2
+      type: core
+tasks:
+- command:
+  - ior
+  slot: default
+  count:
+    per_slot: 1
+  resources:
+    io:
+      match:
+      - type: shm
+"""
+# What the converter in upstream's 0.0.16 package (and its README) writes.
+PACKAGE_README = {
+    "version": 1,
+    "resources": [
+        {
+            "type": "node",
+            "count": 2,
+            "with": [{"type": "slot", "count": 1, "label": "echo", "with": [{"type": "core", "count": 4}]}],
+        }
+    ],
+    "tasks": [{"command": ["echo", "hi"], "slot": "echo", "count": {"per_slot": 1}}],
+    "attributes": {},
+}
+
+
+@pytest.mark.parametrize(
+    ("doc", "request_", "command"),
+    [
+        (yaml.safe_load(CONSTRAINT_CANONICAL_YAML), JobRequest(2, Resources(2000, 0, 0)), ("ior",)),
+        (PACKAGE_README, JobRequest(2, Resources(4000, 0, 0)), ("echo", "hi")),
+    ],
+    ids=["constraint", "package-readme"],
+)
+def test_upstreams_canonical_examples(doc: dict[str, Any], request_: JobRequest, command: tuple[str]) -> None:
+    spec = parse_jobspec(doc)
+    assert (spec.request, spec.command) == (request_, command)
+
+
+@pytest.mark.parametrize(
+    ("document", "where"),
+    [(IO_YAML, r"resources\.ior\.requires"), (IO_CANONICAL_YAML, r"tasks\[0\]\.resources")],
+    ids=["named", "canonical"],
+)
+def test_a_requirement_on_another_subsystem_is_refused_by_name(document: str, where: str) -> None:
+    with pytest.raises(UnsupportedSpec, match=rf"^{where}: .* not other subsystems such as 'io'"):
+        parse_jobspec(yaml.safe_load(document))
+
+
+def test_a_canonical_task_names_no_resources() -> None:
+    doc = {**PACKAGE_README, "tasks": [{"command": ["echo"], "slot": "echo", "resources": "echo"}]}
+    with pytest.raises(SpecError, match=r"tasks\[0\]\.resources: a task names its resources only"):
+        parse_jobspec(doc)
 
 
 def test_racks_multiply_their_nodes_and_slots_their_cores() -> None:

@@ -11,6 +11,7 @@ from rainbow.v1 import scheduler_pb2 as api
 from rainbow.v1 import scheduler_pb2_grpc
 from rainbow.v1 import types_pb2 as pb
 from tests.conftest import REGISTRATION_SECRET, TOKENS, ServerThread, cpu_nodes
+from tests.core.test_flux_named import IO_YAML
 
 
 def raw_stub(server: ServerThread) -> scheduler_pb2_grpc.SchedulerStub:
@@ -45,6 +46,19 @@ def test_malformed_jobspecs_are_invalid_arguments(
         raw_stub(server).SubmitJob(api.SubmitJobRequest(spec=spec), metadata=AUTH, timeout=10)
     assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert fragment in str(failure.value.details())
+    assert alice.list_jobs() == []
+
+
+def test_a_jobspec_asking_for_another_subsystem_is_unimplemented_naming_it(
+    server: ServerThread, alice: RainbowClient
+) -> None:
+    alice.register_cluster("small", REGISTRATION_SECRET, [cpu_nodes(2)])
+    with pytest.raises(grpc.RpcError) as failure:
+        spec = pb.JobSpec(name="ior", flux_jobspec=IO_YAML)
+        raw_stub(server).SubmitJob(api.SubmitJobRequest(spec=spec), metadata=AUTH, timeout=10)
+    assert failure.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "resources.ior.requires" in str(failure.value.details())
+    assert "'io'" in str(failure.value.details())
     assert alice.list_jobs() == []
 
 

@@ -15,7 +15,7 @@ import yaml
 from rainbow.client import state_name
 from rainbow.upstream import memory_pb2, memory_pb2_grpc, rainbow_pb2, rainbow_pb2_grpc
 from tests.conftest import REGISTRATION_SECRET, ServerThread, make_config
-from tests.core.test_flux_named import CLIENT_JSON, CLIENT_YAML
+from tests.core.test_flux_named import CLIENT_JSON, CLIENT_YAML, IO_YAML
 from tests.core.test_jgf import upstream_like
 
 Register = rainbow_pb2.RegisterResponse
@@ -177,3 +177,74 @@ def test_state_updates_subsystems_and_the_graph_register(running: ServerThread, 
         grpc.StatusCode.INVALID_ARGUMENT,
         rainbow_pb2.RegisterRequest(name="other", secret=REGISTRATION_SECRET, nodes='{"nodes": {}}'),
     )
+
+
+def test_a_state_without_nodes_free_keeps_accepted_jobs_holding_their_nodes(
+    running: ServerThread, stubs: Stubs
+) -> None:
+    scheduler, _ = stubs
+    registered = scheduler.Register(
+        rainbow_pb2.RegisterRequest(name="keebler", secret=REGISTRATION_SECRET, nodes=GRAPH)
+    )
+    secret = registered.secret
+
+    def state(**payload: float) -> None:
+        scheduler.UpdateState(
+            rainbow_pb2.UpdateStateRequest(cluster="keebler", secret=secret, payload=json.dumps(payload))
+        )
+
+    whole_node = {
+        **CLIENT_JSON,
+        "resources": {"echo": {"type": "node", "with": [{"type": "core", "count": 12}]}},
+    }
+
+    def submit() -> int:
+        token = rainbow_pb2.SubmitJobRequest.Cluster(name="keebler", token=registered.token)
+        request = rainbow_pb2.SubmitJobRequest(clusters=[token], jobspec=json.dumps(whole_node))
+        return int(scheduler.SubmitJob(request).jobid)
+
+    state(nodes_free=1)
+    first = submit()
+    received = scheduler.ReceiveJobs(rainbow_pb2.ReceiveJobsRequest(cluster="keebler", secret=secret))
+    assert list(received.jobs) == [first]
+    scheduler.AcceptJobs(rainbow_pb2.AcceptJobsRequest(cluster="keebler", secret=secret, jobids=[first]))
+    second = submit()
+    with running.client("admin") as admin:
+        assert admin.get_job(second).cluster == ""  # the one free node is the first job's
+        state(**{"cost-per-node": 5})  # attributes only: no news of the first job's node
+        assert admin.get_job(second).cluster == ""
+        assert dict(admin.list_clusters()[0].attributes) == {"cost-per-node": 5.0}
+        state(nodes_free=1)  # the cluster says a node is free again
+        assert admin.get_job(second).cluster == "keebler"
+        # A cluster registered through upstream's API may report its jobs through Rainbow's.
+        admin.report("keebler", secret, first, "SUCCEEDED", "exit 0")
+        assert state_name(admin.get_job(first).state) == "SUCCEEDED"
+
+
+def test_delete_removes_the_cluster_and_subsystems_are_refused_by_name(
+    running: ServerThread, stubs: Stubs
+) -> None:
+    scheduler, _ = stubs
+    registered = scheduler.Register(
+        rainbow_pb2.RegisterRequest(name="keebler", secret=REGISTRATION_SECRET, nodes=GRAPH)
+    )
+    token = rainbow_pb2.SubmitJobRequest.Cluster(name="keebler", token=registered.token)
+    io = yaml.safe_load(IO_YAML)
+    refusal = refused(
+        scheduler.SubmitJob,
+        grpc.StatusCode.UNIMPLEMENTED,
+        rainbow_pb2.SubmitJobRequest(clusters=[token], jobspec=yaml.safe_dump(io)),
+    )
+    assert "jobspec: resources.ior.requires" in refusal and "'io'" in refusal
+    subsystem = rainbow_pb2.DeleteRequest(name="keebler", secret=registered.secret, subsytem="io")
+    assert "subsystem 'io'" in refused(scheduler.DeleteSubsystem, grpc.StatusCode.UNIMPLEMENTED, subsystem)
+    job = scheduler.SubmitJob(rainbow_pb2.SubmitJobRequest(clusters=[token], jobspec=CLIENT_YAML)).jobid
+    wrong = rainbow_pb2.DeleteRequest(name="keebler", secret="wrong")
+    refused(scheduler.Delete, grpc.StatusCode.UNAUTHENTICATED, wrong)
+    delete = rainbow_pb2.DeleteRequest(name="keebler", secret=registered.secret)
+    assert scheduler.Delete(delete).status == rainbow_pb2.DeleteResponse.DELETE_SUCCESS
+    with running.client("admin") as admin:
+        assert admin.list_clusters() == []
+        stored = admin.get_job(job)
+        assert (state_name(stored.state), stored.cluster) == ("UNSCHEDULABLE", "")
+    refused(scheduler.Delete, grpc.StatusCode.UNAUTHENTICATED, delete)  # gone: as a wrong secret
