@@ -1,5 +1,5 @@
-"""Fuzzing every RPC: random requests never get UNKNOWN or INTERNAL, never hurt the server, and a
-refused call changes nothing that is stored.
+"""Fuzzing every RPC (Rainbow's and upstream rainbow's): random requests never get UNKNOWN or
+INTERNAL, never hurt the server, and a refused call changes nothing that is stored.
 
 Requests are drawn from the message descriptors (any field, extreme numbers, NaN, long and odd
 strings, unknown enum values) and sent, with a user token, a cluster secret or nothing, to a real
@@ -24,12 +24,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rainbow.server.service import SERVICE
+from rainbow.server.upstream import MEMORY_SERVICE, SCHEDULER_SERVICE
 from tests.conftest import REGISTRATION_SECRET, TOKENS, ServerThread, cpu_nodes, make_config
 
 EXAMPLES = int(os.environ.get("RAINBOW_FUZZ_EXAMPLES", "2000"))
 NAMES = ["small", "ghost", "", "Bad_Name!", "a" * 300]
 TEXT = st.one_of(
-    st.sampled_from([*NAMES, "*", "QUEUED", "team-a", "version: 1", "[" * 50, "a: &a [1]\nb: *a"]),
+    st.sampled_from(
+        [*NAMES, "*", "QUEUED", "team-a", "version: 1", "[" * 50, "a: &a [1]\nb: *a", REGISTRATION_SECRET]
+    ),
     st.text(max_size=40),
     st.text(min_size=2000, max_size=3000).map(lambda s: s * 50),
 )
@@ -109,7 +112,8 @@ def _serialize(message: Message) -> bytes:
 CALLS = st.one_of(
     *(
         st.tuples(st.just(method), _message(method.input_type), st.sampled_from(["user", "cluster", "none"]))
-        for method in SERVICE.methods
+        for service in (SERVICE, SCHEDULER_SERVICE, MEMORY_SERVICE)
+        for method in service.methods
     )
 )
 
@@ -150,7 +154,7 @@ def test_no_rpc_answers_unknown_or_internal_or_changes_state_when_refused(
     channel = grpc.insecure_channel(server.address)
     try:
         before = (store.last_revision(), store.list_clusters())
-        path = f"/{SERVICE.full_name}/{method.name}"
+        path = f"/{method.containing_service.full_name}/{method.name}"
         code = grpc.StatusCode.OK
         try:
             if method.server_streaming:
@@ -162,7 +166,7 @@ def test_no_rpc_answers_unknown_or_internal_or_changes_state_when_refused(
                 rpc(request, metadata=metadata, timeout=10)
         except grpc.RpcError as error:
             code = error.code()
-        SEEN[f"{method.name} {code.name}"] += 1
+        SEEN[f"{method.containing_service.name}.{method.name} {code.name}"] += 1
         assert code not in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL), (method.name, request)
         if code not in (grpc.StatusCode.OK, grpc.StatusCode.DEADLINE_EXCEEDED):
             after = (store.last_revision(), store.list_clusters())
