@@ -10,7 +10,10 @@ of concurrent callers throughout:
      submit_queued: the same, but every job has to wait (QUEUED) for capacity;
   3. batch:   SubmitJobs with --batch-size jobs per call, jobs per second;
   4. drain:   ReceiveJobs(max_jobs=--batch-size) then AcceptJobs for those ids, jobs per
-     second, until the clusters' queues are empty (or the phase's time is up).
+     second, until the clusters' queues are empty (or the phase's time is up);
+  5. upstream_submit, upstream_drain: the same as 2 and 4 through upstream rainbow's API
+     (RainbowScheduler SubmitJob with the Flux jobspec its client writes; ReceiveJobs and
+     AcceptJobs by ids), to clusters registered from a JGF node graph (--no-upstream: skip).
 
 Each phase warms up first and is bounded both in time (--seconds) and in count
 (--max-calls). Exactly one JSON line goes to stdout; everything else to stderr.
@@ -43,6 +46,8 @@ import grpc
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from rainbow.upstream import rainbow_pb2 as upstream
+from rainbow.upstream import rainbow_pb2_grpc as upstream_grpc
 from rainbow.v1 import scheduler_pb2 as api
 from rainbow.v1 import scheduler_pb2_grpc
 from rainbow.v1 import types_pb2 as pb
@@ -52,6 +57,23 @@ USER_TOKEN = "bench-user-token-0123456789"
 PROFILE_ENV = "RAINBOW_BENCH_PROFILE"
 GiB = 1 << 30
 MiB = 1 << 20
+
+#: What upstream's Python client submits (jobspec 0.1.15's named-resource form): one core.
+UPSTREAM_JOBSPEC = """resources:
+  bench:
+    replicas: 1
+    type: rack
+    with:
+    - count: 1
+      type: node
+      with:
+      - count: 1
+        type: core
+tasks:
+- command: [sleep, '1']
+  resources: bench
+version: 1
+"""
 
 SUBMIT_TARGET = 0.5  # single submit jobs/s vs health calls/s
 BATCH_TARGET = 10.0  # batch submit jobs/s vs single submit jobs/s
@@ -364,6 +386,76 @@ class Bench:
         return len(leases)
 
 
+def node_graph(nodes: int, cores: int, memory_gb: int) -> str:
+    """A JGF node graph, as upstream rainbow's clusters register: ``nodes`` alike nodes."""
+    vertices: dict[str, object] = {"0": {"metadata": {"type": "cluster", "name": "bench0"}}}
+    edges = []
+    for index in range(nodes):
+        node, core, memory = (str(3 * index + k) for k in (1, 2, 3))
+        vertices[node] = {"metadata": {"type": "node"}}
+        vertices[core] = {"metadata": {"type": "core", "size": cores}}
+        vertices[memory] = {"metadata": {"type": "memory", "size": memory_gb, "unit": "GB"}}
+        edges += [
+            {"source": a, "target": b, "relation": "contains"}
+            for a, b in (("0", node), (node, core), (node, memory))
+        ]
+    return json.dumps({"graph": {"nodes": vertices, "edges": edges}})
+
+
+class UpstreamBench:
+    """The submit and drain calls through upstream rainbow's API (credentials in the messages)."""
+
+    def __init__(self, channel: grpc.aio.Channel, args: argparse.Namespace) -> None:
+        self.args = args
+        self.stub = upstream_grpc.RainbowSchedulerStub(channel)
+        self.clusters: dict[str, tuple[str, str]] = {}  # name -> (submit token, cluster secret)
+        self.created = 0
+        self.timeout = 30.0
+
+    async def register(self, name: str, graph: str) -> None:
+        reply = await self.stub.Register(
+            upstream.RegisterRequest(name=name, secret=REGISTRATION_SECRET, nodes=graph), timeout=self.timeout
+        )
+        if reply.status != upstream.RegisterResponse.REGISTER_SUCCESS:
+            raise RuntimeError(f"registering {name}: status {reply.status}")
+        self.clusters[name] = (reply.token, reply.secret)
+
+    def cluster_for(self, worker: int) -> str:
+        names = sorted(self.clusters)
+        return names[worker % len(names)]
+
+    async def submit_call(self, worker: int) -> int:
+        name = self.cluster_for(worker)
+        request = upstream.SubmitJobRequest(
+            name="bench-job",
+            clusters=[upstream.SubmitJobRequest.Cluster(name=name, token=self.clusters[name][0])],
+            jobspec=UPSTREAM_JOBSPEC,
+            select_algorithm="random",
+        )
+        reply = await self.stub.SubmitJob(request, timeout=self.timeout)
+        if reply.cluster != name:
+            raise RuntimeError(f"job {reply.jobid} was not placed on {name}")
+        self.created += 1
+        return 1
+
+    async def drain_call(self, worker: int) -> int:
+        name = self.cluster_for(worker)
+        secret = self.clusters[name][1]
+        received = await self.stub.ReceiveJobs(
+            upstream.ReceiveJobsRequest(cluster=name, secret=secret, maxJobs=self.args.batch_size),
+            timeout=self.timeout,
+        )
+        if not received.jobs:
+            return 0
+        accepted = await self.stub.AcceptJobs(
+            upstream.AcceptJobsRequest(cluster=name, secret=secret, jobids=list(received.jobs)),
+            timeout=self.timeout,
+        )
+        if accepted.status != upstream.AcceptJobsResponse.RESULT_TYPE_SUCCESS:
+            raise RuntimeError(f"accepting {len(received.jobs)} jobs on {name}: status {accepted.status}")
+        return len(received.jobs)
+
+
 async def measure(args: argparse.Namespace, server: ServerProcess) -> dict[str, object]:
     options = [("grpc.max_receive_message_length", 64 * MiB), ("grpc.max_send_message_length", 64 * MiB)]
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}", options=options) as channel:
@@ -396,6 +488,17 @@ async def measure(args: argparse.Namespace, server: ServerProcess) -> dict[str, 
         if warm > 0:
             await run_phase("drain warm-up", bench.drain_call, conc, warm, conc, pid)
         drain = await run_phase("drain", bench.drain_call, conc, secs, max_calls, pid)
+        upstream_submit = upstream_drain = None
+        if args.upstream:
+            up = UpstreamBench(channel, args)
+            graph = node_graph(2000, cores=64, memory_gb=256)  # room for 128,000 one-core jobs
+            for index in range(args.clusters):
+                await up.register(f"upstream-{index}", graph)
+            upstream_submit = await phase("upstream_submit", up.submit_call, max_calls)
+            if warm > 0:
+                await run_phase("upstream_drain warm-up", up.drain_call, conc, warm, conc, pid)
+            upstream_drain = await run_phase("upstream_drain", up.drain_call, conc, secs, max_calls, pid)
+            bench.created += up.created
         # The baseline again, on the now larger database: the faster of the two runs is used,
         # so a noisy neighbour during the first run cannot flatter the ratios.
         health_again = await run_phase("health (again)", bench.health_call, conc, secs, max_calls, pid)
@@ -442,6 +545,8 @@ async def measure(args: argparse.Namespace, server: ServerProcess) -> dict[str, 
                 ("submit_queued", queued),
                 ("batch", batch),
                 ("drain", drain),
+                ("upstream_submit", upstream_submit),
+                ("upstream_drain", upstream_drain),
             )
             if p is not None
         },
@@ -449,6 +554,10 @@ async def measure(args: argparse.Namespace, server: ServerProcess) -> dict[str, 
             name: p.cpu_us(p.client_cpu)
             for name, p in (("health", health), ("submit", submit), ("batch", batch), ("drain", drain))
         },
+        "upstream_submit_jobs_per_s": round(upstream_submit.rate, 1) if upstream_submit else None,
+        "upstream_drain_jobs_per_s": round(upstream_drain.rate, 1) if upstream_drain else None,
+        "upstream_submit_vs_submit": ratio(upstream_submit.rate, submit.rate) if upstream_submit else None,
+        "upstream_drain_vs_drain": ratio(upstream_drain.rate, drain.rate) if upstream_drain else None,
         "targets_met": submit.rate >= SUBMIT_TARGET * health.rate
         and batch.rate >= BATCH_TARGET * submit.rate,
     }
@@ -474,6 +583,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clusters", type=int, default=4, help="roomy clusters the jobs spread over")
     parser.add_argument(
         "--no-queued", dest="queued", action="store_false", help="skip the queued-submit variant"
+    )
+    parser.add_argument(
+        "--no-upstream", dest="upstream", action="store_false", help="skip upstream rainbow's API"
     )
     parser.add_argument(
         "--no-keys", dest="keys", action="store_false", help="submit without idempotency keys"

@@ -16,6 +16,7 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
 from rainbow.server.auth import AuthConfig, load_auth
+from rainbow.server.coalesce import SubmitCoalescer
 from rainbow.server.config import ServerConfig
 from rainbow.server.forward import LeaderForwarder
 from rainbow.server.limits import MAX_GRPC_MESSAGE
@@ -102,8 +103,9 @@ class RainbowServer:
         self.metrics.watch_store(
             scheduler.counts.snapshot, lambda: len(scheduler.registry.records), scheduler.losses.lost_count
         )
-        self.router.servicer = SchedulerServicer(scheduler)
-        self.upstream_routers[0].servicer = UpstreamScheduler(scheduler)
+        coalescer = SubmitCoalescer(scheduler.submissions)  # both APIs' single submits commit together
+        self.router.servicer = SchedulerServicer(scheduler, coalescer)
+        self.upstream_routers[0].servicer = UpstreamScheduler(scheduler, coalescer)
         self.upstream_routers[1].servicer = UpstreamMemoryGraph(scheduler)
         self.metrics.leading(True)
 

@@ -102,9 +102,8 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
 
     metric_prefix = ""
 
-    def __init__(self, scheduler: Scheduler) -> None:
-        self.scheduler = scheduler
-        self.coalescer = SubmitCoalescer(scheduler.submissions)
+    def __init__(self, scheduler: Scheduler, coalescer: SubmitCoalescer) -> None:
+        self.scheduler, self.coalescer = scheduler, coalescer
         self.refusals = RefusalLog()
 
     async def refuse(self, context: Context, method: str, code: str, message: str) -> None:

@@ -23,6 +23,7 @@ from rainbow.core.jgf import summarise
 from rainbow.core.models import ClusterCapacity, NodeGroup
 from rainbow.core.states import LEASED
 from rainbow.server.auth import Principal
+from rainbow.server.coalesce import SubmitCoalescer
 from rainbow.server.errors import (
     AlreadyExists,
     InvalidArgument,
@@ -145,7 +146,12 @@ class _Upstream:
 
 
 class UpstreamScheduler(_Upstream, rainbow_pb2_grpc.RainbowSchedulerServicer):
-    """convergedcomputing.org.grpc.v1.RainbowScheduler over grpc.aio."""
+    """convergedcomputing.org.grpc.v1.RainbowScheduler over grpc.aio; single submits commit
+    together with Rainbow's through the shared ``coalescer``."""
+
+    def __init__(self, scheduler: Scheduler, coalescer: SubmitCoalescer) -> None:
+        super().__init__(scheduler)
+        self.coalescer = coalescer
 
     @unary
     async def Register(self, request: rainbow_pb2.RegisterRequest, context: Context) -> Any:
@@ -220,7 +226,7 @@ class UpstreamScheduler(_Upstream, rainbow_pb2_grpc.RainbowSchedulerServicer):
             fits, _, _ = self.scheduler.submissions.explain(principal, spec)
             able = [fit.cluster for fit in fits if fit.fits_total and principal.may_use(fit.cluster)]
             return Response(status=Response.SUBMIT_SUCCESS, clusters=able)
-        ((job, _),) = self.scheduler.submissions.submit(principal, [(spec, "")])
+        job, _ = await self.coalescer.submit(principal, spec, "")
         if job.id > MAX_INT32:
             raise OutOfRange(f"job {job.id} has an id over upstream's 32 bits: use Rainbow's API")
         assigned = [job.cluster] if job.cluster else []

@@ -9,10 +9,12 @@ import grpc
 import pytest
 
 from rainbow.client import RainbowClient, RainbowClientError
+from rainbow.upstream import rainbow_pb2, rainbow_pb2_grpc
 from rainbow.v1 import scheduler_pb2 as api
 from rainbow.v1 import scheduler_pb2_grpc
 from rainbow.v1 import types_pb2 as pb
 from tests.conftest import REGISTRATION_SECRET, TOKENS, ServerThread, cpu_nodes, gpu_nodes
+from tests.core.test_flux_named import CLIENT_YAML
 
 
 async def _submit_concurrently(
@@ -68,10 +70,23 @@ def test_a_refused_batch_reserves_nothing(server: ServerThread, alice: RainbowCl
     assert alice.submit({"name": "fits", "resources": {"cpu": "8"}}).job.cluster == "small"
 
 
-def test_concurrent_submissions_share_transactions(server: ServerThread, alice: RainbowClient) -> None:
-    """Three rounds of 40 concurrent calls; the best round is judged (a loaded machine can spread
-    one round's arrivals over more than the window; without group commit every round takes 33-40)."""
-    alice.register_cluster("small", REGISTRATION_SECRET, [cpu_nodes(40)])
+async def _submit_upstream_concurrently(address: str, token: str, count: int) -> list[object]:
+    """``count`` concurrent SubmitJob calls of upstream rainbow's API to cluster ``small``."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = rainbow_pb2_grpc.RainbowSchedulerStub(channel)
+        cluster = rainbow_pb2.SubmitJobRequest.Cluster(name="small", token=token)
+        request = rainbow_pb2.SubmitJobRequest(clusters=[cluster], jobspec=CLIENT_YAML)
+        return list(await asyncio.gather(*(stub.SubmitJob(request, timeout=20) for _ in range(count))))
+
+
+@pytest.mark.parametrize("api_name", ["rainbow", "upstream"])
+def test_concurrent_submissions_share_transactions(
+    server: ServerThread, alice: RainbowClient, api_name: str
+) -> None:
+    """Three rounds of 40 concurrent calls (of Rainbow's API or upstream rainbow's); the best round
+    is judged (a loaded machine can spread one round's arrivals over more than the window; without
+    group commit every round takes 33-40)."""
+    token = alice.register_cluster("small", REGISTRATION_SECRET, [cpu_nodes(40)]).submit_token
     assert server.server is not None
     store = server.server.store
     transaction = store.transaction
@@ -85,6 +100,12 @@ def test_concurrent_submissions_share_transactions(server: ServerThread, alice: 
     try:
         for round_ in range(3):
             commits.append(0)
+            if api_name == "upstream":
+                placed = asyncio.run(_submit_upstream_concurrently(server.address, token, 40))
+                assert all(
+                    isinstance(o, rainbow_pb2.SubmitJobResponse) and o.cluster == "small" for o in placed
+                )
+                continue
             requests = [
                 (
                     "alice",
