@@ -150,7 +150,8 @@ class Engine:
         reported_free: Iterable[NodeGroup],
         attributes: Mapping[str, float],
     ) -> None:
-        """Register a cluster or take its new report; reservations of jobs accepted before it end."""
+        """Register a cluster or take its new report; reservations of jobs accepted before it end,
+        and jobs handed off to it (their end is in the report) are forgotten."""
         cluster = self.clusters.get(name)
         total, attributes = tuple(total), dict(attributes)
         if cluster is None:
@@ -160,9 +161,14 @@ class Engine:
         topology_changed = not old_total or old_total != total
         cluster.order = order
         cluster.total, cluster.reported_free = total, tuple(reported_free)
+        handed_off = []
         for placed in cluster.placed.values():
             if placed.accepted:
                 placed.holding = False
+                if placed.handed_off:
+                    handed_off.append(placed)
+        for placed in handed_off:
+            self._unplace(placed)
         self._recompute_free(cluster)
         self._set_attributes(cluster, attributes)
         if topology_changed:
@@ -304,13 +310,16 @@ class Engine:
         holding: bool,
         started: float = 0.0,
         submitted: float = 0.0,
+        handed_off: bool = False,
     ) -> None:
         """Reload a placed job (its cluster must be known); ``holding`` if it still holds its nodes,
-        ``started`` when it started running (0: not yet), ``submitted`` when it was submitted."""
+        ``started`` when it started running (0: not yet), ``submitted`` when it was submitted,
+        ``handed_off`` if its cluster reports no outcome (see ``accepted``)."""
         slot = self.clusters[cluster]
         placed_at = started or self.clock()
         placed = Placed(job_id, shape, queue, priority, slot, placed_at, submitted or placed_at)
         placed.accepted, placed.holding, placed.started = accepted, holding, started
+        placed.handed_off = handed_off
         slot.placed[job_id] = placed
         self._placed[job_id] = placed
         self.queues.add(queue, placed.usage)
@@ -329,11 +338,14 @@ class Engine:
         if placed is not None:
             placed.started = at
 
-    def accepted(self, job_id: int) -> None:
-        """The cluster accepted the job: it holds its nodes until the cluster's next report."""
+    def accepted(self, job_id: int, handed_off: bool = False) -> None:
+        """The cluster accepted the job: it holds its nodes until the cluster's next report. A job
+        ``handed_off`` to a cluster that will report no outcome is forgotten at that report (its
+        end is in the cluster's reports of free capacity from then on)."""
         placed = self._placed.get(job_id)
         if placed is not None:
             placed.accepted = True
+            placed.handed_off = handed_off
 
     def release(self, job_id: int) -> None:
         """The job left (finished, cancelled): its nodes and its queue's share are freed."""

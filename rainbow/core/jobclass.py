@@ -155,6 +155,7 @@ class Placed:
     __slots__ = (
         "accepted",
         "cluster",
+        "handed_off",
         "holding",
         "id",
         "nodes",
@@ -188,6 +189,8 @@ class Placed:
         self.nodes: tuple[int, ...] = ()
         self.holding = True
         self.accepted = False
+        #: Accepted by a cluster that reports no outcome: forgotten at the cluster's next report.
+        self.handed_off = False
         self.started = 0.0
 
     def end(self, default_walltime: float) -> float:

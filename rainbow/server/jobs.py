@@ -68,8 +68,9 @@ class JobDesk:
         if job.state == CANCELLED:
             return job
         check_transition(job, CANCELLED)
-        started = job.state in (LEASED, ACCEPTED, RUNNING)
-        # Only a cluster that may have started the job needs to acknowledge the cancellation.
+        # Only a cluster that may have started the job needs to acknowledge the cancellation (one
+        # it was handed off to has no way to hear of it).
+        started = job.state in (LEASED, ACCEPTED, RUNNING) and not job.handed_off
         job.cancel_acked = not started
         with self.work.atomic() as unit:
             message = reason[:MAX_MESSAGE] or f"cancelled by {principal.name}"

@@ -117,6 +117,8 @@ def load(store: Store, engine: Engine, shapes: JobShapes, leases: Leases) -> Non
                 continue  # its cluster is gone: nothing holds nodes for it
             accepted = job.state in (ACCEPTED, RUNNING)
             holding = not accepted or job.accept_revision > cluster.state_revision
+            if job.handed_off and not holding:
+                continue  # its cluster has reported since: the job is in its reports (Engine.accepted)
             engine.restore_placed(
                 job.id,
                 shape,
@@ -127,6 +129,7 @@ def load(store: Store, engine: Engine, shapes: JobShapes, leases: Leases) -> Non
                 holding=holding,
                 started=job.started_at,
                 submitted=job.created_at,
+                handed_off=job.handed_off,
             )
             if job.state == LEASED:
                 leases.deadlines.append((job.lease_deadline, job.id))

@@ -98,9 +98,12 @@ class ClusterPulls:
         self.losses.release(record, released)
         return Received(jobs, cancelled, self.losses.revoked(record))
 
-    def accept(self, name: str, secret: str, leases: Sequence[tuple[int, int]]) -> list[JobRecord]:
+    def accept(
+        self, name: str, secret: str, leases: Sequence[tuple[int, int]], *, hand_off: bool = False
+    ) -> list[JobRecord]:
         """Confirm leased jobs, each under the delivery it was received with; a job whose lease
-        expired, was cancelled, or was delivered again since is refused (and none is accepted)."""
+        expired, was cancelled, or was delivered again since is refused (and none is accepted).
+        ``hand_off``: the cluster will report no outcome (upstream rainbow's protocol)."""
         self.registry.authenticate(name, secret)
         if not leases:
             raise InvalidArgument(
@@ -124,9 +127,10 @@ class ClusterPulls:
                 for job in fresh:
                     before = move(job, ACCEPTED, now, f"accepted by {name}")
                     job.accept_revision = self.store.next_revision()
+                    job.handed_off = hand_off
                     unit.save(job, before)
             for job in fresh:
-                self.engine.accepted(job.id)
+                self.engine.accepted(job.id, hand_off)
         return [jobs[job_id] for job_id in wanted]
 
     def report(

@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from rainbow import wire
-from rainbow.core import JobSpec, SpecError, parse_jobspec
+from rainbow.core import COST_PER_NODE_HOUR, JobSpec, SpecError, parse_jobspec
 from rainbow.core.flux import job_name
 from rainbow.core.flux_render import to_flux
 from rainbow.core.jgf import summarise
@@ -46,6 +46,8 @@ MEMORY_SERVICE = memory_pb2.DESCRIPTOR.services_by_name["MemoryGraph"]
 SELECTION = {"": "", "random": "random", "constraint": "cost"}
 #: Upstream's match algorithms (all match by what the jobspec asks of a cluster's nodes).
 MATCHERS = ("", "match", "range")
+#: Upstream's state keys that Rainbow's policies read under their own names.
+STATE_KEYS = {"cost-per-node": COST_PER_NODE_HOUR}
 MAX_INT32 = (1 << 31) - 1
 
 
@@ -189,7 +191,7 @@ class UpstreamScheduler(_Upstream, rainbow_pb2_grpc.RainbowSchedulerServicer):
         for key, value in payload.items():
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise InvalidArgument(f"payload.{key}: expected a number, got {value!r}")
-            attributes[key] = float(value)
+            attributes[STATE_KEYS.get(str(key), str(key))] = float(value)
         registry = self.scheduler.registry
         if "nodes_free" not in attributes:
             registry.update_attributes(request.cluster, request.secret, attributes)
@@ -260,7 +262,7 @@ class UpstreamScheduler(_Upstream, rainbow_pb2_grpc.RainbowSchedulerServicer):
             and job.state == LEASED
         ]
         if leases:
-            self.scheduler.pulls.accept(request.cluster, request.secret, leases)
+            self.scheduler.pulls.accept(request.cluster, request.secret, leases, hand_off=True)
         Response = rainbow_pb2.AcceptJobsResponse
         return Response(
             status=Response.RESULT_TYPE_SUCCESS if len(leases) == len(ids) else Response.RESULT_TYPE_PARTIAL

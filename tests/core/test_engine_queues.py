@@ -117,3 +117,23 @@ def test_a_queue_at_its_limit_waits_and_says_so_while_others_run() -> None:
     assert stats["team-a"].placed == 3 and stats["team-a"].waiting == 1 and stats["team-a"].configured
     assert stats["team-a"].held.nodes == 3
     assert stats["team-b"].placed == 1 and not stats["team-b"].configured
+
+
+def test_a_job_handed_off_holds_its_node_until_the_cluster_reports_and_is_then_forgotten() -> None:
+    """A job accepted by a cluster that reports no outcome (upstream rainbow's protocol) counts for
+    its queue and holds its node until the cluster's next report, which then covers it; a job
+    accepted the usual way counts until it is released."""
+    engine = Engine({"team-a": QueueConfig("team-a", max_nodes=2)}, random.Random(0))
+    engine.set_cluster("c", 1, nodes(2), nodes(2), {})
+    assert engine.submit(1, ONE_NODE, "team-a").state == ASSIGNED
+    assert engine.submit(2, ONE_NODE, "team-a").state == ASSIGNED
+    engine.accepted(1, handed_off=True)
+    engine.accepted(2)
+    assert engine.submit(3, ONE_NODE, "team-a").state == QUEUED  # at its limit of two nodes
+    assert placed_by_queue(engine) == {"team-a": 2}
+    engine.set_cluster("c", 1, nodes(2), nodes(1), {})  # the report: one node free, one busy
+    assert placed_by_queue(engine) == {"team-a": 1}  # job 1 is the cluster's now; job 2 still counts
+    assert engine.cluster_of(1) == "" and engine.cluster_of(2) == "c"
+    assert [job_id for job_id, _, _ in run_to_completion(engine)] == [3]
+    engine.release(1)  # a late report of its end changes nothing
+    assert placed_by_queue(engine) == {"team-a": 2}

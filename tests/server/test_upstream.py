@@ -161,7 +161,7 @@ def test_state_updates_subsystems_and_the_graph_register(running: ServerThread, 
     assert done.status == rainbow_pb2.UpdateStateResponse.UPDATE_STATE_SUCCESS
     with running.client("admin") as admin:
         (cluster,) = admin.list_clusters()
-        assert dict(cluster.attributes) == {"cost-per-node": 12.0}
+        assert dict(cluster.attributes) == {"cost_per_node_hour": 12.0}
         assert [(g.count, g.resources.cpu_millis) for g in cluster.capacity.free] == [(1, 12_000)]
     assert "JSON object" in refused(scheduler.UpdateState, grpc.StatusCode.INVALID_ARGUMENT, update("[1]"))
     assert "payload.colour" in refused(
@@ -213,7 +213,7 @@ def test_a_state_without_nodes_free_keeps_accepted_jobs_holding_their_nodes(
         assert admin.get_job(second).cluster == ""  # the one free node is the first job's
         state(**{"cost-per-node": 5})  # attributes only: no news of the first job's node
         assert admin.get_job(second).cluster == ""
-        assert dict(admin.list_clusters()[0].attributes) == {"cost-per-node": 5.0}
+        assert dict(admin.list_clusters()[0].attributes) == {"cost_per_node_hour": 5.0}
         state(nodes_free=1)  # the cluster says a node is free again
         assert admin.get_job(second).cluster == "keebler"
         # A cluster registered through upstream's API may report its jobs through Rainbow's.
@@ -248,3 +248,75 @@ def test_delete_removes_the_cluster_and_subsystems_are_refused_by_name(
         stored = admin.get_job(job)
         assert (state_name(stored.state), stored.cluster) == ("UNSCHEDULABLE", "")
     refused(scheduler.Delete, grpc.StatusCode.UNAUTHENTICATED, delete)  # gone: as a wrong secret
+
+
+def test_a_job_accepted_through_upstream_is_handed_off_at_the_clusters_next_report(tmp_path: Path) -> None:
+    """Upstream's protocol reports no outcome: once the cluster reports its capacity after
+    accepting a job, the job is the cluster's (it is in that report) and no longer counts for its
+    queue, after a restart too; it stays ACCEPTED, and cancelling it sends the cluster nothing."""
+    config = make_config(tmp_path)
+    server = ServerThread(config).start()
+    try:
+        with grpc.insecure_channel(server.address) as channel:
+            scheduler = rainbow_pb2_grpc.RainbowSchedulerStub(channel)
+            registered = scheduler.Register(
+                rainbow_pb2.RegisterRequest(name="keebler", secret=REGISTRATION_SECRET, nodes=GRAPH)
+            )
+            secret = registered.secret
+            token = rainbow_pb2.SubmitJobRequest.Cluster(name="keebler", token=registered.token)
+            job = scheduler.SubmitJob(
+                rainbow_pb2.SubmitJobRequest(clusters=[token], jobspec=CLIENT_YAML)
+            ).jobid
+            scheduler.ReceiveJobs(rainbow_pb2.ReceiveJobsRequest(cluster="keebler", secret=secret))
+            scheduler.AcceptJobs(
+                rainbow_pb2.AcceptJobsRequest(cluster="keebler", secret=secret, jobids=[job])
+            )
+            with server.client("admin") as admin:
+                assert {q.name: q.placed for q in admin.list_queues()} == {"cluster:keebler": 1}
+                report = rainbow_pb2.UpdateStateRequest(
+                    cluster="keebler", secret=secret, payload='{"nodes_free": 3}'
+                )
+                scheduler.UpdateState(report)
+                assert {q.name: q.placed for q in admin.list_queues()} == {}
+                assert state_name(admin.get_job(job).state) == "ACCEPTED"
+    finally:
+        server.stop()
+    server = ServerThread(config).start()
+    try:
+        with server.client("admin") as admin:
+            assert {q.name: q.placed for q in admin.list_queues()} == {}  # not reloaded as placed
+            (cluster,) = admin.list_clusters()
+            assert sum(g.count for g in cluster.effective_free) == 3
+            admin.cancel(job)
+            assert state_name(admin.get_job(job).state) == "CANCELLED"
+            assert list(admin.receive("keebler", secret).cancelled) == []  # nothing to tell the cluster
+    finally:
+        server.stop()
+
+
+def test_constraint_selection_places_a_job_on_the_cluster_whose_state_costs_least(
+    running: ServerThread, stubs: Stubs
+) -> None:
+    scheduler, _ = stubs
+    tokens = []
+    for name, cost in (("dear", 12), ("cheap", 5)):
+        registered = scheduler.Register(
+            rainbow_pb2.RegisterRequest(name=name, secret=REGISTRATION_SECRET, nodes=GRAPH)
+        )
+        state = json.dumps({"cost-per-node": cost, "max-jobs": 100})
+        scheduler.UpdateState(
+            rainbow_pb2.UpdateStateRequest(cluster=name, secret=registered.secret, payload=state)
+        )
+        tokens.append(rainbow_pb2.SubmitJobRequest.Cluster(name=name, token=registered.token))
+    with running.client("admin") as admin:
+        attributes = {c.name: dict(c.attributes) for c in admin.list_clusters()}
+    assert attributes["cheap"] == {"cost_per_node_hour": 5.0, "max-jobs": 100.0}
+    for algorithm, policy in (("constraint", "cost"), ("random", "random")):
+        request = rainbow_pb2.SubmitJobRequest(
+            clusters=tokens, jobspec=CLIENT_YAML, select_algorithm=algorithm
+        )
+        placed = scheduler.SubmitJob(request)
+        if algorithm == "constraint":
+            assert placed.cluster == "cheap"
+        with running.client("admin") as admin:
+            assert admin.get_job(placed.jobid).spec.policy == policy
