@@ -1,116 +1,35 @@
-"""Upstream rainbow's services on Rainbow's scheduler, so that its clients work unchanged.
-
-``convergedcomputing.org.grpc.v1.RainbowScheduler`` and ``service.MemoryGraph`` (the contract in
-``proto/rainbow/upstream``) are translated onto the same scheduler as ``rainbow.v1.Scheduler``:
-a registered node graph (JGF) becomes node groups, an upstream jobspec (either Flux form) a job
-limited to the clusters whose tokens came with it, ``select_algorithm`` a policy. Credentials
-travel in the messages, as upstream sends them. Errors are gRPC status codes with a message, as
-everywhere in Rainbow (upstream answers most of them with UNKNOWN).
-"""
+"""The servicers of upstream rainbow's services over grpc.aio: each call validated, translated
+(``rainbow.server.upstream.translate``) and handed to Rainbow's scheduler."""
 
 from __future__ import annotations
 
-import json
-import shlex
-from dataclasses import replace
 from typing import Any
 
-from rainbow import wire
-from rainbow.core import COST_PER_NODE_HOUR, JobSpec, SpecError, parse_jobspec
-from rainbow.core.flux import job_name
-from rainbow.core.flux_render import to_flux
-from rainbow.core.jgf import summarise
-from rainbow.core.models import ClusterCapacity, NodeGroup
+from rainbow.core.models import ClusterCapacity
 from rainbow.core.states import LEASED
 from rainbow.server.auth import Principal
 from rainbow.server.coalesce import SubmitCoalescer
-from rainbow.server.errors import (
-    AlreadyExists,
-    InvalidArgument,
-    OutOfRange,
-    Unauthenticated,
-    Unimplemented,
-    spec_refusal,
-)
+from rainbow.server.errors import AlreadyExists, InvalidArgument, OutOfRange, Unauthenticated, Unimplemented
 from rainbow.server.limits import MAX_RECEIVE
 from rainbow.server.loader import groups_from_dicts
 from rainbow.server.refusals import RefusalLog
 from rainbow.server.scheduler import Scheduler
 from rainbow.server.servicer import Context, refuse, unary
-from rainbow.store import JobRecord
+from rainbow.server.upstream.translate import (
+    MATCHERS,
+    MAX_INT32,
+    SELECTION,
+    cluster_state,
+    free_nodes,
+    job_message,
+    job_spec,
+    no_subsystems,
+    node_graph,
+)
 from rainbow.upstream import memory_pb2, memory_pb2_grpc, rainbow_pb2, rainbow_pb2_grpc
 
 SCHEDULER_SERVICE = rainbow_pb2.DESCRIPTOR.services_by_name["RainbowScheduler"]
 MEMORY_SERVICE = memory_pb2.DESCRIPTOR.services_by_name["MemoryGraph"]
-#: Upstream's selection algorithms and the policy each becomes ("": the server's default).
-SELECTION = {"": "", "random": "random", "constraint": "cost"}
-#: Upstream's match algorithms (all match by what the jobspec asks of a cluster's nodes).
-MATCHERS = ("", "match", "range")
-#: Upstream's state keys that Rainbow's policies read under their own names.
-STATE_KEYS = {"cost-per-node": COST_PER_NODE_HOUR}
-MAX_INT32 = (1 << 31) - 1
-
-
-def mapping_get(document: Any, *keys: str) -> Any:
-    """``document[k1][k2]...``, or None where a level is missing or not a mapping."""
-    for key in keys:
-        if not isinstance(document, dict):
-            return None
-        document = document.get(key)
-    return document
-
-
-def _json(text: str, field: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError as error:
-        raise InvalidArgument(f"{field}: not JSON ({error})") from None
-
-
-def node_graph(text: str, field: str = "nodes") -> tuple[NodeGroup, ...]:
-    """The node groups of a cluster's JGF graph."""
-    if not text:  # its size is the request's limit (rainbow.server.limits)
-        raise InvalidArgument(f"{field}: the cluster's node graph (JGF) is required")
-    try:
-        return summarise(_json(text, field))
-    except SpecError as error:
-        raise InvalidArgument(f"{field}: {error}") from None
-
-
-def no_subsystems(what: str) -> str:
-    """Why a subsystem is refused."""
-    return (
-        f"{what}: Rainbow matches a cluster's nodes (cores, GPUs, memory, labels), not other"
-        " subsystems; register the cluster's node graph only"
-    )
-
-
-def free_nodes(total: tuple[NodeGroup, ...], count: int) -> tuple[NodeGroup, ...]:
-    """``count`` nodes of ``total`` (its groups in order) as node groups."""
-    free: list[NodeGroup] = []
-    for group in total:
-        if count <= 0:
-            break
-        taken = min(count, group.count)
-        free.append(NodeGroup(group.resources, taken, group.labels, group.gpu_type))
-        count -= taken
-    return tuple(free)
-
-
-def job_message(job: JobRecord) -> str:
-    """A job as upstream's ReceiveJobs gives it: JSON with its id, cluster, name, command and
-    jobspec (the Flux document it was submitted as, or the job as one, as JSON text, which YAML
-    readers read too)."""
-    spec = parse_jobspec(job.spec)
-    return json.dumps(
-        {
-            "id": job.id,
-            "cluster": job.cluster,
-            "name": spec.name,
-            "jobspec": json.dumps(to_flux(spec)),
-            "command": shlex.join(spec.command),
-        }
-    )
 
 
 class _Upstream:
@@ -124,27 +43,6 @@ class _Upstream:
 
     async def refuse(self, context: Context, method: str, code: str, message: str) -> None:
         await refuse(self.refusals, context, method, code, message)
-
-    @staticmethod
-    def _job_spec(text: str, field: str, clusters: list[str], policy: str, name: str) -> JobSpec:
-        """The job a jobspec (kept as it was sent) asks for, limited to ``clusters``, placed by
-        ``policy`` (both when given) and named ``name`` (when its document names none)."""
-        try:
-            document = wire.load_flux_document(text, field)
-            spec = parse_jobspec(document)
-        except SpecError as error:
-            raise spec_refusal(error, f"{field}: ") from None
-        named = (
-            name
-            and not document.get("name")
-            and not mapping_get(document, "attributes", "system", "job", "name")
-        )
-        return replace(
-            spec,
-            clusters=tuple(clusters) or spec.clusters,
-            policy=policy or spec.policy,
-            name=job_name(name) if named else spec.name,
-        )
 
 
 class UpstreamScheduler(_Upstream, rainbow_pb2_grpc.RainbowSchedulerServicer):
@@ -184,24 +82,15 @@ class UpstreamScheduler(_Upstream, rainbow_pb2_grpc.RainbowSchedulerServicer):
 
     @unary
     async def UpdateState(self, request: rainbow_pb2.UpdateStateRequest, context: Context) -> Any:
-        payload = _json(request.payload, "payload")
-        if not isinstance(payload, dict):
-            raise InvalidArgument('payload: expected a JSON object of numbers, such as {"cost-per-node": 12}')
-        attributes: dict[str, float] = {}
-        for key, value in payload.items():
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise InvalidArgument(f"payload.{key}: expected a number, got {value!r}")
-            attributes[STATE_KEYS.get(str(key), str(key))] = float(value)
+        attributes, nodes_free = cluster_state(request.payload)
         registry = self.scheduler.registry
-        if "nodes_free" not in attributes:
+        if nodes_free is None:
             registry.update_attributes(request.cluster, request.secret, attributes)
         else:
-            nodes = attributes.pop("nodes_free")
-            if nodes != int(nodes) or nodes < 0:
-                raise InvalidArgument(f"payload.nodes_free: expected a whole number of nodes, got {nodes}")
             total = groups_from_dicts(registry.authenticate(request.cluster, request.secret).total)
-            free = free_nodes(total, int(nodes))
-            registry.update_state(request.cluster, request.secret, free, (), attributes)
+            registry.update_state(
+                request.cluster, request.secret, free_nodes(total, nodes_free), (), attributes
+            )
         return rainbow_pb2.UpdateStateResponse(status=rainbow_pb2.UpdateStateResponse.UPDATE_STATE_SUCCESS)
 
     @unary
@@ -221,7 +110,7 @@ class UpstreamScheduler(_Upstream, rainbow_pb2_grpc.RainbowSchedulerServicer):
             raise InvalidArgument(
                 f"select_algorithm: {algorithm!r} is not one of {', '.join(a for a in SELECTION if a)}"
             )
-        spec = self._job_spec(request.jobspec, "jobspec", clusters, SELECTION[algorithm], request.name)
+        spec = job_spec(request.jobspec, "jobspec", clusters, SELECTION[algorithm], request.name)
         principal = Principal(f"cluster:{clusters[0]}", tuple(clusters))
         Response = rainbow_pb2.SubmitJobResponse
         if request.satisfy_only:
@@ -278,7 +167,7 @@ class UpstreamMemoryGraph(_Upstream, memory_pb2_grpc.MemoryGraphServicer):
             raise InvalidArgument(
                 f"matcher: {request.matcher!r} is not one of {', '.join(m for m in MATCHERS if m)}"
             )
-        spec = self._job_spec(request.payload, "payload", [], "", "")
+        spec = job_spec(request.payload, "payload", [], "", "")
         fits, _, _ = self.scheduler.submissions.explain(Principal("upstream-satisfy"), spec)
         matches = [fit.cluster for fit in fits if fit.fits_total]
         return memory_pb2.SatisfyResponse(
