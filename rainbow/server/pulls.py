@@ -71,9 +71,12 @@ class ClusterPulls:
         max_jobs: int,
         lease_seconds: float = 0.0,
         released: Sequence[tuple[int, int]] = (),
+        *,
+        hand_off: bool = False,
     ) -> Received:
         """Lease up to ``max_jobs`` assigned jobs to their cluster; also list the cancellations and
-        revoked runs to act on, after forgetting the revoked runs the cluster ``released``."""
+        revoked runs to act on, after forgetting the revoked runs the cluster ``released``.
+        ``hand_off``: the cluster will report nothing of them (upstream rainbow's protocol)."""
         record = self.registry.authenticate(name, secret)
         if len(released) > MAX_RECEIVE:
             raise InvalidArgument(f"at most {MAX_RECEIVE} released runs per call, got {len(released)}")
@@ -91,6 +94,7 @@ class ClusterPulls:
                     before = move(job, LEASED, now, f"leased to {name}")
                     job.lease_deadline = deadline
                     job.deliveries += 1
+                    job.handed_off = hand_off
                     unit.save(job, before)
             for job in jobs:
                 heapq.heappush(self.leases.deadlines, (deadline, job.id))

@@ -95,8 +95,9 @@ class JobRecord:
     retry_at: float = 0.0
     # The job's cluster while that cluster is lost and the job waits for it (onClusterLoss: wait).
     lost_cluster: str = ""
-    # Accepted through upstream rainbow's protocol, which reports no outcome: handed off to its
-    # cluster, it is scheduled no more once that cluster reports its capacity again.
+    # Received through upstream rainbow's protocol, which reports nothing back: handed off to its
+    # cluster, it hears of no cancellation and, once accepted, is scheduled no more after that
+    # cluster's next report of its capacity.
     handed_off: bool = False
     # Revision of the last event that changed this job, set by the store.
     revision: int = 0

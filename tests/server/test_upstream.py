@@ -289,6 +289,16 @@ def test_a_job_accepted_through_upstream_is_handed_off_at_the_clusters_next_repo
             assert sum(g.count for g in cluster.effective_free) == 3
             admin.cancel(job)
             assert state_name(admin.get_job(job).state) == "CANCELLED"
+            # A job upstream's client received (leased, not yet accepted) is cancelled the same way.
+            with grpc.insecure_channel(server.address) as channel:
+                scheduler = rainbow_pb2_grpc.RainbowSchedulerStub(channel)
+                request = rainbow_pb2.SubmitJobRequest(clusters=[token], jobspec=CLIENT_YAML)
+                leased = scheduler.SubmitJob(request).jobid
+                received = scheduler.ReceiveJobs(
+                    rainbow_pb2.ReceiveJobsRequest(cluster="keebler", secret=secret)
+                )
+                assert list(received.jobs) == [leased]
+            admin.cancel(leased)
             assert list(admin.receive("keebler", secret).cancelled) == []  # nothing to tell the cluster
     finally:
         server.stop()

@@ -130,7 +130,7 @@ class UpstreamScheduler(_Upstream, rainbow_pb2_grpc.RainbowSchedulerServicer):
                 f"maxJobs: expected 0 (as many as there are) or more, got {request.maxJobs}"
             )
         wanted = min(request.maxJobs or MAX_RECEIVE, MAX_RECEIVE)
-        received = self.scheduler.pulls.receive(request.cluster, request.secret, wanted)
+        received = self.scheduler.pulls.receive(request.cluster, request.secret, wanted, hand_off=True)
         Response = rainbow_pb2.ReceiveJobsResponse
         jobs = {job.id: job_message(job) for job in received.jobs}
         status = Response.REQUEST_JOBS_SUCCESS if jobs else Response.REQUEST_JOBS_NORESULTS
