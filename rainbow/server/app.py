@@ -217,11 +217,12 @@ class RainbowServer:
 
     async def _sweep_leases(self) -> None:
         """Every second: expire leases, end retries' backoffs, find lost clusters, and take the
-        queues' snapshot that metrics scrapes read."""
+        queues' and clusters' snapshots that metrics scrapes read."""
         scheduler = self.scheduler
         assert scheduler is not None
         while True:
             self.metrics.queues_now(scheduler.queues())
+            self.metrics.clusters_now([view for _, view in scheduler.registry.list()])
             await asyncio.sleep(LEASE_SWEEP_SECONDS)
             try:
                 scheduler.sweep()

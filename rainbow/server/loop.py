@@ -35,8 +35,11 @@ def apply_changes(
         check_transition(job, change.state)
         job.state, job.updated_at = change.state, now
         if change.state == ASSIGNED:
+            if job.attempt == 1 and not job.assigned_at:
+                metrics.waited("assigned", now - job.created_at)
             job.cluster = change.cluster
             job.assign_revision = store.next_revision()
+            job.assigned_at = now
             job.message = f"assigned to {change.cluster}"
             metrics.assigned(change.cluster)
         else:

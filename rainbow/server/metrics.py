@@ -2,18 +2,40 @@
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from importlib import metadata
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from rainbow.core.engine import QueueStats
+from rainbow.core.models import ClusterView
+from rainbow.core.states import PENDING_STATES
 from rainbow.store.records import ALL_STATES
 
-LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+#: Scheduling decisions take tens of microseconds, calls up to seconds: 10 us to 10 s.
+LATENCY_BUCKETS = (
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+#: How long jobs wait: from a second to a day.
+WAIT_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 10800.0, 21600.0, 43200.0, 86400.0)
+WAIT_STAGES = ("assigned", "running")
+
+# Counters' and histograms' *_created series add a sample per series that no query needs.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+
+def version() -> str:
+    """Rainbow's version, as installed."""
+    try:
+        return metadata.version("rainbow-scheduler")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 class _StoreCollector(Collector):
@@ -30,19 +52,23 @@ class _StoreCollector(Collector):
         self._count_lost = count_lost
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        jobs = GaugeMetricFamily("rainbow_jobs", "Jobs by state and cluster.", labels=["state", "cluster"])
-        counts = self._count_jobs()
+        on_clusters = GaugeMetricFamily(
+            "rainbow_cluster_jobs", "Jobs on each cluster, by state.", labels=["cluster", "state"]
+        )
         by_state = dict.fromkeys(ALL_STATES, 0)
-        for (cluster, state), count in sorted(counts.items()):
-            jobs.add_metric([state, cluster], count)
+        for (cluster, state), count in sorted(self._count_jobs().items()):
+            if cluster:
+                on_clusters.add_metric([cluster, state], count)
             by_state[state] = by_state.get(state, 0) + count
-        yield jobs
+        jobs = GaugeMetricFamily("rainbow_jobs", "Jobs by state.", labels=["state"])
         depth = GaugeMetricFamily(
-            "rainbow_queue_depth", "Jobs in each state, over all clusters.", labels=["state"]
+            "rainbow_queue_depth", "Jobs waiting to be placed, by state.", labels=["state"]
         )
         for state, count in by_state.items():
-            depth.add_metric([state], count)
-        yield depth
+            jobs.add_metric([state], count)
+            if state in PENDING_STATES:
+                depth.add_metric([state], count)
+        yield from (jobs, on_clusters, depth)
         yield GaugeMetricFamily("rainbow_clusters", "Registered clusters.", value=self._count_clusters())
         yield GaugeMetricFamily(
             "rainbow_clusters_lost",
@@ -82,6 +108,39 @@ class _QueueCollector(Collector):
             held.add_metric([name, "cpu"], queue.held.cpu_millis / 1000)
             held.add_metric([name, "gpus"], queue.held.gpus)
         yield from (waiting, placed, share, held)
+
+
+class _ClusterCollector(Collector):
+    """Per-cluster capacity gauges from the last snapshot the server's event loop took."""
+
+    def __init__(self) -> None:
+        self.snapshot: list[ClusterView] = []
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        total = GaugeMetricFamily(
+            "rainbow_cluster_capacity",
+            "A cluster's registered capacity (resource: nodes, cpu, memory_bytes, gpus).",
+            labels=["cluster", "resource"],
+        )
+        free = GaugeMetricFamily(
+            "rainbow_cluster_free",
+            "A cluster's free capacity as the scheduler sees it: its report, less what was placed since"
+            " (nodes: nodes with cpu free).",
+            labels=["cluster", "resource"],
+        )
+        for view in self.snapshot:
+            for family, groups in ((total, view.capacity.total), (free, view.capacity.free)):
+                family.add_metric(
+                    [view.name, "nodes"], sum(g.count for g in groups if g.resources.cpu_millis)
+                )
+                family.add_metric(
+                    [view.name, "cpu"], sum(g.count * g.resources.cpu_millis for g in groups) / 1000
+                )
+                family.add_metric(
+                    [view.name, "memory_bytes"], sum(g.count * g.resources.memory_bytes for g in groups)
+                )
+                family.add_metric([view.name, "gpus"], sum(g.count * g.resources.gpus for g in groups))
+        yield from (total, free)
 
 
 class SchedulerMetrics:
@@ -129,6 +188,24 @@ class SchedulerMetrics:
         )
         self._queues = _QueueCollector()
         self.registry.register(self._queues)
+        self._clusters = _ClusterCollector()
+        self.registry.register(self._clusters)
+        self._waits = Histogram(
+            "rainbow_job_wait_seconds",
+            "How long jobs waited: from submission to their first assignment (stage assigned), and "
+            "from assignment until their cluster reported them running (stage running).",
+            ["stage"],
+            buckets=WAIT_BUCKETS,
+            registry=self.registry,
+        )
+        for stage in WAIT_STAGES:
+            self._waits.labels(stage)
+        Gauge(
+            "rainbow_build_info",
+            "Always 1; the labels say which Rainbow and Python this server runs.",
+            ["version", "python"],
+            registry=self.registry,
+        ).labels(version(), platform.python_version()).set(1)
         self._rpc_duration = Histogram(
             "rainbow_rpc_duration_seconds",
             "gRPC call latency by method and status code.",
@@ -163,6 +240,14 @@ class SchedulerMetrics:
     def queues_now(self, stats: list[QueueStats]) -> None:
         """Publish the queues as they stand (called on the event loop, read by scrapes)."""
         self._queues.snapshot = stats
+
+    def clusters_now(self, views: list[ClusterView]) -> None:
+        """Publish the clusters' capacity as it stands (called on the event loop, read by scrapes)."""
+        self._clusters.snapshot = views
+
+    def waited(self, stage: str, seconds: float) -> None:
+        """A job waited ``seconds`` to reach ``stage`` (one of WAIT_STAGES)."""
+        self._child(self._waits, stage).observe(max(0.0, seconds))
 
     def submitted(self, state: str, count: int = 1) -> None:
         self._child(self._submissions, state).inc(count)

@@ -188,6 +188,8 @@ class ClusterPulls:
             unit.save(job, before)
         if job.started_at:
             self.engine.started(job_id, job.started_at)  # its estimated end counts from now on
+        if state == RUNNING and not was_running and job.assigned_at:
+            self.metrics.waited("running", job.started_at - job.assigned_at)
         if state == SUCCEEDED and was_running:
             self.estimates.finished(job.queue, job.submitter, job.finished_at - job.started_at)
         if state == CANCELLED:

@@ -174,6 +174,7 @@ class Submissions:
                 states[job.state] += 1
                 if job.state == ASSIGNED:
                     assigned[job.cluster] += 1
+                    self.metrics.waited("assigned", 0.0)
                 else:
                     self.reasons.attach(job)
         for state, count in states.items():
@@ -204,6 +205,7 @@ class Submissions:
         )
         if change.state == ASSIGNED:
             job.assign_revision = self.store.next_revision()
+            job.assigned_at = now
             job.message = f"assigned to {change.cluster}"
         else:
             job.message = self.engine.waiting_message(job_id)

@@ -80,6 +80,8 @@ class JobRecord:
     created_at: float = 0.0
     updated_at: float = 0.0
     lease_deadline: float = 0.0
+    # When it was last assigned to a cluster (0: never).
+    assigned_at: float = 0.0
     deliveries: int = 0
     # Revision of the event that assigned / accepted the job on its cluster.
     assign_revision: int = 0

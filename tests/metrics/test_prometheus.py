@@ -7,6 +7,7 @@ test is skipped only when they are missing.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import urllib.parse
@@ -88,6 +89,8 @@ def test_promtool_accepts_every_metrics_endpoint(stack: Stack) -> None:
     for part in PARTS:
         text = stack.scrape(part)
         assert "rainbow_" in text
+        twins = re.findall(r"^\w+_created[{ ]", text, re.MULTILINE)
+        assert not twins and '=""' not in text, (part, twins)  # no *_created series, no empty labels
         proc = subprocess.run(
             [promtool, "check", "metrics"],
             input=text,
@@ -164,5 +167,8 @@ def test_every_dashboard_query_runs_and_the_key_panels_have_data(
         "Assignment rate per cluster",
         "RPC latency p99 by method",
         "Clusters registered",
+        "Free cpu per cluster",
+        "Job wait p90 by stage",
+        "Rainbow version",
     ):
         assert not any(e.startswith(f"{title}:") for e in empty), empty

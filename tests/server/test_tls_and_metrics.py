@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import urllib.request
 from pathlib import Path
 
@@ -90,12 +91,27 @@ def test_metrics_count_what_happened(server: ServerThread, alice: RainbowClient)
     assert _value(text, 'rainbow_job_assignments_total{cluster="small"}') == 2
     assert _value(text, "rainbow_lease_expiries_total") == 1
     assert _value(text, 'rainbow_jobs_finished_total{cluster="small",state="SUCCEEDED"}') == 1
-    assert _value(text, 'rainbow_queue_depth{state="ASSIGNED"}') == 1
-    assert _value(text, 'rainbow_queue_depth{state="SUCCEEDED"}') == 1
+    assert _value(text, 'rainbow_jobs{state="ASSIGNED"}') == 1
+    assert _value(text, 'rainbow_jobs{state="SUCCEEDED"}') == 1
+    assert _value(text, 'rainbow_cluster_jobs{cluster="small",state="SUCCEEDED"}') == 1
+    # Queue depth is of waiting jobs only; no series has an empty label or a *_created twin.
+    assert [line for line in text.splitlines() if line.startswith("rainbow_queue_depth{")] == [
+        'rainbow_queue_depth{state="QUEUED"} 0.0',
+        'rainbow_queue_depth{state="UNSCHEDULABLE"} 0.0',
+    ]
+    assert '=""' not in text and not re.findall(r"^\w+_created[{ ]", text, re.MULTILINE)
     assert _value(text, "rainbow_clusters") == 1
+    # "a" waited 0 s for its cluster, "b" until "a" ended; neither was reported running.
+    assert _value(text, 'rainbow_job_wait_seconds_count{stage="assigned"}') == 2
+    assert _value(text, 'rainbow_job_wait_seconds_bucket{le="1.0",stage="assigned"}') == 2
+    assert _value(text, 'rainbow_job_wait_seconds_count{stage="running"}') == 0
+    assert 'rainbow_build_info{python="' in text
     assert _value(text, 'rainbow_rpc_duration_seconds_count{code="NOT_FOUND",method="GetJob"}') == 1
     assert _value(text, 'rainbow_rpc_duration_seconds_count{code="OK",method="SubmitJob"}') == 2
     assert _value(text, "rainbow_scheduling_duration_seconds_count") >= 2
+    # Scheduling takes microseconds: the buckets start at 10 us, so its quantiles mean something.
+    assert 'rainbow_scheduling_duration_seconds_bucket{le="1e-05"}' in text
+    assert _value(text, 'rainbow_scheduling_duration_seconds_bucket{le="0.0005"}') >= 1
 
 
 def test_metrics_show_each_queue(server: ServerThread, alice: RainbowClient) -> None:
@@ -115,3 +131,30 @@ def test_metrics_show_each_queue(server: ServerThread, alice: RainbowClient) -> 
     assert _value(text, 'rainbow_queue_in_use{queue="team-a",resource="nodes"}') == 1
     assert _value(text, 'rainbow_queue_in_use{queue="team-a",resource="cpu"}') == 8
     assert _value(text, 'rainbow_queue_share{queue="team-a"}') == 1.0
+
+
+def test_metrics_show_each_clusters_capacity_and_how_long_jobs_waited_to_run(
+    server: ServerThread, alice: RainbowClient
+) -> None:
+    small = alice.register_cluster("small", REGISTRATION_SECRET, [cpu_nodes(2)])
+    job = alice.submit({"name": "a", "resources": {"cpu": "8"}}).job  # one of the two 8-cpu nodes
+    (received,) = alice.receive("small", small.secret).jobs
+    alice.accept("small", small.secret, [(job.id, received.deliveries)])
+    alice.report("small", small.secret, job.id, "RUNNING")
+    import time
+
+    deadline = time.monotonic() + 5
+    while True:  # the clusters' figures are taken every second
+        text = _scrape(server)
+        if 'rainbow_cluster_free{cluster="small",resource="cpu"} 8.0' in text or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    for resource, total, free in (("nodes", 2, 1), ("cpu", 16, 8), ("gpus", 0, 0)):
+        assert _value(text, f'rainbow_cluster_capacity{{cluster="small",resource="{resource}"}}') == total
+        assert _value(text, f'rainbow_cluster_free{{cluster="small",resource="{resource}"}}') == free
+    memory = job.spec.resources.memory_bytes
+    assert (
+        _value(text, 'rainbow_cluster_free{cluster="small",resource="memory_bytes"}') == 64 * 2**30 - memory
+    )
+    assert _value(text, 'rainbow_job_wait_seconds_count{stage="running"}') == 1
+    assert _value(text, 'rainbow_job_wait_seconds_bucket{le="1.0",stage="running"}') == 1

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, disable_created_metrics
+
+# No *_created series: a sample per series that no query needs.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 SUBMISSIONS = Counter(
     "rainbow_hub_submissions_total",
