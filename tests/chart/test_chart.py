@@ -320,3 +320,20 @@ def test_tls_wiring(helm: Helm) -> None:
         agent["RAINBOW_TLS_CA"] == "/etc/rainbow/ca/ca.crt"
         and agent["RAINBOW_TLS_SERVER_NAME"] == "rainbow-server"
     )
+
+
+def test_the_prometheus_rule_carries_the_alerts_file_when_asked_and_the_api_exists(helm: Helm) -> None:
+    base = values_args(["hub-values.yaml"])
+    api = ["--api-versions", "monitoring.coreos.com/v1/PrometheusRule"]
+    on = [
+        "--set",
+        "monitoring.prometheusRule.enabled=true",
+        "--set",
+        "monitoring.prometheusRule.labels.release=kps",
+    ]
+    assert not find(helm.template(*base, *api), "PrometheusRule")  # off by default
+    assert not find(helm.template(*base, *on), "PrometheusRule")  # no Prometheus Operator
+    (rule,) = find(helm.template(*base, *on, *api), "PrometheusRule")
+    assert rule["metadata"]["labels"]["release"] == "kps"
+    alerts = yaml.safe_load((REPO / "charts" / "rainbow" / "files" / "alerts.yaml").read_text())
+    assert rule["spec"] == alerts and "{{ $value }}" in str(rule["spec"])  # not templated by Helm
