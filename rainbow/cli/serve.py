@@ -16,10 +16,12 @@ import yaml
 
 from rainbow.cli.common import CONFLICT, OK, UNAVAILABLE, USAGE, CliError, connect, write_private, yaml_error
 from rainbow.client import RainbowClientError
+from rainbow.server import logformat
 from rainbow.server.app import RainbowServer
 from rainbow.server.auth import hash_token, new_token
 from rainbow.server.config import ServerConfig, load_config
 from rainbow.server.errors import RainbowError
+from rainbow.server.logformat import FORMATS
 
 log = logging.getLogger("rainbow.server")
 DEFAULT_SERVER_CONFIGS = (Path("rainbow.yaml"), Path(".rainbow/rainbow.yaml"))
@@ -37,6 +39,9 @@ def add_parsers(sub: Any, client_parent: argparse.ArgumentParser) -> None:
     server.add_argument("--port", type=int, help="listen on this port (0: any free port)")
     server.add_argument("--metrics-port", type=int, metavar="N", help="Prometheus port (-1: disable)")
     server.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    server.add_argument(
+        "--log-format", default="text", choices=FORMATS, help="text, or one JSON object per line"
+    )
     server.set_defaults(run=run_server)
 
     config = sub.add_parser("config", help="create server and client configuration")
@@ -130,7 +135,7 @@ async def _serve(config: ServerConfig) -> None:
 def run_server(args: argparse.Namespace) -> int:
     """Run the server until SIGTERM or SIGINT."""
     config = server_config(args)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logformat.configure(args.log_level, args.log_format)
     try:
         asyncio.run(_serve(config))
     except yaml.YAMLError as error:

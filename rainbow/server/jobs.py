@@ -6,6 +6,7 @@ from collections.abc import Callable, Collection
 
 from rainbow.core.engine import Engine
 from rainbow.core.states import ACCEPTED, CANCELLED, LEASED, RUNNING
+from rainbow.server import oplog
 from rainbow.server.auth import Principal
 from rainbow.server.errors import NotFound
 from rainbow.server.lifecycle import check_transition, move
@@ -77,6 +78,7 @@ class JobDesk:
             unit.save(job, move(job, CANCELLED, self.clock(), message))
         if started:
             self.pulls.note_cancel(job)
+        oplog.job_cancelled(job_id, principal.name, job.cluster)
         self.engine.release(job_id)
         self.loop.settle()
         return job

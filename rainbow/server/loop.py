@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 from rainbow.core.engine import Change, Engine
 from rainbow.core.states import ASSIGNED, QUEUED, UNSCHEDULABLE
+from rainbow.server import oplog
 from rainbow.server.lifecycle import check_transition
 from rainbow.server.limits import MAX_REASONS_IN_LISTS
 from rainbow.server.metrics import SchedulerMetrics
@@ -42,6 +43,7 @@ def apply_changes(
             job.assigned_at = now
             job.message = f"assigned to {change.cluster}"
             metrics.assigned(change.cluster)
+            oplog.job_assigned(job.id, change.cluster, now - job.created_at)
         else:
             job.cluster = ""
             reasons.attach(job, MAX_REASONS_IN_LISTS if change.state == UNSCHEDULABLE else 0)

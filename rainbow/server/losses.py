@@ -126,6 +126,7 @@ class ClusterLosses:
             name,
             silent,
             ", ".join(f"{count} {what}" for what, count in moved.items()),
+            extra={"event": "cluster-lost", "cluster": name},
         )
         self.loop.settle()
 
@@ -174,7 +175,12 @@ class ClusterLosses:
             self.store.save_cluster(record)
         self.lost.discard(name)
         self.engine.set_lost(name, False)
-        log.warning("cluster %s is back; %d runs revoked while it was lost", name, len(record.revoked))
+        log.warning(
+            "cluster %s is back; %d runs revoked while it was lost",
+            name,
+            len(record.revoked),
+            extra={"event": "cluster-back", "cluster": name},
+        )
         self.loop.settle()
 
     def revoked(self, record: ClusterRecord) -> list[tuple[int, int]]:

@@ -18,6 +18,7 @@ from rainbow.core.states import (
     RUNNING,
     SUCCEEDED,
 )
+from rainbow.server import oplog
 from rainbow.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from rainbow.server.estimates import RuntimeEstimates
 from rainbow.server.lifecycle import check_transition, move
@@ -227,6 +228,8 @@ class ClusterPulls:
             with self.work.atomic() as unit:
                 self._expire(unit, expired, now)
             self.metrics.leases_expired(len(expired))
+            for job in expired:
+                oplog.lease_expired(job.id, job.cluster)
         return len(expired)
 
     @staticmethod

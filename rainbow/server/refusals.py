@@ -45,4 +45,12 @@ class RefusalLog:
         self._kinds[(method, code)] = [now, 0]
         text = " ".join(message[:MESSAGE_CHARS].split())  # one line, whatever the caller put in it
         more = f" (and {since} more {method} {code} since the last line)" if since else ""
-        log.warning("refused %s from %s with %s: %s%s", method, peer or "?", code, text, more)
+        log.warning(
+            "refused %s from %s with %s: %s%s",
+            method,
+            peer or "?",
+            code,
+            text,
+            more,
+            extra={"event": "refused", "method": method, "code": code, "peer": peer, "repeats": since},
+        )

@@ -16,6 +16,7 @@ from rainbow.core import (
 )
 from rainbow.core.engine import Engine
 from rainbow.core.states import ASSIGNED, FAILED
+from rainbow.server import oplog
 from rainbow.server.auth import HASH_PREFIX, AuthConfig, hash_token, new_token, token_matches
 from rainbow.server.errors import AlreadyExists, InvalidArgument, Unauthenticated
 from rainbow.server.lifecycle import move
@@ -44,6 +45,10 @@ def check_attributes(attributes: Mapping[str, float]) -> dict[str, float]:
         if not math.isfinite(value):
             raise InvalidArgument(f"attribute {key!r} must be a finite number, got {value}")
     return dict(attributes)
+
+
+def _nodes(groups: Sequence[NodeGroup]) -> int:
+    return sum(group.count for group in groups)
 
 
 def capacity_dicts(groups: Iterable[NodeGroup]) -> list[dict[str, object]]:
@@ -154,6 +159,7 @@ class ClusterRegistry:
         self.loop.forget_report(name)
         self.engine.set_cluster(name, record.order, capacity.total, free, attributes)
         self.on_contact(record)
+        oplog.cluster_registered(name, _nodes(capacity.total), len(capacity.total), existing is None, rotate)
         self.loop.settle()
         return Registration(name, secret, submit_token, existing is None)
 
@@ -176,6 +182,7 @@ class ClusterRegistry:
         del self.records[name]
         self._submit_tokens.pop(record.submit_token_hash, None)
         self.loop.forget_report(name)
+        oplog.cluster_deleted(name, len(requeued), len(dropped))
         self.loop.settle()
         return len(requeued)
 
@@ -193,8 +200,9 @@ class ClusterRegistry:
         _validate(ClusterCapacity(total=new_total, free=tuple(free)))
         merged = {**record.attributes, **check_attributes(attributes or {})}
         record.attributes = merged
-        if total:
-            record.total = capacity_dicts(total)
+        if total and (new := capacity_dicts(total)) != record.total:
+            record.total = new
+            oplog.cluster_capacity_changed(name, _nodes(total), len(total))
         record.reported_free = capacity_dicts(free)
         record.state_reported_at = self.clock()
         record.state_revision = self.store.last_revision()

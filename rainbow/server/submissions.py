@@ -11,6 +11,7 @@ from rainbow.core import Fit, JobSpec, jobspec_to_dict, select
 from rainbow.core.engine import Engine
 from rainbow.core.jobclass import JobShape
 from rainbow.core.states import ASSIGNED
+from rainbow.server import oplog
 from rainbow.server.auth import Principal
 from rainbow.server.errors import (
     AlreadyExists,
@@ -175,6 +176,7 @@ class Submissions:
                 if job.state == ASSIGNED:
                     assigned[job.cluster] += 1
                     self.metrics.waited("assigned", 0.0)
+                    oplog.job_assigned(job.id, job.cluster, 0.0)
                 else:
                     self.reasons.attach(job)
         for state, count in states.items():

@@ -10,14 +10,17 @@ import socket
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
+from rainbow.client import ClientConfig, RainbowClient, RainbowClientError
 from rainbow.server.auth import hash_token, load_auth
 from rainbow.server.config import load_config
 from tests.cli.conftest import Run
+from tests.conftest import cpu_nodes
 from tests.support import free_port
 
 
@@ -155,3 +158,67 @@ def test_the_database_url_may_come_from_the_environment(
     assert server_config(parser.parse_args(["server", "--config", config_file])).database == url
     given = parser.parse_args(["server", "--config", config_file, "--db", str(tmp_path / "x.db")])
     assert server_config(given).database == str(tmp_path / "x.db")  # --db wins
+
+
+def test_server_logs_what_operators_trace_as_json_and_never_a_secret(tmp_path: Path) -> None:
+    """``rainbow server --log-format json``: one JSON object per line; an INFO line per cluster
+    registered, changed and deleted, job assigned, lease expired and job cancelled; refused
+    authentication logged; no secret or token anywhere."""
+    rainbow = _script()
+    conf, port = tmp_path / "conf", free_port()
+    done = subprocess.run(
+        [rainbow, "config", "init", "--dir", str(conf), "--address", f"127.0.0.1:{port}"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    env = {key: value for key, value in os.environ.items() if key != "GRPC_VERBOSITY"}
+    log = (tmp_path / "server.log").open("w")
+    server = subprocess.Popen(
+        [rainbow, "server", "--config", str(conf / "rainbow.yaml"), "--db", str(tmp_path / "x.db"),
+         "--metrics-port", "-1", "--log-format", "json"],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    client_doc = yaml.safe_load((conf / "client.yaml").read_text())
+    registration = (conf / "registration-secret").read_text().strip()
+    secrets = [client_doc["token"], registration]
+    try:
+        admin = RainbowClient(ClientConfig(address=f"127.0.0.1:{port}", token=client_doc["token"]))
+        poll_until = time.monotonic() + 30
+        while True:
+            try:
+                registered = admin.register_cluster("small", registration, [cpu_nodes(2)])
+                break
+            except RainbowClientError:
+                if time.monotonic() > poll_until:
+                    raise
+                time.sleep(0.2)
+        secrets += [registered.secret, registered.submit_token]
+        first = admin.submit({"name": "first", "resources": {"cpu": "8"}}).job
+        admin.receive("small", registered.secret, lease_seconds=0.1)
+        time.sleep(1.5)  # the lease expires and the sweeper (every second) returns the job
+        admin.cancel(first.id)
+        admin.update_state("small", registered.secret, [cpu_nodes(3)], [cpu_nodes(3)])
+        with pytest.raises(RainbowClientError):
+            admin.receive("small", "rbc_wrong-secret")
+        admin.delete_cluster("small", registered.secret)
+        admin.close()
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=20) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        log.close()
+    text = (tmp_path / "server.log").read_text()
+    lines = [json.loads(line) for line in text.splitlines()]  # every line is one JSON object
+    events = {line.get("event"): line for line in lines}
+    assert events["cluster-registered"]["cluster"] == "small"
+    assert events["job-assigned"]["job"] == first.id and events["job-assigned"]["level"] == "INFO"
+    assert events["lease-expired"]["job"] == first.id
+    assert events["job-cancelled"]["message"] == f"job {first.id} cancelled by admin (on small)"
+    assert events["cluster-capacity"]["message"] == "cluster small now has 3 nodes in 1 groups"
+    assert events["cluster-deleted"]["cluster"] == "small"
+    assert (events["refused"]["method"], events["refused"]["code"]) == ("ReceiveJobs", "UNAUTHENTICATED")
+    assert all(line["time"].endswith("+00:00") for line in lines)
+    for secret in secrets:
+        assert secret not in text
