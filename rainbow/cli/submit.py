@@ -56,6 +56,14 @@ def reasons_text(job: pb.Job) -> list[str]:
 def submit_jobs(args: argparse.Namespace) -> int:
     """Submit the jobs; print each one's id, state, cluster, and why it waits."""
     specs = job_specs(args)
+    for index, spec in enumerate(specs):
+        if not spec.command and not spec.image:
+            where = f"{args.file or 'job'}" + (f" [{index}]" if len(specs) > 1 else "")
+            raise CliError(
+                f"{where}: nothing to run: give a command (`rainbow submit -- CMD ARGS`, or `command:`"
+                " in the file), an image (--image, `image:`), or both",
+                USAGE,
+            )
     key = args.idempotency_key
     with connect(args) as client:
         if len(specs) == 1:

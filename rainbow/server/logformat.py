@@ -30,7 +30,8 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(level: str, fmt: str) -> None:
-    """Send log lines at ``level`` and above to stderr, in ``fmt`` (one of FORMATS)."""
+    """Send log lines at ``level`` and above to stderr, in ``fmt`` (one of FORMATS), unless the
+    process has set up logging already (as a test runner does)."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
-    logging.basicConfig(level=level, handlers=[handler], force=True)
+    logging.basicConfig(level=level, handlers=[handler])

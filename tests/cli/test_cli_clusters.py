@@ -51,7 +51,7 @@ def test_list_shows_capacity_labels_attributes_and_jobs(
 ) -> None:
     register("small", SMALL)
     register("gpu", GPU, attributes=("cost_per_node_hour=3.5",))
-    cli("submit", "--cpu", "2", "--name", "one").ok()
+    cli("submit", "--image", "busybox:1.36", "--cpu", "2", "--name", "one").ok()
     table = cli("cluster", "list").ok().out.splitlines()
     assert table[0].split() == [
         "NAME",
@@ -88,7 +88,10 @@ def test_state_report_assigns_waiting_jobs(cli: Run, register: Callable[..., dic
     creds = register("small")
     busy = SMALL.replace("count=2", "count=0")
     cli("cluster", "state", "small", "--credentials", creds["file"], "--free-group", busy).ok()
-    assert "QUEUED" in cli("submit", "--nodes", "2", "--cpu", "8", "--name", "first").ok().out
+    assert (
+        "QUEUED"
+        in cli("submit", "--image", "busybox:1.36", "--nodes", "2", "--cpu", "8", "--name", "first").ok().out
+    )
     result = cli("cluster", "state", "small", "--credentials", creds["file"], "--free-group", SMALL).ok()
     assert "1 job(s) assigned" in result.out
 

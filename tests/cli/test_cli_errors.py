@@ -33,9 +33,9 @@ def test_usage_errors_exit_2(rainbow: Run, cli: Run, tmp_path: Path) -> None:
 
 
 def test_invalid_input_exits_2(cli: Run, tmp_path: Path) -> None:
-    assert "policy" in one_error_line(cli("submit", "--policy", "fastest"), 2)
-    assert "name" in one_error_line(cli("submit", "--name", "Not_A_Name"), 2)
-    one_error_line(cli("submit", "--memory", "lots"), 2)
+    assert "policy" in one_error_line(cli("submit", "--image", "busybox:1.36", "--policy", "fastest"), 2)
+    assert "name" in one_error_line(cli("submit", "--image", "busybox:1.36", "--name", "Not_A_Name"), 2)
+    one_error_line(cli("submit", "--image", "busybox:1.36", "--memory", "lots"), 2)
     one_error_line(cli("submit", str(tmp_path / "missing.yaml")), 2)
     (tmp_path / "bad.yaml").write_text("name: [unclosed")
     one_error_line(cli("submit", str(tmp_path / "bad.yaml")), 2)
@@ -80,8 +80,8 @@ def test_every_status_has_its_exit_code(
 
 def test_conflicts_exit_5(cli: Run, register: Register) -> None:
     creds = register("small", SMALL)
-    cli("submit", "--name", "a", "--idempotency-key", "k").ok()
-    one_error_line(cli("submit", "--name", "b", "--idempotency-key", "k"), 5)
+    cli("submit", "--image", "busybox:1.36", "--name", "a", "--idempotency-key", "k").ok()
+    one_error_line(cli("submit", "--image", "busybox:1.36", "--name", "b", "--idempotency-key", "k"), 5)
     cli("receive", "small", "--credentials", creds["file"], "--complete", "succeeded").ok()
     one_error_line(cli("jobs", "cancel", "1"), 5)
 
@@ -102,13 +102,15 @@ def test_resource_exhausted_exits_7(
     assert server.server is not None
     assert server.server.scheduler is not None
     server.server.scheduler.settings.max_batch = 2
-    (tmp_path / "three.yaml").write_text("- name: a\n- name: b\n- name: c\n")
+    (tmp_path / "three.yaml").write_text(
+        "- {name: a, command: ['true']}\n- {name: b, command: ['true']}\n- {name: c, command: ['true']}\n"
+    )
     assert "limit" in one_error_line(cli("submit", str(tmp_path / "three.yaml")), 7)
 
 
 def test_cancelled_watch_exits_1(cli: Run, register: Register) -> None:
     register("small", SMALL)
-    cli("submit", "--name", "a").ok()
+    cli("submit", "--image", "busybox:1.36", "--name", "a").ok()
     cli("jobs", "cancel", "1").ok()
     assert cli("jobs", "watch", "1", "--until-done").code == 1
 

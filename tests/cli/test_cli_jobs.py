@@ -62,7 +62,7 @@ def test_submit_command_option_and_json_output(cli: Run, register: Register) -> 
 def test_unassigned_jobs_show_each_clusters_reason(cli: Run, register: Register) -> None:
     register("small", SMALL)
     register("gpu", GPU)
-    result = cli("submit", "--nodes", "9", "--cpu", "8", "--name", "huge").ok()
+    result = cli("submit", "--image", "busybox:1.36", "--nodes", "9", "--cpu", "8", "--name", "huge").ok()
     assert "UNSCHEDULABLE" in result.out
     assert "  small: needs 9 nodes" in result.out and "  gpu: needs 9 nodes" in result.out
 
@@ -71,9 +71,9 @@ def test_file_with_several_documents_is_one_batch(cli: Run, register: Register, 
     register("small", SMALL)
     register("gpu", GPU)
     docs = [
-        {"name": "cpu-job", "resources": {"cpu": "2"}},
-        {"name": "gpu-job", "resources": {"cpu": "4", "gpus": 1}},
-        {"name": "arm-job", "nodeSelector": {"kubernetes.io/arch": "arm64"}},
+        {"name": "cpu-job", "resources": {"cpu": "2"}, "command": ["true"]},
+        {"name": "gpu-job", "resources": {"cpu": "4", "gpus": 1}, "command": ["nvidia-smi"]},
+        {"name": "arm-job", "nodeSelector": {"kubernetes.io/arch": "arm64"}, "image": "busybox:1.36"},
     ]
     (tmp_path / "jobs.yaml").write_text(yaml.safe_dump_all(docs))
     table = rows(cli("submit", str(tmp_path / "jobs.yaml"), "--idempotency-key", "batch").ok())
@@ -105,9 +105,9 @@ def test_flux_jobspec_file_and_stdin(
 
 def test_jobs_list_filters_and_shows_rows(cli: Run, register: Register) -> None:
     register("small", SMALL)
-    cli("submit", "--name", "a", "--cpu", "8").ok()
-    cli("submit", "--name", "b", "--nodes", "9").ok()
-    cli("submit", "--name", "c", "--cpu", "8").ok()
+    cli("submit", "--image", "busybox:1.36", "--name", "a", "--cpu", "8").ok()
+    cli("submit", "--image", "busybox:1.36", "--name", "b", "--nodes", "9").ok()
+    cli("submit", "--image", "busybox:1.36", "--name", "c", "--cpu", "8").ok()
     table = rows(cli("jobs", "list").ok())
     assert [r[1:3] for r in table.values()] == [["a", "ASSIGNED"], ["b", "UNSCHEDULABLE"], ["c", "ASSIGNED"]]
     assert list(rows(cli("jobs", "list", "--state", "unschedulable"))) == ["2"]
@@ -120,7 +120,7 @@ def test_jobs_list_filters_and_shows_rows(cli: Run, register: Register) -> None:
 def test_get_shows_details_and_reasons(cli: Run, register: Register) -> None:
     register("small", SMALL)
     cli("submit", "--name", "big", "--nodes", "2", "--cpu", "8", "--image", "busybox", "--", "true").ok()
-    cli("submit", "--name", "wait", "--nodes", "2", "--cpu", "8").ok()
+    cli("submit", "--image", "busybox:1.36", "--name", "wait", "--nodes", "2", "--cpu", "8").ok()
     out = cli("jobs", "get", "2").ok().out
     assert "state:      QUEUED" in out and "name:       wait" in out
     assert "FITS-TOTAL" in out and "only 0 of 2 needed nodes free now" in out
@@ -129,7 +129,7 @@ def test_get_shows_details_and_reasons(cli: Run, register: Register) -> None:
 
 def test_cancel_and_the_clusters_acknowledgement(cli: Run, register: Register) -> None:
     creds = register("small", SMALL)
-    cli("submit", "--name", "doomed").ok()
+    cli("submit", "--image", "busybox:1.36", "--name", "doomed").ok()
     cli("receive", "small", "--credentials", creds["file"], "--accept").ok()
     assert "CANCELLED" in cli("jobs", "cancel", "1", "--reason", "not needed").ok().out
     assert cli("jobs", "get", "1", "-o", "json").ok().json()["message"] == "not needed"
@@ -140,8 +140,8 @@ def test_cancel_and_the_clusters_acknowledgement(cli: Run, register: Register) -
 
 def test_receive_accepts_and_completes(cli: Run, register: Register) -> None:
     creds = register("small", SMALL)
-    cli("submit", "--name", "a", "--cpu", "1").ok()
-    cli("submit", "--name", "b", "--cpu", "1").ok()
+    cli("submit", "--image", "busybox:1.36", "--name", "a", "--cpu", "1").ok()
+    cli("submit", "--image", "busybox:1.36", "--name", "b", "--cpu", "1").ok()
     leased = cli("receive", "small", "--credentials", creds["file"], "--max", "1").ok()
     assert "job 1 a: leased" in leased.out
     done = (
@@ -177,8 +177,8 @@ def _watch(cli: Run, *args: str) -> tuple[threading.Thread, list[Result]]:
 
 def test_watch_until_done_exit_codes(cli: Run, register: Register, server: ServerThread) -> None:
     creds = register("small", SMALL)
-    cli("submit", "--name", "good").ok()
-    cli("submit", "--name", "bad").ok()
+    cli("submit", "--image", "busybox:1.36", "--name", "good").ok()
+    cli("submit", "--image", "busybox:1.36", "--name", "bad").ok()
     with server.client("alice") as client:
         thread, results = _watch(cli, "1", "--until-done")
         client.receive("small", creds["secret"])
@@ -311,7 +311,7 @@ def test_watch_that_falls_behind_resumes_without_missing_or_repeating(
     # watch (ABORTED) at each one and the CLI resumes from the last message it got.
     monkeypatch.setattr(events, "WATCH_QUEUE_LIMIT", 0)
     creds = register("small", SMALL)
-    cli("submit", "--name", "behind").ok()
+    cli("submit", "--image", "busybox:1.36", "--name", "behind").ok()
     with server.client("alice") as client:
         thread, results = _watch(cli, "1", "--until-done")
         client.receive("small", creds["secret"])
@@ -329,3 +329,17 @@ def test_watch_that_falls_behind_resumes_without_missing_or_repeating(
         "SUCCEEDED",
     ]
     assert "the watch fell behind at revision " in result.err
+
+
+def test_a_job_with_nothing_to_run_is_refused_before_it_is_sent(
+    cli: Run, register: Register, tmp_path: Path
+) -> None:
+    register("small", SMALL)
+    refused = cli("submit")
+    assert refused.code == 2 and "job: nothing to run: give a command" in refused.err
+    batch = tmp_path / "jobs.yaml"
+    batch.write_text("name: a\ncommand: ['true']\n---\nname: b\n")
+    refused = cli("submit", str(batch))
+    assert refused.code == 2 and f"{batch} [1]: nothing to run" in refused.err
+    assert cli("jobs", "list", "-o", "json").ok().json()["jobs"] == []  # neither was submitted
+    assert cli("submit", "--image", "busybox:1.36").ok().code == 0  # its own entrypoint runs

@@ -109,7 +109,10 @@ def test_submitted_job_carries_queue_and_priority(cli: Run, register: Register) 
 
 def test_a_file_carries_queue_and_priority(cli: Run, register: Register, tmp_path: Path) -> None:
     register("small", SMALL)
-    docs = [{"name": "a", "queue": "team-a", "priority": 5}, {"name": "b", "queue": "team-b"}]
+    docs = [
+        {"name": "a", "queue": "team-a", "priority": 5, "command": ["true"]},
+        {"name": "b", "queue": "team-b", "command": ["true"]},
+    ]
     (tmp_path / "jobs.yaml").write_text(yaml.safe_dump_all(docs))
     cli("submit", str(tmp_path / "jobs.yaml")).ok()
     jobs = cli("jobs", "list", "-o", "json").ok().json()["jobs"]
