@@ -115,14 +115,18 @@ def register(args: argparse.Namespace) -> int:
     if args.save:
         _save(Path(args.save), response.name, response.secret, response.submit_token)
     verb = "registered" if response.created else ("re-registered, new secret" if args.rotate else "updated")
-    text = [
-        f"cluster {response.name} {verb}",
-        f"secret:        {response.secret}",
-        f"submit token:  {response.submit_token or '(unchanged)'}",
-        "These are shown only once; keep them safe"
-        + (f" (saved to {args.save})." if args.save else " (--save FILE writes them to a 0600 file)."),
-    ]
-    output.emit(args.output, response, "\n".join(text))
+    if args.save:  # the credentials go to the file only, never to the terminal (or a log of it)
+        text = [f"cluster {response.name} {verb}; its secret and submit token are in {args.save} (mode 0600)"]
+        shown: Any = {"name": response.name, "created": response.created, "saved": args.save}
+    else:
+        text = [
+            f"cluster {response.name} {verb}",
+            f"secret:        {response.secret}",
+            f"submit token:  {response.submit_token or '(unchanged)'}",
+            "These are shown only once; keep them safe (--save FILE writes them to a 0600 file instead).",
+        ]
+        shown = response
+    output.emit(args.output, shown, "\n".join(text))
     return OK
 
 

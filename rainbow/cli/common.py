@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from rainbow.client import ClientConfig, RainbowClient, load_client_config
+from rainbow.client.config import client_config_path
 
 OK, FAILURE, USAGE, NOT_FOUND, AUTH, CONFLICT, UNAVAILABLE, EXHAUSTED = range(8)
 
@@ -62,25 +63,28 @@ def add_client_options(group: Any, default: Any) -> None:
         "--config",
         metavar="PATH",
         default=default,
-        help="client config (default: $RAINBOW_CONFIG or ~/.config/rainbow/client.yaml)",
+        help="client config (default: $RAINBOW_CONFIG, ./.rainbow/client.yaml or ~/.config/rainbow/client.yaml)",
     )
-    group.add_argument("--address", metavar="HOST:PORT", default=default, help="server address")
-    group.add_argument("--token", default=default, help="user token (overrides the config file)")
+    group.add_argument(
+        "--address", metavar="HOST:PORT", default=default, help="server address (default: $RAINBOW_ADDRESS)"
+    )
+    group.add_argument("--token", default=default, help="user token (default: $RAINBOW_TOKEN)")
     group.add_argument(
         "-o", "--output", choices=("table", "json", "yaml"), default=default, help="output format"
     )
 
 
 def client_config(args: argparse.Namespace) -> ClientConfig:
-    """The client config from --config/$RAINBOW_CONFIG, with --address and --token applied."""
+    """The client config: each setting from its flag, else its environment variable
+    ($RAINBOW_ADDRESS, $RAINBOW_TOKEN), else the config file (``client_config_path``)."""
     try:
         config = load_client_config(getattr(args, "config", None))
-    except (OSError, ValueError, yaml.YAMLError) as error:
+    except yaml.YAMLError as error:
+        raise yaml_error(str(client_config_path(getattr(args, "config", None))), error) from None
+    except (OSError, ValueError) as error:
         raise CliError(str(error), USAGE) from None
-    if getattr(args, "address", None):
-        config.address = args.address
-    if getattr(args, "token", None):
-        config.token = args.token
+    config.address = getattr(args, "address", None) or os.environ.get("RAINBOW_ADDRESS") or config.address
+    config.token = getattr(args, "token", None) or os.environ.get("RAINBOW_TOKEN") or config.token
     return config
 
 
@@ -89,8 +93,9 @@ def connect(args: argparse.Namespace, need_token: bool = True) -> RainbowClient:
     config = client_config(args)
     if need_token and not config.token:
         raise CliError(
-            "no token: pass --token, or --config/$RAINBOW_CONFIG naming a client.yaml "
-            "(`rainbow config init` writes one)",
+            "no token: pass --token, set $RAINBOW_TOKEN, or give a client.yaml (--config, $RAINBOW_CONFIG, "
+            "./.rainbow/client.yaml or ~/.config/rainbow/client.yaml; "
+            "`rainbow config init` writes one)",
             AUTH,
         )
     return RainbowClient(config)

@@ -28,6 +28,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from rainbow import version
 from rainbow.cli import clusters, jobs, queues, receive, serve, simulate, submit
 from rainbow.cli.common import (
     EXIT_CODE_HELP,
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODE_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"rainbow {version()}")
     add_client_options(
         parser.add_argument_group("connection and output (also accepted after the command)"), None
     )

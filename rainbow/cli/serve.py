@@ -14,7 +14,18 @@ from typing import Any
 
 import yaml
 
-from rainbow.cli.common import CONFLICT, OK, UNAVAILABLE, USAGE, CliError, connect, write_private, yaml_error
+from rainbow.cli import output
+from rainbow.cli.common import (
+    CONFLICT,
+    OK,
+    UNAVAILABLE,
+    USAGE,
+    CliError,
+    client_config,
+    connect,
+    write_private,
+    yaml_error,
+)
 from rainbow.client import RainbowClientError
 from rainbow.server import logformat
 from rainbow.server.app import RainbowServer
@@ -201,7 +212,7 @@ def check_health(args: argparse.Namespace) -> int:
                 if error.code != "UNAVAILABLE" or time.monotonic() >= deadline:
                     raise
                 time.sleep(0.2)
-    print(status)
+    output.emit(args.output, {"status": status, "address": client_config(args).address}, status)
     if status != "SERVING":
         raise CliError(f"server is {status}", UNAVAILABLE)
     return OK

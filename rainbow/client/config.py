@@ -20,6 +20,8 @@ import grpc
 import yaml
 
 DEFAULT_CONFIG = Path("~/.config/rainbow/client.yaml")
+#: Where `rainbow config init` writes, found from the current directory like the server's config.
+LOCAL_CONFIG = Path(".rainbow/client.yaml")
 
 
 @dataclass
@@ -73,12 +75,23 @@ class ClientConfig:
         )
 
 
+def client_config_path(path: str | Path | None = None) -> Path | None:
+    """The client config to read: ``path`` or else $RAINBOW_CONFIG (either must exist), else
+    ./.rainbow/client.yaml or ~/.config/rainbow/client.yaml, the first that exists (None: none)."""
+    named = path or os.environ.get("RAINBOW_CONFIG")
+    if named:
+        candidate = Path(named).expanduser()
+        if not candidate.exists():
+            source = "" if path else " ($RAINBOW_CONFIG)"
+            raise FileNotFoundError(f"client config {candidate}{source} does not exist")
+        return candidate
+    return next((p for p in (LOCAL_CONFIG, DEFAULT_CONFIG.expanduser()) if p.exists()), None)
+
+
 def load_client_config(path: str | Path | None = None) -> ClientConfig:
-    """Read client settings from ``path``, $RAINBOW_CONFIG or ~/.config/rainbow/client.yaml (if present)."""
-    candidate = Path(path or os.environ.get("RAINBOW_CONFIG") or DEFAULT_CONFIG).expanduser()
-    if not candidate.exists():
-        if path:
-            raise FileNotFoundError(f"client config {candidate} does not exist")
+    """Read client settings from the file ``client_config_path`` finds (defaults without one)."""
+    candidate = client_config_path(path)
+    if candidate is None:
         return ClientConfig()
     doc = yaml.safe_load(candidate.read_text(encoding="utf-8")) or {}
     if not isinstance(doc, dict):

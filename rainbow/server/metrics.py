@@ -5,13 +5,13 @@ from __future__ import annotations
 import platform
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from importlib import metadata
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from rainbow import version
 from rainbow.core.engine import QueueStats
 from rainbow.core.models import ClusterView
 from rainbow.core.states import PENDING_STATES
@@ -28,14 +28,6 @@ WAIT_STAGES = ("assigned", "running")
 
 # Counters' and histograms' *_created series add a sample per series that no query needs.
 disable_created_metrics()  # type: ignore[no-untyped-call]
-
-
-def version() -> str:
-    """Rainbow's version, as installed."""
-    try:
-        return metadata.version("rainbow-scheduler")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 class _StoreCollector(Collector):

@@ -38,7 +38,13 @@ Run = Callable[..., Result]
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No config or secrets leak in from the developer's environment."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    for name in ("RAINBOW_CONFIG", "RAINBOW_CLUSTER_SECRET", "RAINBOW_REGISTRATION_SECRET"):
+    for name in (
+        "RAINBOW_CONFIG",
+        "RAINBOW_ADDRESS",
+        "RAINBOW_TOKEN",
+        "RAINBOW_CLUSTER_SECRET",
+        "RAINBOW_REGISTRATION_SECRET",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
 
