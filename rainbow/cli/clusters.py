@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +195,15 @@ def list_clusters(args: argparse.Namespace) -> int:
     with connect(args) as client:
         clusters = client.list_clusters()
     headers = ["NAME", "STATUS", "NODES", "FREE", "CPU", "MEMORY", "GPUS", "LABELS", "ATTRIBUTES", "JOBS"]
-    text = output.table(headers, [cluster_row(c) for c in clusters]) if clusters else "no clusters registered"
+    rows = [cluster_row(c) for c in clusters]
+    if args.output == "wide":  # when each cluster registered, last reported its state, last called
+        now = time.time()
+        headers += ["REGISTERED", "REPORTED", "SEEN"]
+        for row, info in zip(rows, clusters, strict=True):
+            row += [
+                output.age(t, now) if t else ""
+                for t in (info.registered_at, info.state_reported_at, info.last_seen_at)
+            ]
+    text = output.table(headers, rows) if clusters else "no clusters registered"
     output.emit(args.output, {"clusters": clusters}, text)
     return OK

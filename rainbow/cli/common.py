@@ -70,7 +70,14 @@ def add_client_options(group: Any, default: Any) -> None:
     )
     group.add_argument("--token", default=default, help="user token (default: $RAINBOW_TOKEN)")
     group.add_argument(
-        "-o", "--output", choices=("table", "json", "yaml"), default=default, help="output format"
+        "-o",
+        "--output",
+        choices=("table", "wide", "json", "yaml"),
+        default=default,
+        help="output format (wide: tables with more columns)",
+    )
+    group.add_argument(
+        "--no-headers", action="store_true", default=default, help="tables without their header line"
     )
 
 

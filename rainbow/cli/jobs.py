@@ -68,8 +68,13 @@ def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
     cancel.set_defaults(run=cancel_job)
 
 
-def job_row(job: pb.Job, now: float) -> list[object]:
-    return [
+JOB_HEADERS = ["ID", "NAME", "STATE", "CLUSTER", "REQUEST", "SUBMITTER", "AGE", "MESSAGE"]
+#: What ``-o wide`` adds, before the message.
+WIDE_JOB_HEADERS = ["QUEUE", "PRIORITY", "ATTEMPT", "WALLTIME"]
+
+
+def job_row(job: pb.Job, now: float, wide: bool = False) -> list[object]:
+    row: list[object] = [
         job.id,
         job.spec.name,
         output.state(job.state),
@@ -77,19 +82,23 @@ def job_row(job: pb.Job, now: float) -> list[object]:
         output.request(job.spec),
         job.submitter,
         output.age(job.created_at, now),
-        job.message,
     ]
+    if wide:
+        walltime = format_duration(job.spec.walltime_seconds) if job.spec.walltime_seconds else ""
+        row += [job.queue, job.priority or job.spec.priority, job.attempt or 1, walltime]
+    return [*row, job.message]
 
 
 def list_jobs(args: argparse.Namespace) -> int:
     """Print jobs page by page as the server sends them (however many there are)."""
-    headers = ["ID", "NAME", "STATE", "CLUSTER", "REQUEST", "SUBMITTER", "AGE", "MESSAGE"]
+    wide = args.output == "wide"
+    headers = JOB_HEADERS[:-1] + (WIDE_JOB_HEADERS if wide else []) + JOB_HEADERS[-1:]
     now = time.time()
     with connect(args) as client:
         jobs = client.iter_jobs(args.state or (), args.cluster, limit=args.limit)
-        if args.output != "table":
+        if args.output not in output.TABLES:
             output.stream_list(args.output, "jobs", jobs)
-        elif not output.stream_table(headers, (job_row(job, now) for job in jobs)):
+        elif not output.stream_table(headers, (job_row(job, now, wide) for job in jobs)):
             print("no jobs")
     return OK
 
@@ -205,7 +214,7 @@ def watch_jobs(args: argparse.Namespace) -> int:
 
 
 def _print_event(event: pb.JobEvent, form: str) -> None:
-    if form == "table":
+    if form in output.TABLES:
         print(event_line(event), flush=True)
     else:
         prefix = "---\n" if form == "yaml" else ""

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from rainbow import version
-from rainbow.cli import clusters, jobs, queues, receive, serve, simulate, submit
+from rainbow.cli import clusters, jobs, output, queues, receive, serve, simulate, submit
 from rainbow.cli.common import (
     EXIT_CODE_HELP,
     EXIT_CODES,
@@ -101,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return stop.code if isinstance(stop.code, int) else USAGE
     args.argv = tail
     args.output = getattr(args, "output", None) or "table"
+    output.show_headers = not getattr(args, "no_headers", False)
     try:
         submit.reject_argv(args)
         return int(args.run(args))

@@ -42,9 +42,15 @@ def _plain(data: Any) -> Any:
     return data
 
 
+#: Table formats: ``wide`` adds columns where a command has more to show.
+TABLES = ("table", "wide")
+#: Whether tables start with their header line (``--no-headers`` turns it off for one command).
+show_headers = True
+
+
 def emit(fmt: str, data: Any, text: str | None = None) -> None:
-    """Print ``text`` for the table format, else ``data`` as JSON or YAML."""
-    if fmt == "table":
+    """Print ``text`` for a table format, else ``data`` as JSON or YAML."""
+    if fmt in TABLES:
         if text:
             print(text)
     else:
@@ -54,8 +60,8 @@ def emit(fmt: str, data: Any, text: str | None = None) -> None:
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     """Columns aligned with two spaces; empty cells shown as ``-``."""
-    cells = [list(headers)] + [[str(c) if c not in ("", None) else "-" for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    cells = ([list(headers)] if show_headers else []) + [_cells(row) for row in rows]
+    widths = [max((len(row[i]) for row in cells), default=0) for i in range(len(headers))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
     return "\n".join(lines)
 
@@ -70,7 +76,7 @@ def stream_table(headers: Sequence[str], rows: Iterable[Sequence[object]], sampl
     first = list(itertools.islice(it, sample))
     if not first:
         return 0
-    cells = [list(headers)] + [_cells(row) for row in first]
+    cells = ([list(headers)] if show_headers else []) + [_cells(row) for row in first]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
 
     def line(row: Sequence[str]) -> str:

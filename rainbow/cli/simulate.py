@@ -270,7 +270,7 @@ def simulate(args: argparse.Namespace) -> int:
         f" on {len(clusters)} clusters ({total} cores), "
         + ("processors spread over each cluster's nodes" if cores is None else f"{cores} cores per node")
     )
-    if args.output == "table":
+    if args.output in output.TABLES:
         print(summary)
     else:
         print(summary, file=sys.stderr)

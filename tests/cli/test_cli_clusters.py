@@ -17,7 +17,9 @@ from tests.cli.conftest import GPU, SMALL, Run
 from tests.conftest import REGISTRATION_SECRET
 
 
-def test_register_prints_credentials_once_and_saves_them_privately(cli: Run, tmp_path: Path) -> None:
+def test_register_saves_credentials_privately_and_prints_them_only_when_unsaved(
+    cli: Run, tmp_path: Path
+) -> None:
     save = tmp_path / "creds" / "small.yaml"
     result = cli(
         "cluster", "register", "small", "--registration-secret", REGISTRATION_SECRET,
@@ -25,10 +27,14 @@ def test_register_prints_credentials_once_and_saves_them_privately(cli: Run, tmp
     ).ok()  # fmt: skip
     saved = yaml.safe_load(save.read_text())
     assert saved["cluster"] == "small"
-    assert saved["secret"].startswith("rbc_") and saved["secret"] in result.out
-    assert saved["submitToken"] and saved["submitToken"] in result.out
+    assert saved["secret"].startswith("rbc_") and saved["submitToken"]
+    assert saved["secret"] not in result.out and saved["submitToken"] not in result.out
     assert stat.S_IMODE(save.stat().st_mode) == 0o600
-    assert "registered" in result.out and "only once" in result.out
+    assert "registered" in result.out and str(save) in result.out
+    unsaved = cli(
+        "cluster", "register", "other", "--registration-secret", REGISTRATION_SECRET, "--node-group", SMALL
+    ).ok()  # fmt: skip
+    assert "secret:        rbc_" in unsaved.out and "only once" in unsaved.out
 
 
 def test_register_reads_secret_file_and_nodes_file(cli: Run, tmp_path: Path) -> None:
@@ -140,7 +146,8 @@ def test_reregistering_needs_the_current_secret_and_rotate_issues_new_ones(
     assert cli(*base).code in (4, 5)
     rotated = cli(*base, "--rotate", "--credentials", creds["file"], "--save", creds["file"]).ok()
     saved = yaml.safe_load(Path(creds["file"]).read_text())
-    assert saved["secret"] != creds["secret"] and saved["secret"] in rotated.out
+    assert saved["secret"] != creds["secret"] and saved["secret"] not in rotated.out
+    assert "re-registered, new secret" in rotated.out
     assert cli("cluster", "delete", "small", "--secret", creds["secret"]).code == 4
     cli("cluster", "delete", "small", "--credentials", creds["file"]).ok()
 

@@ -39,3 +39,23 @@ def test_health_as_json(cli: Run, server: ServerThread) -> None:
         "status": "SERVING",
         "address": server.address,
     }
+
+
+def test_tables_without_headers_and_wide(cli: Run, register: object) -> None:
+    register("small", SMALL)  # type: ignore[operator]
+    cli(
+        "submit", "--name", "a", "--queue", "team-a", "--priority", "3", "--walltime", "1h", "--", "true"
+    ).ok()
+    plain = cli("jobs", "list").ok().out.splitlines()
+    assert plain[0].split()[:3] == ["ID", "NAME", "STATE"]
+    bare = cli("jobs", "list", "--no-headers").ok().out.splitlines()
+    assert [line.split() for line in bare] == [plain[1].split()]  # the same row, nothing above it
+    wide = cli("jobs", "list", "-o", "wide").ok().out.splitlines()
+    assert wide[0].split() == [
+        "ID", "NAME", "STATE", "CLUSTER", "REQUEST", "SUBMITTER", "AGE",
+        "QUEUE", "PRIORITY", "ATTEMPT", "WALLTIME", "MESSAGE",
+    ]  # fmt: skip
+    assert wide[1].split()[8:12] == ["team-a", "3", "1", "1h"]  # after "1x cpu=1", "alice", "0s"
+    clusters = cli("cluster", "list", "-o", "wide", "--no-headers").ok().out.splitlines()
+    assert len(clusters) == 1 and clusters[0].split()[0] == "small" and clusters[0].split()[-3:] != ["-"] * 3
+    assert cli("cluster", "list", "-o", "wide").ok().out.split()[10:13] == ["REGISTERED", "REPORTED", "SEEN"]
