@@ -43,7 +43,7 @@ def cluster_deleted(name: str, requeued: int, failed: int) -> None:
 def job_assigned(job_id: int, cluster: str, waited: float) -> None:
     _info(
         "job-assigned",
-        "job %d assigned to %s after %.3f s",
+        "job %d assigned to %s, %.3f s after its submission",
         job_id,
         cluster,
         waited,
