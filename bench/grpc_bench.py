@@ -38,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -282,6 +282,12 @@ async def run_phase(
     return result
 
 
+def spread(clusters: Iterable[str], worker: int) -> str:
+    """The cluster ``worker`` calls for: the workers spread evenly over the clusters, by name."""
+    names = sorted(clusters)
+    return names[worker % len(names)]
+
+
 class Bench:
     def __init__(self, channel: grpc.aio.Channel, args: argparse.Namespace) -> None:
         self.args = args
@@ -328,8 +334,7 @@ class Bench:
         )
 
     def cluster_for(self, worker: int) -> str:
-        names = sorted(self.clusters)
-        return names[worker % len(names)]
+        return spread(self.clusters, worker)
 
     # the calls
     async def health_call(self, worker: int) -> int:
@@ -421,8 +426,7 @@ class UpstreamBench:
         self.clusters[name] = (reply.token, reply.secret)
 
     def cluster_for(self, worker: int) -> str:
-        names = sorted(self.clusters)
-        return names[worker % len(names)]
+        return spread(self.clusters, worker)
 
     async def submit_call(self, worker: int) -> int:
         name = self.cluster_for(worker)

@@ -201,8 +201,7 @@ def list_clusters(args: argparse.Namespace) -> int:
         headers += ["REGISTERED", "REPORTED", "SEEN"]
         for row, info in zip(rows, clusters, strict=True):
             row += [
-                output.age(t, now) if t else ""
-                for t in (info.registered_at, info.state_reported_at, info.last_seen_at)
+                output.age(t, now) for t in (info.registered_at, info.state_reported_at, info.last_seen_at)
             ]
     text = output.table(headers, rows) if clusters else "no clusters registered"
     output.emit(args.output, {"clusters": clusters}, text)

@@ -21,7 +21,6 @@ from rainbow.cli.common import (
     UNAVAILABLE,
     USAGE,
     CliError,
-    client_config,
     connect,
     write_private,
     yaml_error,
@@ -203,7 +202,7 @@ def check_health(args: argparse.Namespace) -> int:
     """Print the server's health; retry while unreachable for up to --wait seconds."""
     deadline = time.monotonic() + max(0.0, args.wait)
     with connect(args, need_token=False) as client:
-        client.timeout = 2.0
+        client.timeout, address = 2.0, client.config.address
         while True:
             try:
                 status = client.health()
@@ -212,7 +211,7 @@ def check_health(args: argparse.Namespace) -> int:
                 if error.code != "UNAVAILABLE" or time.monotonic() >= deadline:
                     raise
                 time.sleep(0.2)
-    output.emit(args.output, {"status": status, "address": client_config(args).address}, status)
+    output.emit(args.output, {"status": status, "address": address}, status)
     if status != "SERVING":
         raise CliError(f"server is {status}", UNAVAILABLE)
     return OK

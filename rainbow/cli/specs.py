@@ -228,6 +228,11 @@ def job_documents(args: argparse.Namespace) -> list[dict[str, Any]]:
     return [_apply_flags(dict(d), args, command) for d in docs]
 
 
+def document_name(args: argparse.Namespace, index: int, count: int) -> str:
+    """How errors name the ``index``-th of ``count`` jobs: its file (and place in it), or ``job``."""
+    return f"{args.file or 'job'}" + (f" [{index}]" if count > 1 else "")
+
+
 def job_specs(args: argparse.Namespace) -> list[pb.JobSpec]:
     """The validated JobSpec messages to send; a bad spec is a usage error naming the document."""
     docs = job_documents(args)
@@ -236,6 +241,5 @@ def job_specs(args: argparse.Namespace) -> list[pb.JobSpec]:
         try:
             specs.append(spec_message(doc))
         except SpecError as error:
-            where = f"{args.file or 'job'}" + (f" [{index}]" if len(docs) > 1 else "")
-            raise CliError(f"{where}: {error}", USAGE) from None
+            raise CliError(f"{document_name(args, index, len(docs))}: {error}", USAGE) from None
     return specs

@@ -8,7 +8,7 @@ from typing import Any
 
 from rainbow.cli import output
 from rainbow.cli.common import OK, USAGE, CliError, connect
-from rainbow.cli.specs import add_spec_options, job_specs
+from rainbow.cli.specs import add_spec_options, document_name, job_specs
 from rainbow.core.states import PENDING_STATES
 from rainbow.v1 import scheduler_pb2 as api
 from rainbow.v1 import types_pb2 as pb
@@ -58,9 +58,8 @@ def submit_jobs(args: argparse.Namespace) -> int:
     specs = job_specs(args)
     for index, spec in enumerate(specs):
         if not spec.command and not spec.image:
-            where = f"{args.file or 'job'}" + (f" [{index}]" if len(specs) > 1 else "")
             raise CliError(
-                f"{where}: nothing to run: give a command (`rainbow submit -- CMD ARGS`, or `command:`"
+                f"{document_name(args, index, len(specs))}: nothing to run: give a command (`rainbow submit -- CMD ARGS`, or `command:`"
                 " in the file), an image (--image, `image:`), or both",
                 USAGE,
             )

@@ -82,6 +82,7 @@ class RainbowServer:
         self.router = Router(forwarder)
         #: Upstream rainbow's services (rainbow.server.upstream), routed like Rainbow's.
         self.upstream_routers = (Router(forwarder, SCHEDULER_SERVICE), Router(forwarder, MEMORY_SERVICE))
+        self.routers = (self.router, *self.upstream_routers)
         self.scheduler: Scheduler | None = None
         self.port = 0
         self.metrics_port = 0
@@ -141,7 +142,7 @@ class RainbowServer:
                 ("grpc.so_reuseport", 0),
             ]
         )
-        for router in (self.router, *self.upstream_routers):
+        for router in self.routers:
             add_service(router, server)
         health_servicer = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -199,7 +200,7 @@ class RainbowServer:
         def leading(leads: bool) -> None:
             self.metrics.leading(leads)
             if not leads:  # calls go to the new leader until this process exits
-                for router in (self.router, *self.upstream_routers):
+                for router in self.routers:
                     router.servicer = None
 
         self._replica = ReplicaRole(lease, self.router.forwarder, lead, store.fence, leading)

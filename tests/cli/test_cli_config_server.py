@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -11,6 +12,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -73,6 +75,25 @@ def _script() -> str:
     return found
 
 
+@contextlib.contextmanager
+def server_process(
+    conf: Path, workdir: Path, env: dict[str, str], *flags: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``rainbow server`` (the console script) on ``conf``'s config and a database in ``workdir``,
+    logging to ``workdir/server.log``; killed at the end if it is still running."""
+    with (workdir / "server.log").open("w") as log:
+        server = subprocess.Popen(
+            [_script(), "server", "--config", str(conf / "rainbow.yaml"), "--db", str(workdir / "x.db"), *flags],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            yield server
+        finally:
+            if server.poll() is None:
+                server.kill()
+                server.wait()
+
+
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 def test_console_script_runs_server_and_client_end_to_end(tmp_path: Path, stop: signal.Signals) -> None:
     rainbow = _script()
@@ -85,13 +106,7 @@ def test_console_script_runs_server_and_client_end_to_end(tmp_path: Path, stop: 
         )
 
     assert run("config", "init", "--dir", str(conf), "--address", f"127.0.0.1:{port}").returncode == 0
-    log = (tmp_path / "server.log").open("w")
-    server = subprocess.Popen(
-        [rainbow, "server", "--config", str(conf / "rainbow.yaml"), "--db", str(tmp_path / "x.db"),
-         "--metrics-port", "0"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
+    with server_process(conf, tmp_path, env, "--metrics-port", "0") as server:
         health = run("health", "--wait", "30")
         assert health.returncode == 0 and health.stdout.strip() == "SERVING", health.stderr
         registered = run(
@@ -106,11 +121,6 @@ def test_console_script_runs_server_and_client_end_to_end(tmp_path: Path, stop: 
         assert run("jobs", "get", "7").returncode == 3
         server.send_signal(stop)
         assert server.wait(timeout=20) == 0
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
-        log.close()
     text = (tmp_path / "server.log").read_text()
     assert "listening on" in text and "stopped" in text and "Traceback" not in text
     assert (tmp_path / "x.db").exists()  # --db overrides the config file
@@ -172,16 +182,10 @@ def test_server_logs_what_operators_trace_as_json_and_never_a_secret(tmp_path: P
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     env = {key: value for key, value in os.environ.items() if key != "GRPC_VERBOSITY"}
-    log = (tmp_path / "server.log").open("w")
-    server = subprocess.Popen(
-        [rainbow, "server", "--config", str(conf / "rainbow.yaml"), "--db", str(tmp_path / "x.db"),
-         "--metrics-port", "-1", "--log-format", "json"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
     client_doc = yaml.safe_load((conf / "client.yaml").read_text())
     registration = (conf / "registration-secret").read_text().strip()
     secrets = [client_doc["token"], registration]
-    try:
+    with server_process(conf, tmp_path, env, "--metrics-port", "-1", "--log-format", "json") as server:
         admin = RainbowClient(ClientConfig(address=f"127.0.0.1:{port}", token=client_doc["token"]))
         poll_until = time.monotonic() + 30
         while True:
@@ -204,11 +208,6 @@ def test_server_logs_what_operators_trace_as_json_and_never_a_secret(tmp_path: P
         admin.close()
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=20) == 0
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
-        log.close()
     text = (tmp_path / "server.log").read_text()
     lines = [json.loads(line) for line in text.splitlines()]  # every line is one JSON object
     events = {line.get("event"): line for line in lines}
